@@ -1,0 +1,269 @@
+/**
+ * Loads the upstreams from a --config file or PROXY_UPSTREAMS, and reports every problem at once: a user fixing a
+ * config should not have to restart once per typo.
+ */
+import { readFile } from 'node:fs/promises';
+import JSON5 from 'json5';
+import { z } from 'zod';
+import { expandEnvReferences, isDebugEnabled, isProxyEnabled, readEnv, readStartupTimeoutMs } from './env.js';
+import { ConfigError } from './errors.js';
+import {
+  describeUpstreamIssues,
+  type RawUpstream,
+  UPSTREAM_NAME,
+  type UpstreamConfig,
+  unknownField,
+  upstreamSchema,
+} from './schema.js';
+
+type Env = NodeJS.ProcessEnv;
+
+export interface ProxyConfig {
+  upstreams: UpstreamConfig[];
+  startupTimeoutMs: number;
+  debug: boolean;
+  /** Not errors, but worth telling the user on stderr (an ignored PROXY_UPSTREAMS, say). */
+  notices: string[];
+  source: 'file' | 'env' | 'none';
+}
+
+export interface LoadConfigOptions {
+  /** From --config; when given, PROXY_UPSTREAMS and the ENABLE_ADDITIONAL_TOOLS gate are ignored. */
+  configPath?: string;
+  env: Env;
+}
+
+export const PROXY_DISABLED_NOTICE =
+  'PROXY_UPSTREAMS is set but the proxy is not enabled: add "proxy" to ENABLE_ADDITIONAL_TOOLS (e.g. ENABLE_ADDITIONAL_TOOLS=proxy)';
+
+/** Throws ConfigError with every problem found, including a bad PROXY_STARTUP_TIMEOUT_MS. */
+export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfig> {
+  const { configPath, env } = options;
+  const problems: string[] = [];
+  const notices: string[] = [];
+  const startupTimeoutMs = readStartupTimeoutMs(env, problems);
+  const envUpstreams = readEnv(env, 'PROXY_UPSTREAMS');
+  let upstreams: UpstreamConfig[] = [];
+  let source: ProxyConfig['source'] = 'none';
+
+  if (configPath !== undefined) {
+    source = 'file';
+    if (envUpstreams !== undefined) notices.push(`PROXY_UPSTREAMS is ignored because --config ${configPath} is given`);
+    const text = await readConfigFile(configPath, problems);
+    if (text !== undefined) upstreams = collectUpstreams(text, configPath, env, true, problems);
+  } else if (envUpstreams !== undefined) {
+    // mcp-devtools compatibility: PROXY_UPSTREAMS does nothing until the proxy tool is enabled.
+    if (isProxyEnabled(env)) {
+      source = 'env';
+      upstreams = collectUpstreams(envUpstreams, 'PROXY_UPSTREAMS', env, false, problems);
+    } else {
+      notices.push(PROXY_DISABLED_NOTICE);
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { upstreams, startupTimeoutMs, debug: isDebugEnabled(env), notices, source };
+}
+
+/**
+ * Parses and validates upstreams from JSON5 text: a bare array (PROXY_UPSTREAMS) or, when `wrapped`, an object
+ * `{"upstreams": [...]}` (a config file). `sourceName` names the text in messages. Throws ConfigError.
+ */
+export function parseUpstreams(text: string, sourceName: string, env: Env, wrapped: boolean): UpstreamConfig[] {
+  const problems: string[] = [];
+  const upstreams = collectUpstreams(text, sourceName, env, wrapped, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return upstreams;
+}
+
+/** `PROXY_<NAME>_`: the prefix of the per-upstream variables (e.g. PROXY_ATLASSIAN_CLIENT_ID). */
+export function envPrefixFor(name: string): string {
+  return `PROXY_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
+}
+
+async function readConfigFile(path: string, problems: string[]): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    problems.push(`cannot read config file ${path}: ${describeFileError(error)}`);
+    return undefined;
+  }
+}
+
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'not found',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not found (a parent is not a directory)',
+};
+
+function describeFileError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== undefined) return FILE_ERRORS[code] ?? code;
+  return error instanceof Error ? error.message : String(error);
+}
+
+const fileSchema = z.strictObject({ upstreams: z.array(z.unknown()) });
+
+/** The work behind parseUpstreams: appends problems instead of throwing, so loadConfig can merge them. */
+function collectUpstreams(
+  text: string,
+  sourceName: string,
+  env: Env,
+  wrapped: boolean,
+  problems: string[],
+): UpstreamConfig[] {
+  const document = parseJson5(text, sourceName, problems);
+  if (document === undefined) return [];
+  const items = wrapped
+    ? readFileItems(document.value, sourceName, problems)
+    : readArray(document.value, sourceName, problems);
+  if (items === undefined) return [];
+
+  const upstreams: UpstreamConfig[] = [];
+  const seen: SeenNames = { byName: new Map(), byPrefix: new Map() };
+  items.forEach((item, index) => {
+    const upstream = validateUpstream(item, index, env, seen, problems);
+    if (upstream !== undefined) upstreams.push(upstream);
+  });
+  // Callers throw when `problems` is not empty, so the valid part of a bad config is never used.
+  return upstreams;
+}
+
+function parseJson5(text: string, sourceName: string, problems: string[]): { value: unknown } | undefined {
+  try {
+    // Editors on Windows save a BOM, which JSON5 rejects.
+    return { value: JSON5.parse(text.replace(/^\uFEFF/, '')) };
+  } catch (error) {
+    // JSON5 quotes the offending character, which could be part of a secret: keep only its position.
+    const { lineNumber, columnNumber, message } = error as SyntaxError & { lineNumber?: number; columnNumber?: number };
+    const reason = message.includes('end of input') ? 'unexpected end of input' : 'unexpected character';
+    const where = lineNumber === undefined ? '' : ` at line ${lineNumber}, column ${columnNumber}`;
+    problems.push(`${sourceName} is not valid JSON: ${reason}${where}`);
+    return undefined;
+  }
+}
+
+function readArray(value: unknown, sourceName: string, problems: string[]): unknown[] | undefined {
+  if (Array.isArray(value)) return value;
+  problems.push(`${sourceName} must be a JSON array of upstreams`);
+  return undefined;
+}
+
+function readFileItems(value: unknown, path: string, problems: string[]): unknown[] | undefined {
+  const result = fileSchema.safeParse(value);
+  if (result.success) return result.data.upstreams;
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push(`${path}: ${unknownField(key, ['upstreams'])}`);
+    }
+  }
+  // Whatever else is wrong (not an object, upstreams missing or not an array) gets the one shape message.
+  if (result.error.issues.some((issue) => issue.code !== 'unrecognized_keys')) {
+    problems.push(`${path} must be a JSON object with an "upstreams" array`);
+  }
+  return undefined;
+}
+
+/** Names seen so far (1-based index and spelling), by lower-cased name and by env prefix. */
+interface SeenNames {
+  byName: Map<string, { index: number; name: string }>;
+  byPrefix: Map<string, { index: number; name: string }>;
+}
+
+function validateUpstream(
+  item: unknown,
+  index: number,
+  env: Env,
+  seen: SeenNames,
+  problems: string[],
+): UpstreamConfig | undefined {
+  const position = index + 1;
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+    problems.push(`upstream #${position} must be an object`);
+    return undefined;
+  }
+  const raw = item as Record<string, unknown>;
+  // Name the upstream as the user did when that name is usable, else by position.
+  const hasName = typeof raw.name === 'string' && UPSTREAM_NAME.test(raw.name);
+  const label = hasName ? `upstream ${JSON.stringify(raw.name)}` : `upstream #${position}`;
+  const before = problems.length;
+  const report = (line: string) => problems.push(`${label}: ${line}`);
+
+  if (hasName) checkUniqueName(raw.name as string, position, seen, report);
+  const result = upstreamSchema.safeParse(raw);
+  if (!result.success) describeUpstreamIssues(result.error.issues, raw).forEach(report);
+  // Headers are checked even when other fields are bad, so that every problem shows up in one run.
+  const headers = resolveHeaders(stringEntries(raw.headers), env, report);
+  if (!result.success || problems.length > before) return undefined;
+  return toUpstreamConfig(result.data, headers);
+}
+
+// Names are compared ignoring case (token directories live on case-insensitive file systems too) and by env
+// prefix, since "a-b" and "a_b" would both read PROXY_A_B_CLIENT_ID.
+function checkUniqueName(name: string, position: number, seen: SeenNames, report: (line: string) => void): void {
+  const lower = name.toLowerCase();
+  const prefix = envPrefixFor(name);
+  const sameName = seen.byName.get(lower);
+  const samePrefix = seen.byPrefix.get(prefix);
+  if (sameName !== undefined && sameName.name === name) {
+    report(`duplicate name (also upstream #${sameName.index})`);
+  } else if (sameName !== undefined) {
+    report(`duplicate name (also upstream #${sameName.index} "${sameName.name}"; names ignore case)`);
+  } else if (samePrefix !== undefined) {
+    report(`name clashes with upstream #${samePrefix.index} "${samePrefix.name}": both use ${prefix}* variables`);
+  }
+  if (sameName === undefined) seen.byName.set(lower, { index: position, name });
+  if (samePrefix === undefined) seen.byPrefix.set(prefix, { index: position, name });
+}
+
+// HTTP token characters (RFC 9110 §5.6.2).
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// A CR or LF would let a value inject headers; NUL is rejected by every HTTP client anyway.
+const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
+
+/** Checks names and expands `${VAR}` in values. Messages name the header and variable, never the value. */
+function resolveHeaders(headers: [string, string][], env: Env, report: (line: string) => void): Record<string, string> {
+  const resolved: Record<string, string> = {};
+  const seen = new Map<string, string>();
+  for (const [name, template] of headers) {
+    const header = JSON.stringify(name);
+    if (!HEADER_NAME.test(name)) {
+      report(`header name ${header} is not a valid HTTP header name`);
+      continue;
+    }
+    const first = seen.get(name.toLowerCase());
+    if (first !== undefined) report(`header ${header} repeats ${JSON.stringify(first)} (header names ignore case)`);
+    seen.set(name.toLowerCase(), first ?? name);
+    const { value, missing } = expandEnvReferences(template, env);
+    for (const variable of missing) report(`header ${header} references \${${variable}}, which is not set`);
+    // Checked after expansion: a variable's value can hold a line break too.
+    if (UNSAFE_HEADER_VALUE.test(value)) report(`header ${header} value must not contain CR, LF or NUL`);
+    resolved[name] = value;
+  }
+  return resolved;
+}
+
+/** The string-valued entries of `headers` as written; zod reports everything else about it. */
+function stringEntries(headers: unknown): [string, string][] {
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return [];
+  return Object.entries(headers).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
+}
+
+function toUpstreamConfig(raw: RawUpstream, headers: Record<string, string>): UpstreamConfig {
+  const upstream: UpstreamConfig = {
+    name: raw.name,
+    url: new URL(raw.url),
+    transport: raw.transport,
+    headers,
+    timeoutMs: raw.timeout_ms,
+    allowHttp: raw.allow_http,
+  };
+  // Optional fields stay absent rather than undefined, so `in` checks and deep equality stay simple.
+  if (raw.include_tools !== undefined) upstream.includeTools = raw.include_tools;
+  if (raw.ignore_tools !== undefined) upstream.ignoreTools = raw.ignore_tools;
+  if (raw.tool_prefix !== undefined) upstream.toolPrefix = raw.tool_prefix;
+  if (raw.oauth !== undefined) upstream.oauth = raw.oauth;
+  return upstream;
+}

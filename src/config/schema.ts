@@ -1,0 +1,170 @@
+/**
+ * The shape of one upstream in PROXY_UPSTREAMS or a --config file, as zod schemas, and the rendering of zod
+ * issues into stable one-line messages. Messages name the field, never the value: header values and secrets
+ * must not reach an error, and a URL may carry a token in its query.
+ */
+import { z } from 'zod';
+import { MAX_TIMER_MS } from './env.js';
+
+/** 'sse-first' tries SSE and falls back to Streamable HTTP; 'http-first' is the reverse and the default. */
+export type Transport = 'http-first' | 'http' | 'sse' | 'sse-first';
+
+export interface OAuthConfig {
+  clientId?: string;
+  clientSecret?: string;
+  scopes?: string[];
+  clientMetadataUrl?: URL;
+}
+
+export interface UpstreamConfig {
+  name: string;
+  url: URL;
+  transport: Transport;
+  includeTools?: string[];
+  ignoreTools?: string[];
+  /** `${ENV_VAR}` references already expanded. */
+  headers: Record<string, string>;
+  toolPrefix?: string;
+  /** Per tool call. */
+  timeoutMs: number;
+  oauth?: OAuthConfig;
+  allowHttp: boolean;
+}
+
+export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+export const MAX_NAME_LENGTH = 64;
+export const MAX_TOOL_PREFIX_LENGTH = 32;
+
+// The name becomes a token directory and part of PROXY_<NAME>_* variables, so it stays in a safe alphabet.
+export const UPSTREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+// Spellings users may write (any case) -> the transport they mean. The mcp-devtools names come first.
+const TRANSPORT_ALIASES: Record<string, Transport> = {
+  'http-first': 'http-first',
+  http: 'http',
+  sse: 'sse',
+  'sse-first': 'sse-first',
+  'http-only': 'http',
+  'sse-only': 'sse',
+};
+
+const nonEmptyStrings = z.array(z.string().min(1));
+
+const oauthSchema = z
+  .strictObject({
+    client_id: z.string().min(1).optional(),
+    client_secret: z.string().min(1).optional(),
+    // RFC 6749 scopes are space-separated; an array is easier to write. Either way the result is a list.
+    scopes: z
+      .union([z.string().transform((text) => text.split(/\s+/).filter(Boolean)), z.array(z.string().regex(/^\S+$/))])
+      .optional(),
+    client_metadata_url: z.url({ protocol: /^https$/ }).optional(),
+  })
+  .transform((raw): OAuthConfig => {
+    const oauth: OAuthConfig = {};
+    if (raw.client_id !== undefined) oauth.clientId = raw.client_id;
+    if (raw.client_secret !== undefined) oauth.clientSecret = raw.client_secret;
+    if (raw.scopes !== undefined) oauth.scopes = raw.scopes;
+    if (raw.client_metadata_url !== undefined) oauth.clientMetadataUrl = new URL(raw.client_metadata_url);
+    return oauth;
+  });
+
+/** One upstream as written. Header names, CR/LF and `${VAR}` expansion are checked by the loader. */
+export const upstreamSchema = z.strictObject({
+  name: z.string().regex(UPSTREAM_NAME),
+  url: z.url({ protocol: /^https?$/ }),
+  transport: z
+    .string()
+    .transform((text) => text.trim().toLowerCase())
+    .pipe(z.enum(Object.keys(TRANSPORT_ALIASES)))
+    .transform((text) => TRANSPORT_ALIASES[text] as Transport)
+    .default('http-first'),
+  include_tools: nonEmptyStrings.optional(),
+  ignore_tools: nonEmptyStrings.optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+  tool_prefix: z.string().max(MAX_TOOL_PREFIX_LENGTH).optional(),
+  timeout_ms: z.int().positive().max(MAX_TIMER_MS).default(DEFAULT_CALL_TIMEOUT_MS),
+  oauth: oauthSchema.optional(),
+  allow_http: z.boolean().default(false),
+});
+
+export type RawUpstream = z.output<typeof upstreamSchema>;
+
+const UPSTREAM_FIELDS = Object.keys(upstreamSchema.shape);
+const OAUTH_FIELDS = Object.keys(oauthSchema.in.shape);
+
+// One fixed line per field, whatever zod found wrong inside it: stable, and never quoting the value.
+const FIELD_MESSAGES: Record<string, string> = {
+  name: `name must be 1 to ${MAX_NAME_LENGTH} letters, digits, "-" or "_"`,
+  url: 'url must be an http(s) URL',
+  transport: 'transport must be "http-first", "http", "sse" or "sse-first"',
+  include_tools: 'include_tools must be an array of non-empty strings',
+  ignore_tools: 'ignore_tools must be an array of non-empty strings',
+  headers: 'headers must be an object of string values',
+  tool_prefix: `tool_prefix must be a string of at most ${MAX_TOOL_PREFIX_LENGTH} characters`,
+  timeout_ms: `timeout_ms must be a positive integer of milliseconds, at most ${MAX_TIMER_MS}`,
+  oauth: 'oauth must be an object',
+  'oauth.client_id': 'oauth.client_id must be a non-empty string',
+  'oauth.client_secret': 'oauth.client_secret must be a non-empty string',
+  'oauth.scopes': 'oauth.scopes must be a space-separated string or an array of scopes without spaces',
+  'oauth.client_metadata_url': 'oauth.client_metadata_url must be an https URL',
+  allow_http: 'allow_http must be true or false',
+};
+
+const REQUIRED_FIELDS = new Set(['name', 'url']);
+
+/**
+ * Messages (without the "upstream ..." label) for zod's issues on one upstream, deduplicated so that a list
+ * with three bad entries is one line. `raw` is the upstream as written, to tell a missing field from a bad one.
+ */
+export function describeUpstreamIssues(issues: readonly z.core.$ZodIssue[], raw: Record<string, unknown>): string[] {
+  const lines = new Set<string>();
+  for (const issue of issues) {
+    const [field, sub] = issue.path;
+    if (issue.code === 'unrecognized_keys') {
+      const nested = field === 'oauth';
+      for (const key of issue.keys) lines.add(unknownField(key, nested ? OAUTH_FIELDS : UPSTREAM_FIELDS, nested));
+    } else if (typeof field === 'string' && REQUIRED_FIELDS.has(field) && raw[field] === undefined) {
+      lines.add(`${field} is required`);
+    } else if (field === 'headers' && typeof sub === 'string') {
+      lines.add(`header ${JSON.stringify(sub)} must be a string`);
+    } else {
+      const key = field === 'oauth' && typeof sub === 'string' ? `oauth.${sub}` : String(field);
+      lines.add(FIELD_MESSAGES[key] ?? `${key} is invalid`);
+    }
+  }
+  return [...lines];
+}
+
+/** `unknown field "ignore_tool" (did you mean "ignore_tools"?)`: a typo must not silently drop a filter. */
+export function unknownField(key: string, known: readonly string[], inOAuth = false): string {
+  const prefix = inOAuth ? 'oauth.' : '';
+  const suggestion = closestField(key, known);
+  const hint = suggestion === undefined ? '' : ` (did you mean "${prefix}${suggestion}"?)`;
+  return `unknown field "${prefix}${key}"${hint}`;
+}
+
+/** The known field within edit distance 2 of `key`, also trying `key` in snake_case (includeTools). */
+export function closestField(key: string, known: readonly string[]): string | undefined {
+  const candidates = [key.toLowerCase(), key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()];
+  let best: { field: string; distance: number } | undefined;
+  for (const field of known) {
+    const distance = Math.min(...candidates.map((candidate) => levenshtein(candidate, field)));
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { field, distance };
+  }
+  return best?.field;
+}
+
+// Field names are short, so the plain two-row dynamic programme is plenty; no dependency for 15 lines.
+function levenshtein(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

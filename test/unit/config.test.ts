@@ -1,0 +1,459 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} in these strings is the literal config syntax under test.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  envPrefixFor,
+  loadConfig,
+  PROXY_DISABLED_NOTICE,
+  parseUpstreams,
+  type UpstreamConfig,
+} from '../../src/config/index.js';
+
+// The second example of the mcp-devtools proxy docs, as pasted into an env block: newlines and a trailing comma.
+const SEED_EXAMPLE = `[
+{
+"name": "example-atlassian-sse",
+"url": "https://mcp.atlassian.com/v1/sse",
+"transport": "http-first",
+"ignore_tools": ["*update*", "*create*", "*add*", "*edit*", "*delete*", "*jira*"]
+},
+{
+"name": "example-http-mcp",
+"url": "https://mcp.example.com/mcp",
+"transport": "http",
+}
+]`;
+
+const ENABLED = { ENABLE_ADDITIONAL_TOOLS: 'proxy' };
+
+/** Parses a PROXY_UPSTREAMS-style array of the given upstream objects. */
+function parse(upstreams: unknown[], env: NodeJS.ProcessEnv = {}): UpstreamConfig[] {
+  return parseUpstreams(JSON.stringify(upstreams), 'PROXY_UPSTREAMS', env, false);
+}
+
+/** The ConfigError problems `run` throws; fails the test when it throws anything else or nothing. */
+async function problemsOf(run: () => unknown): Promise<string[]> {
+  try {
+    await run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const configError = error as ConfigError;
+    expect(configError.code).toBe('ERR_PROXY_CONFIG');
+    expect(configError.message).toBe(configError.problems.join('\n'));
+    return configError.problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseUpstreams', () => {
+  it('accepts the seed example with newlines and a trailing comma', () => {
+    const upstreams = parseUpstreams(SEED_EXAMPLE, 'PROXY_UPSTREAMS', {}, false);
+    expect(upstreams).toEqual([
+      {
+        name: 'example-atlassian-sse',
+        url: new URL('https://mcp.atlassian.com/v1/sse'),
+        transport: 'http-first',
+        ignoreTools: ['*update*', '*create*', '*add*', '*edit*', '*delete*', '*jira*'],
+        headers: {},
+        timeoutMs: 60_000,
+        allowHttp: false,
+      },
+      {
+        name: 'example-http-mcp',
+        url: new URL('https://mcp.example.com/mcp'),
+        transport: 'http',
+        headers: {},
+        timeoutMs: 60_000,
+        allowHttp: false,
+      },
+    ]);
+    expect(upstreams[1]?.url.href).toBe('https://mcp.example.com/mcp');
+  });
+
+  it('applies defaults and leaves unset optional fields absent', () => {
+    const [upstream] = parse([{ name: 'plain', url: 'http://127.0.0.1:3000/mcp' }]);
+    expect(upstream).toEqual({
+      name: 'plain',
+      url: new URL('http://127.0.0.1:3000/mcp'),
+      transport: 'http-first',
+      headers: {},
+      timeoutMs: 60_000,
+      allowHttp: false,
+    });
+    expect(Object.keys(upstream!).sort()).toEqual(['allowHttp', 'headers', 'name', 'timeoutMs', 'transport', 'url']);
+  });
+
+  it('maps every field to its camelCase form', () => {
+    const [upstream] = parse([
+      {
+        name: 'full',
+        url: 'https://mcp.example.com/mcp',
+        transport: 'sse',
+        include_tools: ['search*'],
+        ignore_tools: ['debug_*'],
+        headers: { 'X-Environment': 'production' },
+        tool_prefix: 'ex_',
+        timeout_ms: 5_000,
+        oauth: {
+          client_id: 'id-1',
+          client_secret: 'shh',
+          scopes: 'read:jira  write:jira',
+          client_metadata_url: 'https://app.example.com/client.json',
+        },
+        allow_http: true,
+      },
+    ]);
+    expect(upstream).toEqual({
+      name: 'full',
+      url: new URL('https://mcp.example.com/mcp'),
+      transport: 'sse',
+      includeTools: ['search*'],
+      ignoreTools: ['debug_*'],
+      headers: { 'X-Environment': 'production' },
+      toolPrefix: 'ex_',
+      timeoutMs: 5_000,
+      oauth: {
+        clientId: 'id-1',
+        clientSecret: 'shh',
+        scopes: ['read:jira', 'write:jira'],
+        clientMetadataUrl: new URL('https://app.example.com/client.json'),
+      },
+      allowHttp: true,
+    });
+  });
+
+  it('accepts oauth scopes as an array', () => {
+    const [upstream] = parse([{ name: 'a', url: 'https://a.test', oauth: { scopes: ['openid', 'offline_access'] } }]);
+    expect(upstream?.oauth).toEqual({ scopes: ['openid', 'offline_access'] });
+  });
+
+  it.each([
+    ['http-first', 'http-first'],
+    ['http', 'http'],
+    ['sse', 'sse'],
+    ['sse-first', 'sse-first'],
+    ['http-only', 'http'],
+    ['sse-only', 'sse'],
+    ['HTTP', 'http'],
+    ['SSE-Only', 'sse'],
+    [' Http-First ', 'http-first'],
+  ])('reads transport %j as %j', (written, expected) => {
+    expect(parse([{ name: 'a', url: 'https://a.test', transport: written }])[0]?.transport).toBe(expected);
+  });
+
+  it('expands ${VAR} in header values', () => {
+    const [upstream] = parse(
+      [{ name: 'a', url: 'https://a.test', headers: { Authorization: 'Bearer ${API_TOKEN}', 'X-Team': '${TEAM}-x' } }],
+      { API_TOKEN: 'tok123', TEAM: 'core' },
+    );
+    expect(upstream?.headers).toEqual({ Authorization: 'Bearer tok123', 'X-Team': 'core-x' });
+  });
+
+  it('names the source and position of a syntax error without echoing the text', async () => {
+    const text = '[\n  {"name": "a", "headers": {"Authorization": "Bearer sk-live-999"}}\n  {"name": "b"}\n]';
+    expect(await problemsOf(() => parseUpstreams(text, 'PROXY_UPSTREAMS', {}, false))).toEqual([
+      'PROXY_UPSTREAMS is not valid JSON: unexpected character at line 3, column 3',
+    ]);
+    expect(await problemsOf(() => parseUpstreams('[{"name": "sk-live-999"', '/etc/proxy.json', {}, true))).toEqual([
+      '/etc/proxy.json is not valid JSON: unexpected end of input at line 1, column 24',
+    ]);
+  });
+
+  it('requires PROXY_UPSTREAMS to be an array', async () => {
+    for (const text of ['{"name": "a"}', '"a"', 'null', '42']) {
+      expect(await problemsOf(() => parseUpstreams(text, 'PROXY_UPSTREAMS', {}, false))).toEqual([
+        'PROXY_UPSTREAMS must be a JSON array of upstreams',
+      ]);
+    }
+  });
+
+  it('requires a file to be an object with an upstreams array', async () => {
+    for (const text of ['[]', '{}', '{"upstreams": {}}', 'null']) {
+      expect(await problemsOf(() => parseUpstreams(text, 'proxy.json', {}, true))).toEqual([
+        'proxy.json must be a JSON object with an "upstreams" array',
+      ]);
+    }
+    expect(await problemsOf(() => parseUpstreams('{"upstream": []}', 'proxy.json', {}, true))).toEqual([
+      'proxy.json: unknown field "upstream" (did you mean "upstreams"?)',
+      'proxy.json must be a JSON object with an "upstreams" array',
+    ]);
+  });
+
+  it('accepts an empty list', () => {
+    expect(parseUpstreams('[]', 'PROXY_UPSTREAMS', {}, false)).toEqual([]);
+    expect(parseUpstreams('{upstreams: [],}', 'proxy.json', {}, true)).toEqual([]);
+  });
+
+  const ok = { name: 'a', url: 'https://a.test/mcp' };
+  it.each<[string, unknown[], string[]]>([
+    ['not an object', [ok, 'b'], ['upstream #2 must be an object']],
+    ['a missing name', [ok, { url: 'https://b.test' }], ['upstream #2: name is required']],
+    ['a bad name', [{ ...ok, name: 'has space' }], ['upstream #1: name must be 1 to 64 letters, digits, "-" or "_"']],
+    [
+      'a long name',
+      [{ ...ok, name: 'n'.repeat(65) }],
+      ['upstream #1: name must be 1 to 64 letters, digits, "-" or "_"'],
+    ],
+    ['a duplicate name', [ok, { ...ok }], ['upstream "a": duplicate name (also upstream #1)']],
+    [
+      'a duplicate name in another case',
+      [ok, { ...ok, name: 'A' }],
+      ['upstream "A": duplicate name (also upstream #1 "a"; names ignore case)'],
+    ],
+    [
+      'names with the same env prefix',
+      [
+        { ...ok, name: 'a-b' },
+        { ...ok, name: 'a_b' },
+      ],
+      ['upstream "a_b": name clashes with upstream #1 "a-b": both use PROXY_A_B_* variables'],
+    ],
+    ['a missing url', [{ name: 'a' }], ['upstream "a": url is required']],
+    ['a relative url', [{ ...ok, url: '/mcp' }], ['upstream "a": url must be an http(s) URL']],
+    ['a non-http url', [{ ...ok, url: 'ftp://a.test' }], ['upstream "a": url must be an http(s) URL']],
+    ['a non-string url', [{ ...ok, url: 42 }], ['upstream "a": url must be an http(s) URL']],
+    [
+      'an unknown transport',
+      [{ ...ok, transport: 'websocket' }],
+      ['upstream "a": transport must be "http-first", "http", "sse" or "sse-first"'],
+    ],
+    [
+      'bad include_tools',
+      [{ ...ok, include_tools: ['', 3, 'ok'] }],
+      ['upstream "a": include_tools must be an array of non-empty strings'],
+    ],
+    [
+      'a string ignore_tools',
+      [{ ...ok, ignore_tools: 'debug_*' }],
+      ['upstream "a": ignore_tools must be an array of non-empty strings'],
+    ],
+    ['headers as an array', [{ ...ok, headers: ['x'] }], ['upstream "a": headers must be an object of string values']],
+    ['a non-string header', [{ ...ok, headers: { 'X-Port': 80 } }], ['upstream "a": header "X-Port" must be a string']],
+    [
+      'a bad header name',
+      [{ ...ok, headers: { 'X Bad': 'v' } }],
+      ['upstream "a": header name "X Bad" is not a valid HTTP header name'],
+    ],
+    [
+      'a repeated header name',
+      [{ ...ok, headers: { Authorization: 'x', authorization: 'y' } }],
+      ['upstream "a": header "authorization" repeats "Authorization" (header names ignore case)'],
+    ],
+    [
+      'a header value with a line break',
+      [{ ...ok, headers: { 'X-A': 'v\r\nX-Injected: 1' } }],
+      ['upstream "a": header "X-A" value must not contain CR, LF or NUL'],
+    ],
+    [
+      'a header that references a missing variable',
+      [{ ...ok, headers: { Authorization: 'Bearer ${NO_SUCH_TOKEN}' } }],
+      ['upstream "a": header "Authorization" references ${NO_SUCH_TOKEN}, which is not set'],
+    ],
+    [
+      'a long tool_prefix',
+      [{ ...ok, tool_prefix: 'p'.repeat(33) }],
+      ['upstream "a": tool_prefix must be a string of at most 32 characters'],
+    ],
+    ...[0, -1, 1.5, '60000', 2_147_483_648].map((timeout): [string, unknown[], string[]] => [
+      `timeout_ms ${JSON.stringify(timeout)}`,
+      [{ ...ok, timeout_ms: timeout }],
+      ['upstream "a": timeout_ms must be a positive integer of milliseconds, at most 2147483647'],
+    ]),
+    ['oauth not an object', [{ ...ok, oauth: 'yes' }], ['upstream "a": oauth must be an object']],
+    [
+      'bad oauth fields',
+      [{ ...ok, oauth: { client_id: '', client_secret: 7, scopes: 3, client_metadata_url: 'http://a.test/c.json' } }],
+      [
+        'upstream "a": oauth.client_id must be a non-empty string',
+        'upstream "a": oauth.client_secret must be a non-empty string',
+        'upstream "a": oauth.scopes must be a space-separated string or an array of scopes without spaces',
+        'upstream "a": oauth.client_metadata_url must be an https URL',
+      ],
+    ],
+    [
+      'a scope with a space in an array',
+      [{ ...ok, oauth: { scopes: ['read write'] } }],
+      ['upstream "a": oauth.scopes must be a space-separated string or an array of scopes without spaces'],
+    ],
+    ['a non-boolean allow_http', [{ ...ok, allow_http: 'true' }], ['upstream "a": allow_http must be true or false']],
+    [
+      'unknown fields',
+      [{ ...ok, ignore_tool: [], includeTools: [], colour: 'red', oauth: { clientId: 'x' } }],
+      [
+        'upstream "a": unknown field "oauth.clientId" (did you mean "oauth.client_id"?)',
+        'upstream "a": unknown field "ignore_tool" (did you mean "ignore_tools"?)',
+        'upstream "a": unknown field "includeTools" (did you mean "include_tools"?)',
+        'upstream "a": unknown field "colour"',
+      ],
+    ],
+  ])('reports %s', async (_case, upstreams, expected) => {
+    expect(await problemsOf(() => parse(upstreams))).toEqual(expected);
+  });
+
+  it('collects every problem, one line each', async () => {
+    const upstreams = [
+      { name: 'atlassian', url: 'mcp.atlassian.com' },
+      { url: 'https://b.test' },
+      { name: 'c', url: 'https://c.test', ignore_tool: ['*'] },
+    ];
+    expect(await problemsOf(() => parse(upstreams))).toEqual([
+      'upstream "atlassian": url must be an http(s) URL',
+      'upstream #2: name is required',
+      'upstream "c": unknown field "ignore_tool" (did you mean "ignore_tools"?)',
+    ]);
+  });
+
+  it('never puts header values or secrets in messages', async () => {
+    const secret = 'sk-live-0123456789';
+    const problems = await problemsOf(() =>
+      parse([
+        {
+          name: 'a',
+          url: `https://a.test/mcp?token=${secret}`,
+          transport: secret,
+          headers: { Authorization: `Bearer ${secret}\n`, 'X-Key': `${secret}-\${MISSING}`, 'X-Num': 1 },
+          oauth: { client_secret: ['sk', secret], client_id: { secret } },
+          tool_prefix: secret.repeat(4),
+        },
+        { name: 'b', url: secret },
+      ]),
+    );
+    expect(problems).toEqual([
+      'upstream "a": transport must be "http-first", "http", "sse" or "sse-first"',
+      'upstream "a": header "X-Num" must be a string',
+      'upstream "a": tool_prefix must be a string of at most 32 characters',
+      'upstream "a": oauth.client_id must be a non-empty string',
+      'upstream "a": oauth.client_secret must be a non-empty string',
+      'upstream "a": header "Authorization" value must not contain CR, LF or NUL',
+      'upstream "a": header "X-Key" references ${MISSING}, which is not set',
+      'upstream "b": url must be an http(s) URL',
+    ]);
+    for (const line of problems) expect(line).not.toContain('sk-live');
+  });
+});
+
+describe('envPrefixFor', () => {
+  it.each([
+    ['atlassian', 'PROXY_ATLASSIAN_'],
+    ['github-mcp', 'PROXY_GITHUB_MCP_'],
+    ['My_Server2', 'PROXY_MY_SERVER2_'],
+  ])('%s -> %s', (name, prefix) => {
+    expect(envPrefixFor(name)).toBe(prefix);
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'proxy-config-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const one = '[{"name": "env-one", "url": "https://env.test/mcp"}]';
+
+  it('has no upstreams and no notices when nothing is configured', async () => {
+    expect(await loadConfig({ env: {} })).toEqual({
+      upstreams: [],
+      startupTimeoutMs: 30_000,
+      debug: false,
+      notices: [],
+      source: 'none',
+    });
+    expect((await loadConfig({ env: { ...ENABLED, PROXY_UPSTREAMS: '  ' } })).source).toBe('none');
+  });
+
+  it('ignores PROXY_UPSTREAMS, with a notice, until the proxy is enabled', async () => {
+    for (const gate of [undefined, '', 'filesystem,memory', 'proxies']) {
+      const config = await loadConfig({ env: { ENABLE_ADDITIONAL_TOOLS: gate, PROXY_UPSTREAMS: one } });
+      expect(config.upstreams).toEqual([]);
+      expect(config.source).toBe('none');
+      expect(config.notices).toEqual([
+        'PROXY_UPSTREAMS is set but the proxy is not enabled: add "proxy" to ENABLE_ADDITIONAL_TOOLS (e.g. ENABLE_ADDITIONAL_TOOLS=proxy)',
+      ]);
+    }
+    expect(PROXY_DISABLED_NOTICE).toContain('ENABLE_ADDITIONAL_TOOLS=proxy');
+  });
+
+  it('does not validate PROXY_UPSTREAMS while the proxy is disabled', async () => {
+    const config = await loadConfig({ env: { PROXY_UPSTREAMS: 'not json' } });
+    expect(config.notices).toEqual([PROXY_DISABLED_NOTICE]);
+  });
+
+  it.each(['proxy', 'all', 'ALL', 'memory, Proxy ', 'PROXY'])(
+    'uses PROXY_UPSTREAMS when the gate is %j',
+    async (gate) => {
+      const config = await loadConfig({ env: { ENABLE_ADDITIONAL_TOOLS: gate, PROXY_UPSTREAMS: one } });
+      expect(config.source).toBe('env');
+      expect(config.notices).toEqual([]);
+      expect(config.upstreams.map((upstream) => upstream.name)).toEqual(['env-one']);
+    },
+  );
+
+  it('reads debug and the startup timeout from the environment', async () => {
+    const config = await loadConfig({ env: { DEBUG: '1', PROXY_STARTUP_TIMEOUT_MS: '5000' } });
+    expect(config.debug).toBe(true);
+    expect(config.startupTimeoutMs).toBe(5000);
+  });
+
+  it('joins a bad startup timeout with the upstream problems', async () => {
+    const env = { ...ENABLED, PROXY_STARTUP_TIMEOUT_MS: 'soon', PROXY_UPSTREAMS: '[{"name": "a"}]' };
+    expect(await problemsOf(() => loadConfig({ env }))).toEqual([
+      'PROXY_STARTUP_TIMEOUT_MS must be a non-negative integer of milliseconds, at most 2147483647',
+      'upstream "a": url is required',
+    ]);
+  });
+
+  it('loads a JSON5 file without the gate', async () => {
+    const path = join(dir, 'proxy.json');
+    await writeFile(
+      path,
+      '\uFEFF{\n  // comments are fine\n  upstreams: [{name: "file-one", url: "https://file.test/mcp",},],\n}',
+    );
+    const config = await loadConfig({ configPath: path, env: {} });
+    expect(config.source).toBe('file');
+    expect(config.notices).toEqual([]);
+    expect(config.upstreams.map((upstream) => [upstream.name, upstream.url.href])).toEqual([
+      ['file-one', 'https://file.test/mcp'],
+    ]);
+  });
+
+  it('prefers the file over PROXY_UPSTREAMS, with a notice', async () => {
+    const path = join(dir, 'wins.json');
+    await writeFile(path, '{"upstreams": [{"name": "file-one", "url": "https://file.test/mcp"}]}');
+    // PROXY_UPSTREAMS is not even parsed: its syntax error must not matter.
+    const config = await loadConfig({ configPath: path, env: { ...ENABLED, PROXY_UPSTREAMS: '[oops' } });
+    expect(config.source).toBe('file');
+    expect(config.upstreams.map((upstream) => upstream.name)).toEqual(['file-one']);
+    expect(config.notices).toEqual([`PROXY_UPSTREAMS is ignored because --config ${path} is given`]);
+  });
+
+  it('names the path and the reason when the file cannot be read', async () => {
+    const missing = join(dir, 'missing.json');
+    expect(await problemsOf(() => loadConfig({ configPath: missing, env: {} }))).toEqual([
+      `cannot read config file ${missing}: not found`,
+    ]);
+    const folder = join(dir, 'folder');
+    await mkdir(folder);
+    expect(await problemsOf(() => loadConfig({ configPath: folder, env: {} }))).toEqual([
+      `cannot read config file ${folder}: is a directory`,
+    ]);
+  });
+
+  it('names the file in syntax and shape errors', async () => {
+    const broken = join(dir, 'broken.json');
+    await writeFile(broken, '{"upstreams": [\n  {"name": "a",, }\n]}');
+    expect(await problemsOf(() => loadConfig({ configPath: broken, env: {} }))).toEqual([
+      `${broken} is not valid JSON: unexpected character at line 2, column 16`,
+    ]);
+    const bare = join(dir, 'bare.json');
+    await writeFile(bare, one);
+    expect(await problemsOf(() => loadConfig({ configPath: bare, env: {} }))).toEqual([
+      `${bare} must be a JSON object with an "upstreams" array`,
+    ]);
+  });
+});
