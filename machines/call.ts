@@ -1,0 +1,185 @@
+/**
+ * One in-flight `tools/call`, as an actor spawned by the upstream actor that owns the tool. It waits while its
+ * upstream is (re)connecting, forwards the call once a connection is ready, and delivers exactly one outcome to
+ * the caller's `reply`, whatever happens: the upstream answers, the connection drops, the wait times out, the
+ * upstream fails for good, or the client cancels.
+ */
+import { type AnyActorRef, assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
+import type { CallOutcome, ToolCallRequest, UpstreamConnection, UpstreamFailure } from './types.js';
+
+export interface CallInput {
+  id: string;
+  upstream: string;
+  request: ToolCallRequest;
+  reply: (outcome: CallOutcome) => void;
+  /** The upstream actor; told when the call sees the connection drop or the session expire, and when it is done. */
+  parentRef: AnyActorRef;
+  /** Set when the upstream is ready at spawn time. */
+  connection?: UpstreamConnection;
+}
+
+interface CallContext extends CallInput {
+  /** A call retries once on a new session after its session expired (the upstream never saw it). */
+  retried: boolean;
+}
+
+export type CallEvent =
+  | { type: 'upstream.ready'; connection: UpstreamConnection }
+  | { type: 'upstream.lost'; failure: UpstreamFailure }
+  | { type: 'upstream.failed'; failure: UpstreamFailure }
+  | { type: 'call.cancelled' };
+
+/** Parent-bound events a call sends. */
+export type CallToParentEvent =
+  | { type: 'call.settled'; id: string }
+  | { type: 'upstream.lost'; failure: UpstreamFailure; connection: UpstreamConnection }
+  | { type: 'upstream.session.expired'; connection: UpstreamConnection };
+
+function failure(code: string, message: string): CallOutcome {
+  return { type: 'failure', failure: { kind: 'network', code, message } };
+}
+
+function failureKind(outcome: CallOutcome): string | undefined {
+  return outcome.type === 'failure' ? outcome.failure.kind : undefined;
+}
+
+export const callMachine = setup({
+  types: {
+    context: {} as CallContext,
+    input: {} as CallInput,
+    events: {} as CallEvent,
+  },
+  actors: {
+    /** Connections never reject from callTool; the machine still maps a rejection (see onError). */
+    forwardCall: fromPromise<CallOutcome, { connection: UpstreamConnection; request: ToolCallRequest }>(({ input }) =>
+      input.connection.callTool(input.request),
+    ),
+    /** While waiting there is no upstream request to abort, so the client's cancellation is watched here. */
+    watchCancellation: fromCallback<{ type: 'call.cancelled' }, { signal?: AbortSignal }>(({ input, sendBack }) => {
+      const { signal } = input;
+      if (!signal) return;
+      const onAbort = () => sendBack({ type: 'call.cancelled' });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      return () => signal.removeEventListener('abort', onAbort);
+    }),
+  },
+  actions: {
+    settle: ({ context }, outcome: CallOutcome) => context.reply(outcome),
+    notifySettled: sendTo(
+      ({ context }) => context.parentRef,
+      ({ context }) => ({
+        type: 'call.settled' as const,
+        id: context.id,
+      }),
+    ),
+  },
+  guards: {
+    hasConnection: ({ context }) => context.connection !== undefined,
+  },
+  delays: {
+    callTimeout: ({ context }) => context.request.timeoutMs,
+  },
+}).createMachine({
+  id: 'call',
+  context: ({ input }) => ({ ...input, retried: false }),
+  initial: 'routing',
+  states: {
+    routing: {
+      always: [{ guard: 'hasConnection', target: 'running' }, { target: 'waiting' }],
+    },
+    waiting: {
+      invoke: { src: 'watchCancellation', input: ({ context }) => ({ signal: context.request.signal }) },
+      after: {
+        callTimeout: {
+          target: 'done',
+          actions: {
+            type: 'settle',
+            params: ({ context }) =>
+              failure(
+                'ERR_UPSTREAM_NOT_READY',
+                `upstream "${context.upstream}" is not connected: gave up waiting after ${context.request.timeoutMs} ms (it keeps reconnecting; try again later)`,
+              ),
+          },
+        },
+      },
+      on: {
+        'upstream.ready': {
+          target: 'running',
+          actions: assign({ connection: ({ event }) => event.connection }),
+        },
+        'upstream.failed': {
+          target: 'done',
+          actions: { type: 'settle', params: ({ event }) => ({ type: 'failure' as const, failure: event.failure }) },
+        },
+        'call.cancelled': {
+          target: 'done',
+          actions: {
+            type: 'settle',
+            params: ({ context }) =>
+              failure('ERR_CALL_CANCELLED', `call to upstream "${context.upstream}" was cancelled by the client`),
+          },
+        },
+      },
+    },
+    running: {
+      invoke: {
+        src: 'forwardCall',
+        input: ({ context }) => ({ connection: context.connection!, request: context.request }),
+        onDone: [
+          {
+            // The upstream never saw the call: retry it once on a new session.
+            guard: ({ context, event }) => failureKind(event.output) === 'session-expired' && !context.retried,
+            target: 'waiting',
+            actions: [
+              sendTo(
+                ({ context }) => context.parentRef,
+                ({ context }) => ({ type: 'upstream.session.expired' as const, connection: context.connection! }),
+              ),
+              assign({ retried: true, connection: undefined }),
+            ],
+          },
+          {
+            guard: ({ event }) => failureKind(event.output) === 'network',
+            target: 'done',
+            actions: [
+              sendTo(
+                ({ context }) => context.parentRef,
+                ({ context, event }) => ({
+                  type: 'upstream.lost' as const,
+                  failure: (event.output as Extract<CallOutcome, { type: 'failure' }>).failure,
+                  connection: context.connection!,
+                }),
+              ),
+              { type: 'settle', params: ({ event }) => event.output },
+            ],
+          },
+          { target: 'done', actions: { type: 'settle', params: ({ event }) => event.output } },
+        ],
+        onError: {
+          target: 'done',
+          actions: {
+            type: 'settle',
+            params: ({ context }) =>
+              failure('ERR_UPSTREAM_CALL', `call to upstream "${context.upstream}" failed unexpectedly`),
+          },
+        },
+      },
+      on: {
+        // The connection is gone: answer now rather than wait for a response that will never come.
+        'upstream.lost': {
+          target: 'done',
+          actions: { type: 'settle', params: ({ event }) => ({ type: 'failure' as const, failure: event.failure }) },
+        },
+        'upstream.failed': {
+          target: 'done',
+          actions: { type: 'settle', params: ({ event }) => ({ type: 'failure' as const, failure: event.failure }) },
+        },
+      },
+    },
+    done: {
+      type: 'final',
+      entry: 'notifySettled',
+    },
+  },
+});

@@ -1,0 +1,481 @@
+/**
+ * One actor per configured upstream. It owns the connection, the last tool list and the in-flight calls:
+ *
+ *   connecting (http | sse, with fallback) → connected.listing → connected.ready ⇄ reconnecting
+ *   discovering → authorizing / refreshing carry OAuth (filled in by the OAuth issue), and `failed` is for what
+ *   retrying cannot fix.
+ *
+ * I/O comes in through provided actors (connectStreamableHttp, connectSse, the OAuth ones) and through the
+ * `UpstreamConnection` interface, so the chart can be driven with a SimulatedClock and fakes.
+ */
+import type { Tool } from '@modelcontextprotocol/client';
+import {
+  type ActorRefFrom,
+  type AnyActorRef,
+  assign,
+  enqueueActions,
+  fromCallback,
+  fromPromise,
+  setup,
+  stopChild,
+} from 'xstate';
+import { type CallToParentEvent, callMachine } from './call.js';
+import type {
+  CallOutcome,
+  ConnectionSignal,
+  ToolCallRequest,
+  TransportKind,
+  TransportMode,
+  UpstreamConnection,
+  UpstreamFailure,
+} from './types.js';
+
+export const RECONNECT_BASE_MS = 1_000;
+export const RECONNECT_CAP_MS = 30_000;
+
+/**
+ * Exponential backoff with jitter: 1 s doubling to a 30 s cap, then a random 75–100% of it, so many proxies
+ * restarted together don't reconnect in lockstep. `attempt` counts from 1.
+ */
+export function reconnectDelayMs(attempt: number, random: () => number): number {
+  const ceiling = Math.min(RECONNECT_BASE_MS * 2 ** Math.min(attempt - 1, 30), RECONNECT_CAP_MS);
+  return Math.round(ceiling * (0.75 + 0.25 * random()));
+}
+
+export interface UpstreamInput {
+  name: string;
+  transport: TransportMode;
+  /** The supervisor; gets `upstream.*` events. Optional so the chart can be exercised alone. */
+  parentRef?: AnyActorRef;
+  /** Jitter source; tests fix it. */
+  random?: () => number;
+}
+
+export type CallRef = ActorRefFrom<typeof callMachine>;
+
+export interface UpstreamContext {
+  name: string;
+  mode: TransportMode;
+  parentRef?: AnyActorRef;
+  random: () => number;
+  /** Reconnect attempts since the last time the upstream was ready (visible in status). */
+  attempt: number;
+  /** The transport being tried, or in use. */
+  transport?: TransportKind;
+  /** The transport that worked last: reconnects go straight to it instead of repeating the fallback. */
+  workingTransport?: TransportKind;
+  connection?: UpstreamConnection;
+  /** The last list, kept while reconnecting so the tools stay exposed and their calls wait. */
+  tools: Tool[];
+  lastError?: UpstreamFailure;
+  calls: Record<string, CallRef>;
+}
+
+export type UpstreamEvent =
+  | { type: 'tool.call'; id: string; request: ToolCallRequest; reply: (outcome: CallOutcome) => void }
+  | { type: 'connection.lost'; failure: UpstreamFailure }
+  | { type: 'connection.toolsChanged' }
+  | { type: 'auth.refresh' }
+  | CallToParentEvent;
+
+/** What an upstream tells its supervisor. */
+export type UpstreamToSupervisorEvent =
+  | { type: 'upstream.tools'; name: string; tools: Tool[] }
+  | { type: 'upstream.settled'; name: string }
+  | { type: 'upstream.failed'; name: string; failure: UpstreamFailure };
+
+interface ConnectInput {
+  name: string;
+}
+
+const notProvided = (actor: string) => () => {
+  throw new Error(`upstream machine: actor "${actor}" was not provided`);
+};
+
+function asFailure(error: unknown, fallbackMessage: string): UpstreamFailure {
+  if (typeof error === 'object' && error !== null && 'kind' in error && 'code' in error && 'message' in error) {
+    return error as UpstreamFailure;
+  }
+  return { kind: 'network', code: 'ERR_UPSTREAM_UNEXPECTED', message: fallbackMessage };
+}
+
+function lostDuringCall(name: string, failure: UpstreamFailure): UpstreamFailure {
+  return {
+    kind: 'network',
+    code: 'ERR_UPSTREAM_CONNECTION_LOST',
+    message: `connection to upstream "${name}" was lost during the call (${failure.message}); it is reconnecting, try again`,
+  };
+}
+
+export const upstreamMachine = setup({
+  types: {
+    context: {} as UpstreamContext,
+    input: {} as UpstreamInput,
+    events: {} as UpstreamEvent,
+  },
+  actors: {
+    connectStreamableHttp: fromPromise<UpstreamConnection, ConnectInput>(notProvided('connectStreamableHttp')),
+    connectSse: fromPromise<UpstreamConnection, ConnectInput>(notProvided('connectSse')),
+    /** OAuth (next issue): protected-resource and authorization-server metadata. */
+    discoverAuthorization: fromPromise<void, ConnectInput>(notProvided('discoverAuthorization')),
+    /** OAuth: browser sign-in with PKCE, or stored tokens. */
+    authorize: fromPromise<void, ConnectInput>(notProvided('authorize')),
+    /** OAuth: refresh the access token ahead of expiry. */
+    refreshTokens: fromPromise<void, ConnectInput>(notProvided('refreshTokens')),
+    listTools: fromPromise<Tool[], { connection: UpstreamConnection }>(({ input }) => input.connection.listTools()),
+    watchConnection: fromCallback<UpstreamEvent, { connection: UpstreamConnection }>(({ input, sendBack }) =>
+      input.connection.watch((signal: ConnectionSignal) =>
+        sendBack(
+          signal.type === 'lost'
+            ? { type: 'connection.lost', failure: signal.failure }
+            : { type: 'connection.toolsChanged' },
+        ),
+      ),
+    ),
+    call: callMachine,
+  },
+  actions: {
+    closeConnection: enqueueActions(({ context, enqueue }) => {
+      const { connection } = context;
+      if (!connection) return;
+      // Fire and forget: close() never rejects, and the next connection must not wait for the old one.
+      void connection.close();
+      enqueue.assign({ connection: undefined });
+    }),
+    recordFailure: assign({ lastError: (_, failure: UpstreamFailure) => failure }),
+    tellSupervisor: enqueueActions(({ context, enqueue }, event: UpstreamToSupervisorEvent) => {
+      if (context.parentRef) enqueue.sendTo(context.parentRef, event);
+    }),
+    tellCalls: enqueueActions(({ context, enqueue }, event: Parameters<CallRef['send']>[0]) => {
+      for (const ref of Object.values(context.calls)) enqueue.sendTo(ref, event);
+    }),
+  },
+  guards: {
+    startsWithSse: ({ context }) =>
+      (context.workingTransport ?? (context.mode === 'sse' || context.mode === 'sse-first' ? 'sse' : 'http')) === 'sse',
+    isCurrentConnection: ({ context, event }) =>
+      'connection' in event && event.connection !== undefined && event.connection === context.connection,
+  },
+  delays: {
+    reconnectDelay: ({ context }) => reconnectDelayMs(context.attempt, context.random),
+  },
+}).createMachine({
+  id: 'upstream',
+  context: ({ input }) => ({
+    name: input.name,
+    mode: input.transport,
+    parentRef: input.parentRef,
+    random: input.random ?? Math.random,
+    attempt: 0,
+    tools: [],
+    calls: {},
+  }),
+  initial: 'connecting',
+  on: {
+    'tool.call': {
+      actions: assign({
+        calls: ({ context, event, spawn, self }) => {
+          const ready = context.connection !== undefined && self.getSnapshot().matches({ connected: 'ready' });
+          const ref = spawn('call', {
+            id: event.id,
+            input: {
+              id: event.id,
+              upstream: context.name,
+              request: event.request,
+              reply: event.reply,
+              parentRef: self,
+              connection: ready ? context.connection : undefined,
+            },
+          });
+          return { ...context.calls, [event.id]: ref };
+        },
+      }),
+    },
+    'call.settled': {
+      actions: [
+        stopChild(({ event }) => event.id),
+        assign({
+          calls: ({ context, event }) => {
+            const { [event.id]: _settled, ...rest } = context.calls;
+            return rest;
+          },
+        }),
+      ],
+    },
+  },
+  states: {
+    connecting: {
+      initial: 'choosing',
+      states: {
+        choosing: {
+          always: [{ guard: 'startsWithSse', target: 'sse' }, { target: 'http' }],
+        },
+        http: {
+          entry: assign({ transport: 'http' }),
+          invoke: {
+            src: 'connectStreamableHttp',
+            input: ({ context }) => ({ name: context.name }),
+            onDone: {
+              target: '#upstream.connected',
+              actions: assign({ connection: ({ event }) => event.output, workingTransport: 'http' }),
+            },
+            onError: [
+              {
+                guard: ({ event }) => asFailure(event.error, '').kind === 'auth',
+                target: '#upstream.discovering',
+              },
+              {
+                guard: ({ context, event }) =>
+                  asFailure(event.error, '').kind === 'fallback' &&
+                  context.mode === 'http-first' &&
+                  context.workingTransport === undefined,
+                target: 'sse',
+              },
+              {
+                guard: ({ event }) => ['fallback', 'permanent'].includes(asFailure(event.error, '').kind),
+                target: '#upstream.failed',
+                actions: {
+                  type: 'recordFailure',
+                  params: ({ event }) => asFailure(event.error, ''),
+                },
+              },
+              {
+                target: '#upstream.reconnecting',
+                actions: {
+                  type: 'recordFailure',
+                  params: ({ context, event }) =>
+                    asFailure(event.error, `upstream "${context.name}": connecting over Streamable HTTP failed`),
+                },
+              },
+            ],
+          },
+        },
+        sse: {
+          entry: assign({ transport: 'sse' }),
+          invoke: {
+            src: 'connectSse',
+            input: ({ context }) => ({ name: context.name }),
+            onDone: {
+              target: '#upstream.connected',
+              actions: assign({ connection: ({ event }) => event.output, workingTransport: 'sse' }),
+            },
+            onError: [
+              {
+                guard: ({ event }) => asFailure(event.error, '').kind === 'auth',
+                target: '#upstream.discovering',
+              },
+              {
+                guard: ({ context, event }) =>
+                  asFailure(event.error, '').kind === 'fallback' &&
+                  context.mode === 'sse-first' &&
+                  context.workingTransport === undefined,
+                target: 'http',
+              },
+              {
+                guard: ({ event }) => ['fallback', 'permanent'].includes(asFailure(event.error, '').kind),
+                target: '#upstream.failed',
+                actions: {
+                  type: 'recordFailure',
+                  params: ({ event }) => asFailure(event.error, ''),
+                },
+              },
+              {
+                target: '#upstream.reconnecting',
+                actions: {
+                  type: 'recordFailure',
+                  params: ({ context, event }) =>
+                    asFailure(event.error, `upstream "${context.name}": connecting over SSE failed`),
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+    discovering: {
+      invoke: {
+        src: 'discoverAuthorization',
+        input: ({ context }) => ({ name: context.name }),
+        onDone: { target: 'authorizing' },
+        onError: {
+          target: 'failed',
+          actions: {
+            type: 'recordFailure',
+            params: ({ context, event }) =>
+              asFailure(event.error, `upstream "${context.name}": authorization discovery failed`),
+          },
+        },
+      },
+    },
+    authorizing: {
+      invoke: {
+        src: 'authorize',
+        input: ({ context }) => ({ name: context.name }),
+        onDone: { target: 'connecting' },
+        onError: {
+          target: 'failed',
+          actions: {
+            type: 'recordFailure',
+            params: ({ context, event }) => asFailure(event.error, `upstream "${context.name}": sign-in failed`),
+          },
+        },
+      },
+    },
+    refreshing: {
+      invoke: {
+        src: 'refreshTokens',
+        input: ({ context }) => ({ name: context.name }),
+        onDone: { target: 'connecting' },
+        onError: { target: 'discovering' },
+      },
+    },
+    connected: {
+      invoke: { src: 'watchConnection', input: ({ context }) => ({ connection: context.connection! }) },
+      exit: 'closeConnection',
+      on: {
+        'connection.lost': {
+          target: 'reconnecting',
+          actions: [
+            { type: 'recordFailure', params: ({ event }) => event.failure },
+            {
+              type: 'tellCalls',
+              params: ({ context, event }) => ({
+                type: 'upstream.lost',
+                failure: lostDuringCall(context.name, event.failure),
+              }),
+            },
+          ],
+        },
+        // A call saw the connection fail; ignore reports about a connection already replaced.
+        'upstream.lost': {
+          guard: 'isCurrentConnection',
+          target: 'reconnecting',
+          actions: [
+            { type: 'recordFailure', params: ({ event }) => event.failure },
+            {
+              type: 'tellCalls',
+              params: ({ context, event }) => ({
+                type: 'upstream.lost',
+                failure: lostDuringCall(context.name, event.failure),
+              }),
+            },
+          ],
+        },
+        // The server forgot our session (e.g. it restarted): open a new one at once, no backoff.
+        'upstream.session.expired': { guard: 'isCurrentConnection', target: 'connecting' },
+        'auth.refresh': { target: 'refreshing' },
+      },
+      initial: 'listing',
+      states: {
+        listing: {
+          invoke: {
+            src: 'listTools',
+            input: ({ context }) => ({ connection: context.connection! }),
+            onDone: {
+              target: 'ready',
+              actions: [
+                assign({ tools: ({ event }) => event.output }),
+                {
+                  type: 'tellSupervisor',
+                  params: ({ context, event }) => ({
+                    type: 'upstream.tools',
+                    name: context.name,
+                    tools: event.output,
+                  }),
+                },
+              ],
+            },
+            onError: {
+              target: '#upstream.reconnecting',
+              actions: {
+                type: 'recordFailure',
+                params: ({ context, event }) => asFailure(event.error, `upstream "${context.name}": tools/list failed`),
+              },
+            },
+          },
+        },
+        ready: {
+          entry: [
+            assign({ attempt: 0, lastError: undefined }),
+            {
+              type: 'tellCalls',
+              params: ({ context }) => ({ type: 'upstream.ready', connection: context.connection! }),
+            },
+            { type: 'tellSupervisor', params: ({ context }) => ({ type: 'upstream.settled', name: context.name }) },
+          ],
+          on: { 'connection.toolsChanged': { target: '.relisting', reenter: true } },
+          initial: 'idle',
+          states: {
+            idle: {},
+            relisting: {
+              invoke: {
+                src: 'listTools',
+                input: ({ context }) => ({ connection: context.connection! }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    assign({ tools: ({ event }) => event.output }),
+                    {
+                      type: 'tellSupervisor',
+                      params: ({ context, event }) => ({
+                        type: 'upstream.tools',
+                        name: context.name,
+                        tools: event.output,
+                      }),
+                    },
+                  ],
+                },
+                onError: {
+                  target: '#upstream.reconnecting',
+                  actions: {
+                    type: 'recordFailure',
+                    params: ({ context, event }) =>
+                      asFailure(event.error, `upstream "${context.name}": tools/list failed`),
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    reconnecting: {
+      entry: [
+        assign({ attempt: ({ context }) => context.attempt + 1 }),
+        // The first failed attempt settles the upstream for startup: one server that is down must not hold up
+        // the tool list of the others until the startup timeout.
+        { type: 'tellSupervisor', params: ({ context }) => ({ type: 'upstream.settled', name: context.name }) },
+      ],
+      after: { reconnectDelay: { target: 'connecting' } },
+    },
+    failed: {
+      entry: [
+        assign({ tools: [] }),
+        {
+          type: 'tellCalls',
+          params: ({ context }) => ({ type: 'upstream.failed', failure: context.lastError ?? failedFailure(context) }),
+        },
+        {
+          type: 'tellSupervisor',
+          params: ({ context }) => ({
+            type: 'upstream.failed',
+            name: context.name,
+            failure: context.lastError ?? failedFailure(context),
+          }),
+        },
+        { type: 'tellSupervisor', params: ({ context }) => ({ type: 'upstream.settled', name: context.name }) },
+      ],
+      on: {
+        // Calls that reach a failed upstream are answered at once.
+        'tool.call': {
+          actions: ({ context, event }) =>
+            event.reply({ type: 'failure', failure: context.lastError ?? failedFailure(context) }),
+        },
+      },
+    },
+  },
+});
+
+function failedFailure(context: UpstreamContext): UpstreamFailure {
+  return { kind: 'permanent', code: 'ERR_UPSTREAM_FAILED', message: `upstream "${context.name}" failed` };
+}

@@ -1,0 +1,98 @@
+/**
+ * Starting and stopping the actor system: the supervisor (with the real upstream actors) and the downstream
+ * stdio server in front of it.
+ */
+import type { Transport } from '@modelcontextprotocol/server';
+import { createActor } from 'xstate';
+import { supervisorMachine } from '../machines/supervisor.js';
+import type { UpstreamContext } from '../machines/upstream.js';
+import type { ProxyConfig } from './config/index.js';
+import type { Logger } from './observe/log.js';
+import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
+import { createDownstreamServer, type SupervisorActor } from './server/downstream.js';
+import { createToolFilter } from './tools/index.js';
+import { provideUpstreamMachine } from './upstream/actors.js';
+import { closeHttpAgent } from './upstream/http.js';
+
+/** Shutdown must finish within 2 s; ending upstream sessions gets most of it. */
+const SESSION_END_BUDGET_MS = 1_500;
+
+export interface Proxy {
+  supervisor: SupervisorActor;
+  /** Ends upstream sessions (DELETE for Streamable HTTP), stops every actor, closes the client transport. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: ProxyConfig;
+  logger: Logger;
+  transport: Transport;
+  /** More transition listeners (the demo, tests); the stderr log of upstream states is always on. */
+  onTransition?: TransitionListener;
+}
+
+export async function startProxy({ config, logger, transport, onTransition }: StartOptions): Promise<Proxy> {
+  const listeners: TransitionListener[] = [logUpstreamStates(logger)];
+  if (onTransition) listeners.push(onTransition);
+  const machine = supervisorMachine.provide({ actors: { upstream: provideUpstreamMachine(config.upstreams) } });
+  const supervisor = createActor(machine, {
+    input: {
+      startupTimeoutMs: config.startupTimeoutMs,
+      upstreams: config.upstreams.map((upstream) => ({
+        name: upstream.name,
+        transport: upstream.transport,
+        toolPrefix: upstream.toolPrefix,
+        timeoutMs: upstream.timeoutMs,
+        filter: createToolFilter({ include: upstream.includeTools, ignore: upstream.ignoreTools }),
+      })),
+    },
+    inspect: createInspector(listeners),
+    // XState's own log() output must never reach stdout.
+    logger: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
+  });
+  // No actor error may kill the process: report it and keep serving what still works.
+  supervisor.subscribe({ error: (error) => logger.error(`supervisor stopped: ${String(error)}`) });
+
+  const server = createDownstreamServer(supervisor, logger);
+  supervisor.start();
+  await server.connect(transport);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      const connections = Object.values(supervisor.getSnapshot().context.refs).flatMap((ref) => {
+        const { connection } = ref.getSnapshot().context as UpstreamContext;
+        return connection ? [connection] : [];
+      });
+      await Promise.race([
+        Promise.allSettled(connections.map((connection) => connection.close())),
+        new Promise((resolve) => setTimeout(resolve, SESSION_END_BUDGET_MS).unref()),
+      ]);
+      supervisor.stop();
+      await server.close().catch(() => {});
+      await closeHttpAgent();
+    })();
+    return stopping;
+  };
+  return { supervisor, stop };
+}
+
+/** One stderr line per change of an upstream's state, with the reason when it is a failure. */
+function logUpstreamStates(logger: Logger): TransitionListener {
+  return (transition: Transition) => {
+    if (transition.machine !== 'upstream') return;
+    const context = transition.context as UpstreamContext;
+    const from = transition.from ? `${transition.from} → ` : '';
+    let detail = '';
+    if (transition.state === 'reconnecting')
+      detail = ` (attempt ${context.attempt}): ${context.lastError?.message ?? ''}`;
+    else if (transition.state === 'failed') detail = `: ${context.lastError?.message ?? ''}`;
+    else if (transition.state.startsWith('connected.ready') && !transition.from?.startsWith('connected.ready')) {
+      detail = ` (${context.tools.length} tools over ${context.transport === 'sse' ? 'SSE' : 'Streamable HTTP'})`;
+    }
+    const line = `upstream "${transition.actor}": ${from}${transition.state}${detail}`;
+    if (transition.state === 'failed') logger.error(line);
+    else if (transition.state === 'reconnecting') logger.warn(line);
+    else logger.info(line);
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Opening a session with an upstream, one function per transport (the upstream machine invokes them). A failure
+ * is an `UpstreamError` whose kind tells the machine to fall back, reconnect, sign in, or give up.
+ */
+import {
+  Client,
+  SSEClientTransport,
+  StreamableHTTPClientTransport,
+  type Transport,
+} from '@modelcontextprotocol/client';
+import type { TransportKind, UpstreamConnection } from '../../machines/types.js';
+import { VERSION } from '../version.js';
+import { createConnection } from './connection.js';
+import { classifyConnectError, UpstreamError } from './failures.js';
+import { upstreamFetch } from './http.js';
+
+export const CLIENT_INFO = { name: 'mcp-upstream-proxy', version: VERSION };
+
+/** Opening a session (transport start + initialize) may take this long before it counts as unreachable. */
+export const CONNECT_TIMEOUT_MS = 30_000;
+
+export interface ConnectTarget {
+  name: string;
+  url: URL;
+  /** Sent on every request (configured headers, already expanded). */
+  headers: Record<string, string>;
+}
+
+export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
+  const transport = new StreamableHTTPClientTransport(target.url, {
+    fetch: upstreamFetch,
+    requestInit: { headers: target.headers },
+    // The standalone GET stream is re-opened by the SDK a few times; after that the connection's liveness ping
+    // decides, and the upstream machine reconnects with its own backoff.
+    reconnectionOptions: {
+      initialReconnectionDelay: 500,
+      maxReconnectionDelay: 5_000,
+      reconnectionDelayGrowFactor: 2,
+      maxRetries: 3,
+    },
+  });
+  return open(target, 'http', transport, signal, () => transport.terminateSession());
+}
+
+export function connectSse(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
+  const transport = new SSEClientTransport(target.url, {
+    fetch: upstreamFetch,
+    requestInit: { headers: target.headers },
+    // The GET that opens the stream goes through `fetch` too; the SDK adds its own headers to these.
+    eventSourceInit: {
+      fetch: (url, init) => upstreamFetch(url, { ...init, headers: { ...target.headers, ...toRecord(init?.headers) } }),
+    },
+  });
+  return open(target, 'sse', transport, signal);
+}
+
+function toRecord(headers: HeadersInit | undefined): Record<string, string> {
+  return headers ? Object.fromEntries(new Headers(headers).entries()) : {};
+}
+
+async function open(
+  target: ConnectTarget,
+  kind: TransportKind,
+  transport: Transport,
+  signal: AbortSignal | undefined,
+  endSession?: () => Promise<void>,
+): Promise<UpstreamConnection> {
+  const client = new Client(CLIENT_INFO, { listMaxPages: 1_000 });
+  let timer: NodeJS.Timeout | undefined;
+  const abandon = () => void client.close().catch(() => {});
+  signal?.addEventListener('abort', abandon, { once: true });
+  try {
+    // connect()'s own timeout covers initialize only; an SSE stream that never sends its endpoint hangs before it.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new UpstreamError(
+              'network',
+              'ERR_UPSTREAM_CONNECT_TIMEOUT',
+              `upstream "${target.name}": no MCP session after ${CONNECT_TIMEOUT_MS} ms`,
+            ),
+          ),
+        CONNECT_TIMEOUT_MS,
+      );
+    });
+    await Promise.race([client.connect(transport, { timeout: CONNECT_TIMEOUT_MS }), timeout]);
+    return createConnection({ name: target.name, transport: kind, client, endSession });
+  } catch (error) {
+    // Close what was opened: a legacy EventSource would otherwise keep reconnecting on its own.
+    abandon();
+    throw classifyConnectError(target.name, kind, target.url, error);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', abandon);
+  }
+}

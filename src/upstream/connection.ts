@@ -1,0 +1,116 @@
+/**
+ * An initialized MCP session with one upstream, behind the small `UpstreamConnection` interface the statecharts
+ * use. It forwards calls untouched, reports a dropped connection, and re-lists on `tools/list_changed`.
+ */
+import type { CallToolResult, Client, Tool } from '@modelcontextprotocol/client';
+import type {
+  CallOutcome,
+  ConnectionSignal,
+  ToolCallRequest,
+  TransportKind,
+  UpstreamConnection,
+} from '../../machines/types.js';
+import { classifyCallError, UpstreamError } from './failures.js';
+
+/** How long the liveness check after a transport error may take before the connection counts as lost. */
+const LIVENESS_PING_TIMEOUT_MS = 5_000;
+
+export interface ConnectionOptions {
+  name: string;
+  transport: TransportKind;
+  client: Client;
+  /** Ends the session (Streamable HTTP: DELETE) before the transport closes. */
+  endSession?: () => Promise<void>;
+}
+
+export function createConnection({ name, transport, client, endSession }: ConnectionOptions): UpstreamConnection {
+  const listeners = new Set<(signal: ConnectionSignal) => void>();
+  let closing = false;
+  let lost = false;
+  let checking = false;
+
+  const signal = (event: ConnectionSignal) => {
+    for (const listener of listeners) listener(event);
+  };
+  const reportLost = (reason: string) => {
+    if (closing || lost) return;
+    lost = true;
+    signal({
+      type: 'lost',
+      failure: new UpstreamError(
+        'network',
+        'ERR_UPSTREAM_CONNECTION_LOST',
+        `upstream "${name}": connection lost (${reason})`,
+      ),
+    });
+  };
+
+  client.onclose = () => reportLost('the transport closed');
+  client.onerror = (error) => {
+    if (closing || lost) return;
+    // The legacy SSE transport has one stream: when it errors, the session is gone (a reconnected EventSource
+    // would get a new, uninitialized session).
+    if (transport === 'sse') return reportLost(error.message);
+    // Streamable HTTP reports many recoverable things here (a standalone stream dropped and being re-opened).
+    // One ping tells whether the server is still there and still knows the session.
+    if (checking) return;
+    checking = true;
+    client
+      .ping({ timeout: LIVENESS_PING_TIMEOUT_MS })
+      .catch((pingError: unknown) => {
+        const outcome = classifyCallError(name, 'ping', LIVENESS_PING_TIMEOUT_MS, pingError);
+        if (outcome.type === 'failure' && outcome.failure.kind !== 'upstream') reportLost(outcome.failure.message);
+        else if (outcome.type === 'failure' && outcome.failure.code === 'ERR_UPSTREAM_TIMEOUT')
+          reportLost('no answer to ping');
+      })
+      .finally(() => {
+        checking = false;
+      });
+  };
+  client.setNotificationHandler('notifications/tools/list_changed', () => signal({ type: 'tools-changed' }));
+
+  return {
+    transport,
+    async listTools(): Promise<Tool[]> {
+      // Every page (the SDK follows nextCursor), never from the SDK's response cache: a re-list must be fresh.
+      const { tools } = await client.listTools(undefined, { cacheMode: 'bypass' });
+      return tools;
+    },
+    async callTool(request: ToolCallRequest): Promise<CallOutcome> {
+      const params: Record<string, unknown> = { name: request.name };
+      if (request.arguments !== undefined) params.arguments = request.arguments;
+      if (request.meta !== undefined) params._meta = request.meta;
+      try {
+        // `request` rather than `callTool`: a proxy passes the result on as it is, without validating it against
+        // the tool's outputSchema (that is the client's business) or caching anything.
+        const result = await client.request(
+          { method: 'tools/call', params },
+          {
+            timeout: request.timeoutMs,
+            resetTimeoutOnProgress: true,
+            signal: request.signal,
+            onprogress: request.onProgress,
+          },
+        );
+        return { type: 'result', result: result as CallToolResult };
+      } catch (error) {
+        return classifyCallError(name, request.name, request.timeoutMs, error);
+      }
+    },
+    watch(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close(): Promise<void> {
+      if (closing) return;
+      closing = true;
+      listeners.clear();
+      try {
+        await endSession?.();
+      } catch {
+        // The server may be gone already, or not support DELETE (405): the session ends with it either way.
+      }
+      await client.close().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * Turns whatever the SDK or the network threw into an `UpstreamFailure`: a kind the statechart acts on, a stable
+ * code, and one line that names the upstream and holds no secret (URLs are shown without query or credentials).
+ */
+import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError, SseError } from '@modelcontextprotocol/client';
+import type { CallOutcome, FailureKind, TransportKind, UpstreamFailure } from '../../machines/types.js';
+
+export class UpstreamError extends Error implements UpstreamFailure {
+  constructor(
+    readonly kind: FailureKind,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** Origin and path only: query strings and userinfo may carry keys. */
+export function displayUrl(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+const TRANSPORT_NAMES: Record<TransportKind, string> = { http: 'Streamable HTTP', sse: 'SSE' };
+
+function httpStatusOf(error: unknown): number | undefined {
+  if (error instanceof SdkHttpError) return error.status;
+  if (error instanceof SseError && typeof error.code === 'number' && error.code !== 200) return error.code;
+  return undefined;
+}
+
+/** The innermost cause's code or message, e.g. ECONNREFUSED, for a one-line reason. */
+function networkReason(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$|^UND_ERR/.test(code)) return code;
+    if (!(current.cause instanceof Error)) break;
+    current = current.cause;
+  }
+  return current instanceof Error ? current.message : String(current);
+}
+
+function isNetworkError(error: unknown): boolean {
+  if (error instanceof TypeError && /fetch failed/.test(error.message)) return true;
+  if (error instanceof SseError && error.code === undefined) return true;
+  if (error instanceof SdkError) {
+    return [SdkErrorCode.ConnectionClosed, SdkErrorCode.SendFailed, SdkErrorCode.RequestTimeout].includes(error.code);
+  }
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && /^E[A-Z]+$|^UND_ERR/.test(code);
+}
+
+/** A failure to open a session over `transport`. */
+export function classifyConnectError(name: string, transport: TransportKind, url: URL, error: unknown): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  const where = `${TRANSPORT_NAMES[transport]} at ${displayUrl(url)}`;
+  const status = httpStatusOf(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (status === 401 || error?.constructor?.name === 'UnauthorizedError') {
+    return new UpstreamError(
+      'auth',
+      'ERR_UPSTREAM_AUTH_REQUIRED',
+      `upstream "${name}": ${where} requires sign-in (401)`,
+    );
+  }
+  if (status === 400 || status === 404 || status === 405) {
+    return new UpstreamError(
+      'fallback',
+      'ERR_UPSTREAM_TRANSPORT_REFUSED',
+      `upstream "${name}": no MCP server over ${where} (HTTP ${status})`,
+    );
+  }
+  if (status === 403) {
+    return new UpstreamError(
+      'permanent',
+      'ERR_UPSTREAM_FORBIDDEN',
+      `upstream "${name}": ${where} refused access (403 Forbidden)`,
+    );
+  }
+  if (status !== undefined && (status >= 500 || status === 408 || status === 429)) {
+    return new UpstreamError('network', 'ERR_UPSTREAM_HTTP', `upstream "${name}": ${where} answered HTTP ${status}`);
+  }
+  if (status !== undefined) {
+    return new UpstreamError('permanent', 'ERR_UPSTREAM_HTTP', `upstream "${name}": ${where} answered HTTP ${status}`);
+  }
+  if (/origin does not match/i.test(message)) {
+    return new UpstreamError(
+      'permanent',
+      'ERR_UPSTREAM_SSE_ORIGIN',
+      `upstream "${name}": the SSE endpoint is on another origin than ${url.origin}; refused for safety`,
+    );
+  }
+  if (isNetworkError(error)) {
+    return new UpstreamError(
+      'network',
+      'ERR_UPSTREAM_UNREACHABLE',
+      `upstream "${name}": cannot reach ${where} (${networkReason(error)})`,
+    );
+  }
+  // 200 with HTML, JSON that is not JSON-RPC, an SSE stream of the wrong type: something answered, but not MCP.
+  if (
+    (error instanceof SdkError && error.code === SdkErrorCode.ClientHttpUnexpectedContent) ||
+    error instanceof SseError ||
+    error?.constructor?.name === 'ZodError' ||
+    error instanceof SyntaxError
+  ) {
+    return new UpstreamError(
+      'fallback',
+      'ERR_UPSTREAM_NOT_MCP',
+      `upstream "${name}": ${where} did not answer as an MCP server`,
+    );
+  }
+  if (error instanceof ProtocolError) {
+    return new UpstreamError(
+      'permanent',
+      'ERR_UPSTREAM_INITIALIZE',
+      `upstream "${name}": initialize was refused (${error.message})`,
+    );
+  }
+  return new UpstreamError(
+    'network',
+    'ERR_UPSTREAM_CONNECT',
+    `upstream "${name}": connecting over ${where} failed (${message})`,
+  );
+}
+
+/** How a forwarded call ended, when it did not end with a result. */
+export function classifyCallError(name: string, tool: string, timeoutMs: number, error: unknown): CallOutcome {
+  if (error instanceof ProtocolError) {
+    return { type: 'rpc-error', code: error.code, message: error.message, data: error.data };
+  }
+  const failure = (kind: FailureKind, code: string, message: string): CallOutcome => ({
+    type: 'failure',
+    failure: { kind, code, message },
+  });
+  if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
+    return failure(
+      'upstream',
+      'ERR_UPSTREAM_TIMEOUT',
+      `upstream "${name}" did not answer tools/call "${tool}" within ${timeoutMs} ms`,
+    );
+  }
+  if (error instanceof Error && error.name === 'AbortError') {
+    return failure('upstream', 'ERR_CALL_CANCELLED', `call to "${tool}" on upstream "${name}" was cancelled`);
+  }
+  const status = httpStatusOf(error);
+  if (status === 404) {
+    return failure('session-expired', 'ERR_UPSTREAM_SESSION_EXPIRED', `upstream "${name}" no longer knows our session`);
+  }
+  if (status !== undefined) {
+    return failure(
+      'upstream',
+      'ERR_UPSTREAM_HTTP',
+      `upstream "${name}" answered HTTP ${status} to tools/call "${tool}"`,
+    );
+  }
+  if (isNetworkError(error)) {
+    return failure(
+      'network',
+      'ERR_UPSTREAM_CONNECTION_LOST',
+      `connection to upstream "${name}" was lost during the call (${networkReason(error)}); it is reconnecting, try again`,
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return failure('upstream', 'ERR_UPSTREAM_CALL', `tools/call "${tool}" on upstream "${name}" failed: ${message}`);
+}
