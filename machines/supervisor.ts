@@ -36,6 +36,8 @@ export interface SupervisorContext {
   pendingLists: Array<(tools: Tool[]) => void>;
   /** Collision warnings already reported, so each is logged once. */
   reportedWarnings: string[];
+  /** Set once the first list was answered: list changes before that are news to nobody. */
+  started: boolean;
 }
 
 export type ToolCallEvent = {
@@ -96,12 +98,12 @@ export const supervisorMachine = setup({
         reportedWarnings: [...context.reportedWarnings, ...fresh],
       });
       for (const message of fresh) enqueue.emit({ type: 'warning', message });
-      if (changed) enqueue.emit({ type: 'tools.changed' });
+      if (changed && context.started) enqueue.emit({ type: 'tools.changed' });
     }),
     answerPendingLists: enqueueActions(({ context, enqueue }) => {
       const tools = context.registry.tools.map((tool) => tool.definition);
       for (const reply of context.pendingLists) reply(tools);
-      enqueue.assign({ pendingLists: [] });
+      enqueue.assign({ pendingLists: [], started: true });
     }),
   },
   guards: {
@@ -130,6 +132,7 @@ export const supervisorMachine = setup({
     registry: buildRegistry({ upstreams: input.upstreams, toolsByUpstream: {} }),
     pendingLists: [],
     reportedWarnings: [],
+    started: false,
   }),
   initial: 'starting',
   on: {

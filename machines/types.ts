@@ -26,6 +26,8 @@ export interface UpstreamFailure {
   readonly code: string;
   /** One human line that names the upstream and never holds a secret. */
   readonly message: string;
+  /** The bare cause (e.g. "ECONNREFUSED"), for messages that add their own context. */
+  readonly reason?: string;
 }
 
 export interface ToolCallRequest {

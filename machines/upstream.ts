@@ -103,7 +103,7 @@ function lostDuringCall(name: string, failure: UpstreamFailure): UpstreamFailure
   return {
     kind: 'network',
     code: 'ERR_UPSTREAM_CONNECTION_LOST',
-    message: `connection to upstream "${name}" was lost during the call (${failure.message}); it is reconnecting, try again`,
+    message: `connection to upstream "${name}" was lost during the call (${failure.reason ?? failure.message}); it is reconnecting, try again`,
   };
 }
 

@@ -10,7 +10,7 @@ import type {
   TransportKind,
   UpstreamConnection,
 } from '../../machines/types.js';
-import { classifyCallError, UpstreamError } from './failures.js';
+import { classifyCallError, networkReason, UpstreamError } from './failures.js';
 
 /** How long the liveness check after a transport error may take before the connection counts as lost. */
 const LIVENESS_PING_TIMEOUT_MS = 5_000;
@@ -41,6 +41,7 @@ export function createConnection({ name, transport, client, endSession }: Connec
         'network',
         'ERR_UPSTREAM_CONNECTION_LOST',
         `upstream "${name}": connection lost (${reason})`,
+        reason,
       ),
     });
   };
@@ -50,7 +51,7 @@ export function createConnection({ name, transport, client, endSession }: Connec
     if (closing || lost) return;
     // The legacy SSE transport has one stream: when it errors, the session is gone (a reconnected EventSource
     // would get a new, uninitialized session).
-    if (transport === 'sse') return reportLost(error.message);
+    if (transport === 'sse') return reportLost(networkReason(error));
     // Streamable HTTP reports many recoverable things here (a standalone stream dropped and being re-opened).
     // One ping tells whether the server is still there and still knows the session.
     if (checking) return;
@@ -59,9 +60,11 @@ export function createConnection({ name, transport, client, endSession }: Connec
       .ping({ timeout: LIVENESS_PING_TIMEOUT_MS })
       .catch((pingError: unknown) => {
         const outcome = classifyCallError(name, 'ping', LIVENESS_PING_TIMEOUT_MS, pingError);
-        if (outcome.type === 'failure' && outcome.failure.kind !== 'upstream') reportLost(outcome.failure.message);
-        else if (outcome.type === 'failure' && outcome.failure.code === 'ERR_UPSTREAM_TIMEOUT')
-          reportLost('no answer to ping');
+        if (outcome.type !== 'failure') return;
+        const { kind, code, reason } = outcome.failure;
+        if (kind === 'session-expired') reportLost('the server no longer knows our session');
+        else if (kind === 'network') reportLost(reason ?? networkReason(pingError));
+        else if (code === 'ERR_UPSTREAM_TIMEOUT') reportLost('no answer to ping');
       })
       .finally(() => {
         checking = false;

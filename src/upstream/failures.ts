@@ -10,6 +10,7 @@ export class UpstreamError extends Error implements UpstreamFailure {
     readonly kind: FailureKind,
     readonly code: string,
     message: string,
+    readonly reason?: string,
   ) {
     super(message);
     this.name = 'UpstreamError';
@@ -30,7 +31,7 @@ function httpStatusOf(error: unknown): number | undefined {
 }
 
 /** The innermost cause's code or message, e.g. ECONNREFUSED, for a one-line reason. */
-function networkReason(error: unknown): string {
+export function networkReason(error: unknown): string {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     const code = (current as { code?: unknown }).code;
@@ -38,7 +39,9 @@ function networkReason(error: unknown): string {
     if (!(current.cause instanceof Error)) break;
     current = current.cause;
   }
-  return current instanceof Error ? current.message : String(current);
+  const message = current instanceof Error ? current.message : String(current);
+  // Some layers only keep the cause in their text ("SSE error: TypeError: fetch failed: connect ECONNREFUSED").
+  return /\b(E[A-Z]{4,}|UND_ERR_[A-Z_]+)\b/.exec(message)?.[1] ?? message;
 }
 
 function isNetworkError(error: unknown): boolean {
@@ -130,9 +133,9 @@ export function classifyCallError(name: string, tool: string, timeoutMs: number,
   if (error instanceof ProtocolError) {
     return { type: 'rpc-error', code: error.code, message: error.message, data: error.data };
   }
-  const failure = (kind: FailureKind, code: string, message: string): CallOutcome => ({
+  const failure = (kind: FailureKind, code: string, message: string, reason?: string): CallOutcome => ({
     type: 'failure',
-    failure: { kind, code, message },
+    failure: { kind, code, message, reason },
   });
   if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
     return failure(
