@@ -34,6 +34,8 @@ export interface SupervisorContext {
   registry: ToolRegistry;
   /** `tools/list` requests that arrived before startup settled. */
   pendingLists: Array<(tools: Tool[]) => void>;
+  /** Calls to names not known yet that arrived before startup settled (clients may call from a cached list). */
+  pendingCalls: ToolCallEvent[];
   /** Collision warnings already reported, so each is logged once. */
   reportedWarnings: string[];
   /** Set once the first list was answered: list changes before that are news to nobody. */
@@ -103,7 +105,8 @@ export const supervisorMachine = setup({
     answerPendingLists: enqueueActions(({ context, enqueue }) => {
       const tools = context.registry.tools.map((tool) => tool.definition);
       for (const reply of context.pendingLists) reply(tools);
-      enqueue.assign({ pendingLists: [], started: true });
+      for (const call of context.pendingCalls) enqueue.raise(call);
+      enqueue.assign({ pendingLists: [], pendingCalls: [], started: true });
     }),
   },
   guards: {
@@ -131,6 +134,7 @@ export const supervisorMachine = setup({
     settled: {},
     registry: buildRegistry({ upstreams: input.upstreams, toolsByUpstream: {} }),
     pendingLists: [],
+    pendingCalls: [],
     reportedWarnings: [],
     started: false,
   }),
@@ -173,6 +177,11 @@ export const supervisorMachine = setup({
       on: {
         'tools.list': {
           actions: assign({ pendingLists: ({ context, event }) => [...context.pendingLists, event.reply] }),
+        },
+        // A client may call from a list it cached in an earlier session: hold the call until startup settles.
+        'tool.call': {
+          guard: ({ context, event }) => !context.registry.byName.has(event.name),
+          actions: assign({ pendingCalls: ({ context, event }) => [...context.pendingCalls, event] }),
         },
         'upstream.settled': {
           actions: assign({ settled: ({ context, event }) => ({ ...context.settled, [event.name]: true }) }),

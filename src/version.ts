@@ -1,6 +1,19 @@
 import { readFileSync } from 'node:fs';
 
-/** From package.json, which sits two levels above both src/ and dist/src/. */
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+/** From package.json: one level above src/ when run from source (tests), two above dist/src/ when built. */
+function readVersion(): string {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
+      if (pkg.name === 'mcp-upstream-proxy') return pkg.version;
+    } catch {
+      // Not at this level; try the next.
+    }
+  }
+  return '0.0.0';
+}
+
+export const VERSION = readVersion();

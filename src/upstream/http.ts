@@ -6,21 +6,35 @@
 import type { FetchLike } from '@modelcontextprotocol/client';
 import { Agent, fetch as undiciFetch } from 'undici';
 
-const agent = new Agent({
-  keepAliveTimeout: 30_000,
-  bodyTimeout: 0,
-  headersTimeout: 60_000,
-  connectTimeout: 10_000,
-});
+let agent: Agent | undefined;
+
+function currentAgent(): Agent {
+  agent ??= new Agent({
+    keepAliveTimeout: 30_000,
+    bodyTimeout: 0,
+    headersTimeout: 60_000,
+    connectTimeout: 10_000,
+  });
+  return agent;
+}
 
 // undici's fetch is WHATWG-compatible; the casts bridge its own Request/Response typings to the DOM ones.
 export const upstreamFetch: FetchLike = (url, init) =>
   undiciFetch(url as Parameters<typeof undiciFetch>[0], {
     ...(init as Parameters<typeof undiciFetch>[1]),
-    dispatcher: agent,
+    dispatcher: currentAgent(),
   }) as unknown as Promise<Response>;
 
-/** Closes idle keep-alive sockets so the process can exit promptly. */
+/** Closes keep-alive sockets so the process can exit promptly; a later request opens a new pool. */
 export async function closeHttpAgent(): Promise<void> {
-  await agent.close().catch(() => agent.destroy());
+  const closing = agent;
+  agent = undefined;
+  if (!closing) return;
+  // close() waits for requests still running (a stream the server keeps open); shutdown can't wait for those.
+  const closed = closing.close().then(
+    () => true,
+    () => false,
+  );
+  const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 300).unref());
+  if (!(await Promise.race([closed, timer]))) await closing.destroy().catch(() => {});
 }

@@ -1,0 +1,105 @@
+/**
+ * Runs the proxy in this process, in front of real upstreams on 127.0.0.1, with a real SDK client connected to it
+ * through an in-memory transport pair: the same code path as stdio, minus the child process.
+ */
+import { Client } from '@modelcontextprotocol/client';
+import { InMemoryTransport } from '@modelcontextprotocol/server';
+import type { ProxyConfig, UpstreamConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/observe/log.js';
+import type { Transition } from '../../src/observe/transitions.js';
+import { type Proxy, startProxy } from '../../src/proxy.js';
+
+export type TestUpstream = Partial<Omit<UpstreamConfig, 'url'>> & { name: string; url: URL | string };
+
+export interface TestProxy {
+  client: Client;
+  proxy: Proxy;
+  /** Every stderr line the proxy wrote (DEBUG on). */
+  logs: string[];
+  transitions: Transition[];
+  /** Counts `notifications/tools/list_changed` received by the client. */
+  listChanged: () => number;
+  /** Resolves when the upstream's state (e.g. "connected.ready.idle", "reconnecting") is reached. */
+  waitForState(upstream: string, state: string | RegExp, timeoutMs?: number): Promise<Transition>;
+  close(): Promise<void>;
+}
+
+export async function startTestProxy(
+  upstreams: TestUpstream[],
+  options: { startupTimeoutMs?: number } = {},
+): Promise<TestProxy> {
+  const config: ProxyConfig = {
+    upstreams: upstreams.map((upstream) => ({
+      transport: 'http-first',
+      headers: {},
+      timeoutMs: 60_000,
+      allowHttp: false,
+      ...upstream,
+      url: new URL(upstream.url),
+    })),
+    startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
+    debug: true,
+    notices: [],
+    source: 'env',
+  };
+  const logs: string[] = [];
+  const transitions: Transition[] = [];
+  const waiters = new Set<(transition: Transition) => void>();
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  const proxy = await startProxy({
+    config,
+    logger: createLogger({ debug: true, write: (line) => logs.push(line) }),
+    transport: serverTransport,
+    onTransition: (transition) => {
+      transitions.push(transition);
+      for (const waiter of waiters) waiter(transition);
+    },
+  });
+  const client = new Client({ name: 'integration-test', version: '1.0.0' });
+  let listChanged = 0;
+  client.setNotificationHandler('notifications/tools/list_changed', () => {
+    listChanged++;
+  });
+  await client.connect(clientTransport);
+
+  const waitForState = (upstream: string, state: string | RegExp, timeoutMs = 10_000) =>
+    new Promise<Transition>((resolve, reject) => {
+      const matches = (transition: Transition) =>
+        transition.machine === 'upstream' &&
+        transition.actor === upstream &&
+        (typeof state === 'string' ? transition.state === state : state.test(transition.state));
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`upstream "${upstream}" did not reach ${state} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = (transition: Transition) => {
+        if (!matches(transition)) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(transition);
+      };
+      waiters.add(check);
+    });
+
+  return {
+    client,
+    proxy,
+    logs,
+    transitions,
+    listChanged: () => listChanged,
+    waitForState,
+    async close() {
+      await client.close().catch(() => {});
+      await proxy.stop();
+    },
+  };
+}
+
+/** Polls until `predicate` holds; for effects that arrive as notifications. */
+export async function eventually(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
