@@ -17,7 +17,7 @@ import { closeHttpAgent } from './upstream/http.js';
 /** Shutdown must finish within 2 s; ending upstream sessions gets most of it. */
 const SESSION_END_BUDGET_MS = 1_500;
 
-export interface Proxy {
+export interface RunningProxy {
   supervisor: SupervisorActor;
   /** Ends upstream sessions (DELETE for Streamable HTTP), stops every actor, closes the client transport. */
   stop(): Promise<void>;
@@ -31,7 +31,7 @@ export interface StartOptions {
   onTransition?: TransitionListener;
 }
 
-export async function startProxy({ config, logger, transport, onTransition }: StartOptions): Promise<Proxy> {
+export async function startProxy({ config, logger, transport, onTransition }: StartOptions): Promise<RunningProxy> {
   const listeners: TransitionListener[] = [logUpstreamStates(logger)];
   if (onTransition) listeners.push(onTransition);
   const machine = supervisorMachine.provide({ actors: { upstream: provideUpstreamMachine(config.upstreams) } });

@@ -7,13 +7,13 @@ import { InMemoryTransport } from '@modelcontextprotocol/server';
 import type { ProxyConfig, UpstreamConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/log.js';
 import type { Transition } from '../../src/observe/transitions.js';
-import { type Proxy, startProxy } from '../../src/proxy.js';
+import { type RunningProxy, startProxy } from '../../src/proxy.js';
 
 export type TestUpstream = Partial<Omit<UpstreamConfig, 'url'>> & { name: string; url: URL | string };
 
 export interface TestProxy {
   client: Client;
-  proxy: Proxy;
+  proxy: RunningProxy;
   /** Every stderr line the proxy wrote (DEBUG on). */
   logs: string[];
   transitions: Transition[];
