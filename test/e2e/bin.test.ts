@@ -1,0 +1,150 @@
+/**
+ * The built bin, spawned over stdio with a real SDK client, as an MCP client would run it. `npm test` builds first.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startUpstream } from '../fixtures/upstreams.js';
+
+const BIN = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Only what the proxy needs, so the developer's own PROXY_* or DEBUG variables can't change a test. */
+function cleanEnv(extra: Record<string, string>): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...extra };
+}
+
+async function connectBin(env: Record<string, string>, args: string[] = []) {
+  const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, ...args], env, stderr: 'pipe' });
+  const stderr: string[] = [];
+  transport.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  await client.connect(transport);
+  cleanups.push(() => client.close());
+  return { client, transport, stderr: () => stderr.join('') };
+}
+
+/** Runs the bin to completion with no stdin, for the cases where it refuses to start. */
+async function runBin(env: Record<string, string>, args: string[] = []) {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  const [code] = await once(child, 'exit');
+  return { code: code as number, stdout, stderr };
+}
+
+describe('the built bin over stdio', () => {
+  it('proxies two upstreams, one over SSE, with the mcp-devtools configuration', async () => {
+    const http = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['alpha_tool'] });
+    const sse = await startUpstream({ kind: 'sse', name: 'beta', tools: ['beta_tool'] });
+    cleanups.push(
+      () => http.close(),
+      () => sse.close(),
+    );
+    // As pasted into an env block: newlines and a trailing comma.
+    const upstreams = `[
+      {"name": "alpha", "url": "${http.url}", "transport": "http"},
+      {"name": "beta", "url": "${sse.url}", "transport": "http-first",},
+    ]`;
+    const { client, stderr } = await connectBin(
+      cleanEnv({ ENABLE_ADDITIONAL_TOOLS: 'proxy', PROXY_UPSTREAMS: upstreams }),
+    );
+    const { tools } = await client.listTools();
+    expect(tools.map((tool) => tool.name)).toEqual(['alpha_tool', 'beta_tool']);
+    const result = await client.callTool({ name: 'beta_tool', arguments: {} });
+    expect(result.content).toEqual([{ type: 'text', text: 'beta:beta_tool' }]);
+    expect(stderr()).toMatch(/upstream "beta": connecting\.http → connecting\.sse/);
+  });
+
+  it('ends upstream sessions and exits within 2 s when stdin closes', async () => {
+    const http = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['alpha_tool'] });
+    cleanups.push(() => http.close());
+    const child = spawn(process.execPath, [BIN], {
+      env: cleanEnv({
+        ENABLE_ADDITIONAL_TOOLS: 'proxy',
+        PROXY_UPSTREAMS: JSON.stringify([{ name: 'a', url: http.url }]),
+      }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const stdout: string[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
+    const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
+    send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    });
+    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+    const deadline = Date.now() + 10_000;
+    while (!stdout.join('').includes('"id":2') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Everything on stdout is JSON-RPC.
+    for (const line of stdout.join('').trim().split('\n')) expect(JSON.parse(line).jsonrpc).toBe('2.0');
+    expect(http.sessionCount).toBe(1);
+
+    const closedAt = Date.now();
+    child.stdin.end();
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(Date.now() - closedAt).toBeLessThan(2_000);
+    expect(http.sessionsDeleted).toBe(1);
+  });
+
+  it('contacts no upstream when the gate is off, and says how to enable it', async () => {
+    const http = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['alpha_tool'] });
+    cleanups.push(() => http.close());
+    const { client, stderr } = await connectBin(
+      cleanEnv({
+        ENABLE_ADDITIONAL_TOOLS: 'search,memory',
+        PROXY_UPSTREAMS: JSON.stringify([{ name: 'a', url: http.url }]),
+      }),
+    );
+    expect((await client.listTools()).tools).toEqual([]);
+    expect(http.counters.httpRequests).toBe(0);
+    expect(stderr()).toMatch(/ENABLE_ADDITIONAL_TOOLS/);
+  });
+
+  it('exits 2 with one line per problem for a bad configuration, and nothing on stdout', async () => {
+    const { code, stdout, stderr } = await runBin(
+      cleanEnv({
+        ENABLE_ADDITIONAL_TOOLS: 'proxy',
+        PROXY_UPSTREAMS: '[{"name": "atlassian", "url": "ftp://example.com"}, {"url": "https://x.example"}]',
+      }),
+    );
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('upstream "atlassian": url must be an http(s) URL');
+    expect(stderr).toContain('upstream #2: name is required');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('reads --config FILE without the gate', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const http = await startUpstream({ kind: 'streamable-http-stateless', name: 'filed', tools: ['from_file'] });
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-e2e-'));
+    cleanups.push(
+      () => http.close(),
+      () => rm(dir, { recursive: true, force: true }),
+    );
+    const path = join(dir, 'proxy.json');
+    await writeFile(path, JSON.stringify({ upstreams: [{ name: 'filed', url: http.url }] }));
+    const { client } = await connectBin(cleanEnv({}), ['--config', path]);
+    expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['from_file']);
+  });
+});
