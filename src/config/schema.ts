@@ -79,7 +79,8 @@ export const upstreamSchema = z.strictObject({
     .pipe(z.enum(Object.keys(TRANSPORT_ALIASES)))
     .transform((text) => TRANSPORT_ALIASES[text] as Transport)
     .default('http-first'),
-  include_tools: nonEmptyStrings.optional(),
+  // An empty whitelist would expose nothing, which is never what was meant: say so instead.
+  include_tools: nonEmptyStrings.min(1).optional(),
   ignore_tools: nonEmptyStrings.optional(),
   headers: z.record(z.string(), z.string()).default({}),
   tool_prefix: z.string().max(MAX_TOOL_PREFIX_LENGTH).optional(),
@@ -98,7 +99,7 @@ const FIELD_MESSAGES: Record<string, string> = {
   name: `name must be 1 to ${MAX_NAME_LENGTH} letters, digits, "-" or "_"`,
   url: 'url must be an http(s) URL',
   transport: 'transport must be "http-first", "http", "sse" or "sse-first"',
-  include_tools: 'include_tools must be an array of non-empty strings',
+  include_tools: 'include_tools must be a non-empty array of non-empty strings (leave it out to expose every tool)',
   ignore_tools: 'ignore_tools must be an array of non-empty strings',
   headers: 'headers must be an object of string values',
   tool_prefix: `tool_prefix must be a string of at most ${MAX_TOOL_PREFIX_LENGTH} characters`,

@@ -223,7 +223,16 @@ describe('parseUpstreams', () => {
     [
       'bad include_tools',
       [{ ...ok, include_tools: ['', 3, 'ok'] }],
-      ['upstream "a": include_tools must be an array of non-empty strings'],
+      [
+        'upstream "a": include_tools must be a non-empty array of non-empty strings (leave it out to expose every tool)',
+      ],
+    ],
+    [
+      'an empty include_tools',
+      [{ ...ok, include_tools: [] }],
+      [
+        'upstream "a": include_tools must be a non-empty array of non-empty strings (leave it out to expose every tool)',
+      ],
     ],
     [
       'a string ignore_tools',
