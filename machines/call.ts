@@ -33,7 +33,7 @@ export type CallEvent =
 export type CallToParentEvent =
   | { type: 'call.settled'; id: string }
   | { type: 'upstream.lost'; failure: UpstreamFailure; connection: UpstreamConnection }
-  | { type: 'upstream.session.expired'; connection: UpstreamConnection };
+  | { type: 'upstream.session.expired'; id: string; connection: UpstreamConnection };
 
 function failure(code: string, message: string): CallOutcome {
   return { type: 'failure', failure: { kind: 'network', code, message } };
@@ -134,7 +134,11 @@ export const callMachine = setup({
             actions: [
               sendTo(
                 ({ context }) => context.parentRef,
-                ({ context }) => ({ type: 'upstream.session.expired' as const, connection: context.connection! }),
+                ({ context }) => ({
+                  type: 'upstream.session.expired' as const,
+                  id: context.id,
+                  connection: context.connection!,
+                }),
               ),
               assign({ retried: true, connection: undefined }),
             ],

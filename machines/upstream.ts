@@ -17,6 +17,7 @@ import {
   fromCallback,
   fromPromise,
   setup,
+  stateIn,
   stopChild,
 } from 'xstate';
 import { type CallToParentEvent, callMachine } from './call.js';
@@ -362,12 +363,23 @@ export const upstreamMachine = setup({
           ],
         },
         // The server forgot our session (e.g. it restarted): open a new one at once, no backoff.
-        'upstream.session.expired': { guard: 'isCurrentConnection', target: 'connecting' },
+        'upstream.session.expired': [
+          { guard: 'isCurrentConnection', target: 'connecting' },
+          {
+            // The report is about a session already replaced: if the new one is ready, the waiting call can go on.
+            guard: stateIn({ connected: 'ready' }),
+            actions: enqueueActions(({ context, event, enqueue }) => {
+              const call = context.calls[event.id];
+              if (call) enqueue.sendTo(call, { type: 'upstream.ready', connection: context.connection! });
+            }),
+          },
+        ],
         'auth.refresh': { target: 'refreshing' },
       },
       initial: 'listing',
       states: {
         listing: {
+          on: { 'connection.toolsChanged': { target: 'listing', reenter: true } },
           invoke: {
             src: 'listTools',
             input: ({ context }) => ({ connection: context.connection! }),
@@ -403,11 +415,14 @@ export const upstreamMachine = setup({
             },
             { type: 'tellSupervisor', params: ({ context }) => ({ type: 'upstream.settled', name: context.name }) },
           ],
-          on: { 'connection.toolsChanged': { target: '.relisting', reenter: true } },
           initial: 'idle',
           states: {
-            idle: {},
+            idle: {
+              on: { 'connection.toolsChanged': { target: 'relisting' } },
+            },
             relisting: {
+              // A change announced while listing: list again, the answer on the way may predate it.
+              on: { 'connection.toolsChanged': { target: 'relisting', reenter: true } },
               invoke: {
                 src: 'listTools',
                 input: ({ context }) => ({ connection: context.connection! }),

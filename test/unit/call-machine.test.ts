@@ -1,0 +1,290 @@
+/**
+ * The call statechart alone, on a SimulatedClock: the upstream actor is stood in for by an actor that records
+ * what the call tells it, and the connection by a fake whose answers the test controls. Whatever happens, the
+ * caller's `reply` gets exactly one outcome and the parent gets `call.settled`.
+ */
+import type { Tool } from '@modelcontextprotocol/client';
+import { describe, expect, it } from 'vitest';
+import { type AnyEventObject, createActor, fromCallback, SimulatedClock } from 'xstate';
+import { callMachine } from '../../machines/call.js';
+import type {
+  CallOutcome,
+  ConnectionSignal,
+  ToolCallRequest,
+  UpstreamConnection,
+  UpstreamFailure,
+} from '../../machines/types.js';
+
+const TIMEOUT_MS = 5_000;
+
+const ok: CallOutcome = { type: 'result', result: { content: [{ type: 'text', text: 'found' }] } };
+const expired: CallOutcome = {
+  type: 'failure',
+  failure: { kind: 'session-expired', code: 'ERR_UPSTREAM_SESSION_EXPIRED', message: 'upstream "jira" forgot us' },
+};
+const lost: UpstreamFailure = {
+  kind: 'network',
+  code: 'ERR_UPSTREAM_CONNECTION_LOST',
+  message: 'connection to upstream "jira" was lost during the call',
+};
+const forbidden: UpstreamFailure = { kind: 'permanent', code: 'ERR_UPSTREAM_FORBIDDEN', message: 'jira: 403' };
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A connection whose every callTool returns the next of `answers` (a call beyond them never resolves). */
+class FakeConnection implements UpstreamConnection {
+  readonly transport = 'http' as const;
+  readonly requests: ToolCallRequest[] = [];
+  constructor(private readonly answers: Array<Promise<CallOutcome>> = []) {}
+  listTools(): Promise<Tool[]> {
+    return Promise.resolve([]);
+  }
+  callTool(request: ToolCallRequest): Promise<CallOutcome> {
+    this.requests.push(request);
+    return this.answers.shift() ?? new Promise(() => {});
+  }
+  watch(_listener: (signal: ConnectionSignal) => void): () => void {
+    return () => {};
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function startCall({ connection, signal }: { connection?: UpstreamConnection; signal?: AbortSignal } = {}) {
+  const clock = new SimulatedClock();
+  const toParent: AnyEventObject[] = [];
+  const parentRef = createActor(
+    fromCallback<AnyEventObject>(({ receive }) => {
+      receive((event) => {
+        toParent.push(event);
+      });
+    }),
+  ).start();
+  const outcomes: CallOutcome[] = [];
+  const request: ToolCallRequest = { name: 'search', arguments: { q: 'x' }, timeoutMs: TIMEOUT_MS, signal };
+  const actor = createActor(callMachine, {
+    clock,
+    input: {
+      id: 'call-7',
+      upstream: 'jira',
+      request,
+      reply: (outcome) => outcomes.push(outcome),
+      parentRef,
+      connection,
+    },
+  }).start();
+  return { actor, clock, outcomes, toParent, request };
+}
+
+const settled = { type: 'call.settled', id: 'call-7' };
+
+describe('call machine: waiting for the upstream', () => {
+  it('waits without a connection and runs once the upstream is ready', async () => {
+    const { actor, outcomes, toParent, request } = startCall();
+    expect(actor.getSnapshot().value).toBe('waiting');
+
+    const connection = new FakeConnection([Promise.resolve(ok)]);
+    actor.send({ type: 'upstream.ready', connection });
+    expect(actor.getSnapshot().value).toBe('running');
+    expect(connection.requests).toEqual([request]);
+    await flush();
+    expect(outcomes).toEqual([ok]);
+    expect(toParent).toEqual([settled]);
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('gives up after the request timeout with ERR_UPSTREAM_NOT_READY naming the upstream', async () => {
+    const { actor, clock, outcomes, toParent } = startCall();
+    clock.increment(TIMEOUT_MS - 1);
+    expect(outcomes).toEqual([]);
+    clock.increment(1);
+    expect(outcomes).toEqual([
+      {
+        type: 'failure',
+        failure: {
+          kind: 'network',
+          code: 'ERR_UPSTREAM_NOT_READY',
+          message: `upstream "jira" is not connected: gave up waiting after 5000 ms (it keeps reconnecting; try again later)`,
+        },
+      },
+    ]);
+    expect(toParent).toEqual([settled]);
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('settles when the client cancels while it waits, and the timeout no longer fires', async () => {
+    const controller = new AbortController();
+    const { actor, clock, outcomes, toParent } = startCall({ signal: controller.signal });
+    controller.abort();
+    const cancelled: CallOutcome = {
+      type: 'failure',
+      failure: {
+        kind: 'network',
+        code: 'ERR_CALL_CANCELLED',
+        message: 'call to upstream "jira" was cancelled by the client',
+      },
+    };
+    expect(outcomes).toEqual([cancelled]);
+    clock.increment(TIMEOUT_MS);
+    expect(outcomes).toEqual([cancelled]);
+    expect(toParent).toEqual([settled]);
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('settles at once when the client cancelled before the call was made', () => {
+    const controller = new AbortController();
+    controller.abort();
+    const { outcomes } = startCall({ signal: controller.signal });
+    expect(outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
+      'ERR_CALL_CANCELLED',
+    ]);
+  });
+
+  it('settles with the failure when the upstream fails while it waits', () => {
+    const { actor, outcomes, toParent } = startCall();
+    actor.send({ type: 'upstream.failed', failure: forbidden });
+    expect(outcomes).toEqual([{ type: 'failure', failure: forbidden }]);
+    expect(toParent).toEqual([settled]);
+  });
+
+  it('keeps waiting when told the connection was lost (there is nothing in flight to lose)', () => {
+    const { actor, outcomes } = startCall();
+    actor.send({ type: 'upstream.lost', failure: lost });
+    expect(actor.getSnapshot().value).toBe('waiting');
+    expect(outcomes).toEqual([]);
+  });
+});
+
+describe('call machine: running', () => {
+  it('runs at once when spawned with a connection and passes the answer on', async () => {
+    const rpcError: CallOutcome = { type: 'rpc-error', code: -32602, message: 'bad arguments', data: { at: 'q' } };
+    const connection = new FakeConnection([Promise.resolve(rpcError)]);
+    const { actor, outcomes, toParent } = startCall({ connection });
+    expect(actor.getSnapshot().value).toBe('running');
+    await flush();
+    expect(outcomes).toEqual([rpcError]);
+    expect(toParent).toEqual([settled]);
+  });
+
+  it('settles at once with the failure when the connection is lost, though the answer never comes', () => {
+    const { actor, outcomes, toParent } = startCall({ connection: new FakeConnection() });
+    actor.send({ type: 'upstream.lost', failure: lost });
+    expect(outcomes).toEqual([{ type: 'failure', failure: lost }]);
+    expect(toParent).toEqual([settled]);
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('replies once even when the answer arrives after the connection was reported lost', async () => {
+    const answer = deferred<CallOutcome>();
+    const { actor, outcomes } = startCall({ connection: new FakeConnection([answer.promise]) });
+    actor.send({ type: 'upstream.lost', failure: lost });
+    answer.resolve(ok);
+    await flush();
+    expect(outcomes).toEqual([{ type: 'failure', failure: lost }]);
+  });
+
+  it('settles with the failure when the upstream fails while it runs', () => {
+    const { actor, outcomes } = startCall({ connection: new FakeConnection() });
+    actor.send({ type: 'upstream.failed', failure: forbidden });
+    expect(outcomes).toEqual([{ type: 'failure', failure: forbidden }]);
+  });
+
+  it('reports a network failure to the upstream actor with the connection it failed on', async () => {
+    const dropped: CallOutcome = {
+      type: 'failure',
+      failure: { kind: 'network', code: 'ERR_UPSTREAM_UNREACHABLE', message: 'upstream "jira": socket hang up' },
+    };
+    const connection = new FakeConnection([Promise.resolve(dropped)]);
+    const { outcomes, toParent } = startCall({ connection });
+    await flush();
+    expect(outcomes).toEqual([dropped]);
+    expect(toParent).toEqual([{ type: 'upstream.lost', failure: dropped.failure, connection }, settled]);
+  });
+
+  it('does not report an upstream-side failure (the connection is fine)', async () => {
+    const timedOut: CallOutcome = {
+      type: 'failure',
+      failure: { kind: 'upstream', code: 'ERR_UPSTREAM_TIMEOUT', message: 'upstream "jira" took too long' },
+    };
+    const { outcomes, toParent } = startCall({ connection: new FakeConnection([Promise.resolve(timedOut)]) });
+    await flush();
+    expect(outcomes).toEqual([timedOut]);
+    expect(toParent).toEqual([settled]);
+  });
+
+  it('turns a callTool that rejects (it must not) into a named failure', async () => {
+    const answer = deferred<CallOutcome>();
+    const { outcomes } = startCall({ connection: new FakeConnection([answer.promise]) });
+    answer.reject(new Error('bug'));
+    await flush();
+    expect(outcomes).toEqual([
+      {
+        type: 'failure',
+        failure: {
+          kind: 'network',
+          code: 'ERR_UPSTREAM_CALL',
+          message: 'call to upstream "jira" failed unexpectedly',
+        },
+      },
+    ]);
+  });
+});
+
+describe('call machine: expired session', () => {
+  it('tells the upstream, waits, and runs again on the new connection', async () => {
+    const first = new FakeConnection([Promise.resolve(expired)]);
+    const { actor, outcomes, toParent, request } = startCall({ connection: first });
+    await flush();
+    expect(toParent).toEqual([{ type: 'upstream.session.expired', id: 'call-7', connection: first }]);
+    expect(actor.getSnapshot().value).toBe('waiting');
+    expect(actor.getSnapshot().context.connection).toBeUndefined();
+    expect(outcomes).toEqual([]);
+
+    const second = new FakeConnection([Promise.resolve(ok)]);
+    actor.send({ type: 'upstream.ready', connection: second });
+    await flush();
+    expect(second.requests).toEqual([request]);
+    expect(outcomes).toEqual([ok]);
+    expect(toParent).toEqual([{ type: 'upstream.session.expired', id: 'call-7', connection: first }, settled]);
+  });
+
+  it('returns a second expired session as the failure instead of retrying again', async () => {
+    const first = new FakeConnection([Promise.resolve(expired)]);
+    const { actor, outcomes, toParent } = startCall({ connection: first });
+    await flush();
+    const second = new FakeConnection([Promise.resolve(expired)]);
+    actor.send({ type: 'upstream.ready', connection: second });
+    await flush();
+    expect(outcomes).toEqual([expired]);
+    expect(toParent).toEqual([{ type: 'upstream.session.expired', id: 'call-7', connection: first }, settled]);
+    expect(second.requests).toHaveLength(1);
+  });
+
+  it('waits for the new session no longer than the request timeout', async () => {
+    const { clock, outcomes } = startCall({ connection: new FakeConnection([Promise.resolve(expired)]) });
+    await flush();
+    clock.increment(TIMEOUT_MS - 1);
+    expect(outcomes).toEqual([]);
+    clock.increment(1);
+    expect(outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
+      'ERR_UPSTREAM_NOT_READY',
+    ]);
+  });
+});
