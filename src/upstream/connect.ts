@@ -44,18 +44,11 @@ export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSigna
 
 export function connectSse(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
   const transport = new SSEClientTransport(target.url, {
+    // The SDK sends these headers on the GET that opens the stream as well as on every POST.
     fetch: upstreamFetch,
     requestInit: { headers: target.headers },
-    // The GET that opens the stream goes through `fetch` too; the SDK adds its own headers to these.
-    eventSourceInit: {
-      fetch: (url, init) => upstreamFetch(url, { ...init, headers: { ...target.headers, ...toRecord(init?.headers) } }),
-    },
   });
   return open(target, 'sse', transport, signal);
-}
-
-function toRecord(headers: HeadersInit | undefined): Record<string, string> {
-  return headers ? Object.fromEntries(new Headers(headers).entries()) : {};
 }
 
 async function open(

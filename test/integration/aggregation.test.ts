@@ -108,3 +108,20 @@ describe('isolation', () => {
     expect(logs.some((line) => line.includes('upstream "wrong"') && line.includes('failed'))).toBe(true);
   });
 });
+
+describe('configured headers', () => {
+  it.each(['streamable-http', 'sse'] as const)('sends them on every request over %s', async (kind) => {
+    const fixture = await upstream(kind, { tools: ['echo'] });
+    const { client } = await proxyFor({
+      name: 'keyed',
+      url: fixture.url,
+      transport: kind === 'sse' ? 'sse' : 'http',
+      headers: { 'X-Api-Key': 'key-123' },
+    });
+    await client.callTool({ name: 'echo', arguments: { text: 'k' } });
+    // Stream, initialize, list and call requests all carried it.
+    expect(fixture.apiKeysSeen.length).toBeGreaterThanOrEqual(3);
+    expect(fixture.apiKeysSeen.length).toBe(fixture.counters.httpRequests);
+    expect(new Set(fixture.apiKeysSeen)).toEqual(new Set(['key-123']));
+  });
+});
