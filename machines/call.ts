@@ -18,7 +18,7 @@ export interface CallInput {
   connection?: UpstreamConnection;
 }
 
-interface CallContext extends CallInput {
+export interface CallContext extends CallInput {
   /** A call retries once on a new session after its session expired (the upstream never saw it). */
   retried: boolean;
 }

@@ -4,6 +4,7 @@
  */
 import type { Transport } from '@modelcontextprotocol/server';
 import { createActor } from 'xstate';
+import type { CallContext } from '../machines/call.js';
 import { supervisorMachine } from '../machines/supervisor.js';
 import type { UpstreamContext } from '../machines/upstream.js';
 import type { ProxyConfig } from './config/index.js';
@@ -33,6 +34,7 @@ export interface StartOptions {
 
 export async function startProxy({ config, logger, transport, onTransition }: StartOptions): Promise<RunningProxy> {
   const listeners: TransitionListener[] = [logUpstreamStates(logger)];
+  if (logger.debugEnabled) listeners.push(logOtherTransitions(logger));
   if (onTransition) listeners.push(onTransition);
   const machine = supervisorMachine.provide({ actors: { upstream: provideUpstreamMachine(config.upstreams) } });
   const supervisor = createActor(machine, {
@@ -94,5 +96,20 @@ function logUpstreamStates(logger: Logger): TransitionListener {
     if (transition.state === 'failed') logger.error(line);
     else if (transition.state === 'reconnecting') logger.warn(line);
     else logger.info(line);
+  };
+}
+
+/** With DEBUG=1: the supervisor's and every call's transitions too (never their context: it may hold arguments). */
+function logOtherTransitions(logger: Logger): TransitionListener {
+  return (transition: Transition) => {
+    if (transition.machine === 'upstream') return;
+    let what = '';
+    if (transition.machine === 'call') {
+      const call = transition.context as CallContext;
+      what = ` (tools/call "${call.request.name}" on upstream "${call.upstream}")`;
+    }
+    logger.debug(
+      `${transition.actor}${what}: ${transition.from ?? '(start)'} → ${transition.state} on ${transition.event}`,
+    );
   };
 }
