@@ -39,9 +39,16 @@ export function networkReason(error: unknown): string {
     if (!(current.cause instanceof Error)) break;
     current = current.cause;
   }
+  // The SSE client reports a stream that ended normally (before its endpoint event, say) with no cause at all.
+  if (error instanceof SseError && error.code === undefined && /^SSE error: undefined$/.test(error.message)) {
+    return 'the stream closed';
+  }
   const message = current instanceof Error ? current.message : String(current);
   // Some layers only keep the cause in their text ("SSE error: TypeError: fetch failed: connect ECONNREFUSED").
-  return /\b(E[A-Z]{4,}|UND_ERR_[A-Z_]+)\b/.exec(message)?.[1] ?? message;
+  const code = /\b(E[A-Z]{4,}|UND_ERR_[A-Z_]+)\b/.exec(message)?.[1];
+  if (code) return code;
+  // "SSE error: TypeError: terminated: other side closed" → "other side closed".
+  return message.replace(/^(SSE error: )?(TypeError: )?(terminated: )?/, '') || message;
 }
 
 function isNetworkError(error: unknown): boolean {
@@ -95,10 +102,12 @@ export function classifyConnectError(name: string, transport: TransportKind, url
     );
   }
   if (isNetworkError(error)) {
+    const reason = networkReason(error);
     return new UpstreamError(
       'network',
       'ERR_UPSTREAM_UNREACHABLE',
-      `upstream "${name}": cannot reach ${where} (${networkReason(error)})`,
+      `upstream "${name}": cannot reach ${where} (${reason})`,
+      reason,
     );
   }
   // 200 with HTML, JSON that is not JSON-RPC, an SSE stream of the wrong type: something answered, but not MCP.
@@ -159,10 +168,12 @@ export function classifyCallError(name: string, tool: string, timeoutMs: number,
     );
   }
   if (isNetworkError(error)) {
+    const reason = networkReason(error);
     return failure(
       'network',
       'ERR_UPSTREAM_CONNECTION_LOST',
-      `connection to upstream "${name}" was lost during the call (${networkReason(error)}); it is reconnecting, try again`,
+      `connection to upstream "${name}" was lost during the call (${reason}); it is reconnecting, try again`,
+      reason,
     );
   }
   const message = error instanceof Error ? error.message : String(error);
