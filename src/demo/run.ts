@@ -78,19 +78,25 @@ class ProxyLog {
 
 class DemoError extends Error {}
 
-function section(title: string): void {
-  console.log(`\n${title}\n${'─'.repeat(title.length)}`);
+/** Runs one step of the demo; a failure says which step it was. */
+async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof DemoError) throw error;
+    throw new DemoError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
 }
 
-function pad(text: string, width: number): string {
-  return text.length >= width ? text : text + ' '.repeat(width - text.length);
+function section(title: string): void {
+  console.log(`\n${title}\n${'─'.repeat(title.length)}`);
 }
 
 function printLogLine(line: ProxyLogLine, nameWidth: number): void {
   const at = `+${line.at} ms`.padStart(9);
   const level = line.level === 'info' ? '' : `${line.level.toUpperCase()}: `;
   if (line.upstream === undefined) {
-    console.log(`  ${at}  ${pad('(proxy)', nameWidth)}  ${level}${line.text}`);
+    console.log(`  ${at}  ${'(proxy)'.padEnd(nameWidth)}  ${level}${line.text}`);
     return;
   }
   let text = line.text;
@@ -98,7 +104,7 @@ function printLogLine(line: ProxyLogLine, nameWidth: number): void {
   if (!text.includes(' → ')) text = `(start) → ${text}`;
   let note = '';
   if (/connecting\.http → connecting\.sse/.test(text)) note = '   ← no Streamable HTTP there: falling back to SSE';
-  console.log(`  ${at}  ${pad(line.upstream, nameWidth)}  ${level}${text}${note}`);
+  console.log(`  ${at}  ${line.upstream.padEnd(nameWidth)}  ${level}${text}${note}`);
 }
 
 function resultText(result: Awaited<ReturnType<Client['callTool']>>): string {
@@ -122,7 +128,7 @@ async function runDemo(upstreams: ExampleUpstream[], state: DemoState): Promise<
   for (const upstream of upstreams) {
     const kind = upstream.transport === 'sse' ? 'legacy SSE only' : 'Streamable HTTP';
     console.log(
-      `  ${pad(upstream.name, nameWidth)}  ${pad(kind, 15)}  ${upstream.url}  tools: ${upstream.tools.join(', ')}`,
+      `  ${upstream.name.padEnd(nameWidth)}  ${kind.padEnd(15)}  ${upstream.url}  tools: ${upstream.tools.join(', ')}`,
     );
   }
 
@@ -151,11 +157,11 @@ async function runDemo(upstreams: ExampleUpstream[], state: DemoState): Promise<
   state.transport = transport;
   log.follow(transport.stderr as Readable);
   const client = new Client({ name: 'mcp-upstream-proxy-demo', version: VERSION });
-  await client.connect(transport);
+  await step('starting an MCP session with the proxy', () => client.connect(transport));
   console.log(`  connected over stdio in ${Date.now() - startedAt} ms (pid ${transport.pid})`);
 
   // The first tools/list waits until every upstream is ready or has failed.
-  const { tools } = await client.listTools();
+  const { tools } = await step('listing the tools (tools/list)', () => client.listTools());
   const allReady = (lines: readonly ProxyLogLine[]) =>
     upstreams.every((upstream) =>
       lines.some((line) => line.upstream === upstream.name && /→ connected\.ready|^connected\.ready/.test(line.text)),
@@ -169,10 +175,10 @@ async function runDemo(upstreams: ExampleUpstream[], state: DemoState): Promise<
   section(`Aggregated tools (${tools.length})`);
   const owner = new Map(upstreams.flatMap((upstream) => upstream.tools.map((tool) => [tool, upstream.name] as const)));
   const toolWidth = Math.max('TOOL'.length, ...tools.map((tool) => tool.name.length));
-  console.log(`  ${pad('TOOL', toolWidth)}  ${pad('UPSTREAM', nameWidth)}  DESCRIPTION`);
+  console.log(`  ${'TOOL'.padEnd(toolWidth)}  ${'UPSTREAM'.padEnd(nameWidth)}  DESCRIPTION`);
   for (const tool of tools) {
     console.log(
-      `  ${pad(tool.name, toolWidth)}  ${pad(owner.get(tool.name) ?? '?', nameWidth)}  ${tool.description ?? ''}`,
+      `  ${tool.name.padEnd(toolWidth)}  ${(owner.get(tool.name) ?? '?').padEnd(nameWidth)}  ${tool.description ?? ''}`,
     );
   }
   const missing = upstreams.flatMap((upstream) =>
@@ -190,7 +196,9 @@ async function runDemo(upstreams: ExampleUpstream[], state: DemoState): Promise<
   ];
   for (const call of calls) {
     const began = process.hrtime.bigint();
-    const result = await client.callTool({ name: call.name, arguments: call.arguments });
+    const result = await step(`calling ${call.name}`, () =>
+      client.callTool({ name: call.name, arguments: call.arguments }),
+    );
     const ms = Number(process.hrtime.bigint() - began) / 1e6;
     const text = resultText(result);
     console.log(`  ${call.upstream} › ${call.name} ${JSON.stringify(call.arguments)}  (${ms.toFixed(1)} ms)`);
@@ -200,7 +208,7 @@ async function runDemo(upstreams: ExampleUpstream[], state: DemoState): Promise<
   }
 
   section('Closing');
-  await client.close();
+  await step('closing the session', () => client.close());
   state.transport = undefined;
   for (const line of log.lines.slice(state.printed)) printLogLine(line, nameWidth);
   state.printed = log.lines.length;
@@ -213,7 +221,10 @@ async function main(): Promise<number> {
   const upstreams: ExampleUpstream[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    upstreams.push(await startWeatherUpstream('weather'), await startNotesUpstream('notes'));
+    upstreams.push(
+      await step('starting the weather upstream', () => startWeatherUpstream('weather')),
+      await step('starting the notes upstream', () => startNotesUpstream('notes')),
+    );
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new DemoError(`timed out after ${DEMO_TIMEOUT_MS / 1000} s`)), DEMO_TIMEOUT_MS);
     });
@@ -224,12 +235,15 @@ async function main(): Promise<number> {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     console.error(`\ndemo failed: ${message}`);
+    // A bug in the demo itself, rather than a step that failed: the stack helps.
     if (!(error instanceof DemoError) && error instanceof Error && error.stack) console.error(error.stack);
     const unseen = state.log?.lines.slice(state.printed) ?? [];
     if (unseen.length > 0) {
       console.error("\nThe proxy's stderr:");
       for (const line of unseen)
-        console.error(`  +${line.at} ms  ${line.upstream ? `upstream "${line.upstream}": ` : ''}${line.text}`);
+        console.error(
+          `  +${line.at} ms  ${line.level === 'info' ? '' : `${line.level}: `}${line.upstream ? `upstream "${line.upstream}": ` : ''}${line.text}`,
+        );
     }
     // Cleanup is bounded too: a proxy that ignores stdin and SIGTERM is SIGKILLed by close() within 4 s.
     await state.transport?.close().catch(() => {});
