@@ -32,7 +32,8 @@ export type CallEvent =
 /** Parent-bound events a call sends. */
 export type CallToParentEvent =
   | { type: 'call.settled'; id: string }
-  | { type: 'upstream.lost'; failure: UpstreamFailure; connection: UpstreamConnection }
+  /** The call failed on the network: one bad socket or a dead server? The upstream checks. */
+  | { type: 'upstream.suspect'; connection: UpstreamConnection }
   | { type: 'upstream.session.expired'; id: string; connection: UpstreamConnection };
 
 function failure(code: string, message: string): CallOutcome {
@@ -149,11 +150,7 @@ export const callMachine = setup({
             actions: [
               sendTo(
                 ({ context }) => context.parentRef,
-                ({ context, event }) => ({
-                  type: 'upstream.lost' as const,
-                  failure: (event.output as Extract<CallOutcome, { type: 'failure' }>).failure,
-                  connection: context.connection!,
-                }),
+                ({ context }) => ({ type: 'upstream.suspect' as const, connection: context.connection! }),
               ),
               { type: 'settle', params: ({ event }) => event.output },
             ],

@@ -62,6 +62,8 @@ export interface UpstreamConnection {
   callTool(request: ToolCallRequest): Promise<CallOutcome>;
   /** Returns the unsubscribe function. */
   watch(listener: (signal: ConnectionSignal) => void): () => void;
+  /** Checks (one ping at a time) that the session still works; if not, `lost` is signalled to the watchers. */
+  checkAlive(): void;
   /** Ends the session (DELETE for Streamable HTTP) and closes the transport; never rejects. */
   close(): Promise<void>;
 }

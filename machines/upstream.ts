@@ -347,20 +347,11 @@ export const upstreamMachine = setup({
             },
           ],
         },
-        // A call saw the connection fail; ignore reports about a connection already replaced.
-        'upstream.lost': {
+        // A call failed on the network. One stale keep-alive socket must not fail every other call in flight:
+        // the connection checks (one ping) and reports `lost` only if the upstream is really gone.
+        'upstream.suspect': {
           guard: 'isCurrentConnection',
-          target: 'reconnecting',
-          actions: [
-            { type: 'recordFailure', params: ({ event }) => event.failure },
-            {
-              type: 'tellCalls',
-              params: ({ context, event }) => ({
-                type: 'upstream.lost',
-                failure: lostDuringCall(context.name, event.failure),
-              }),
-            },
-          ],
+          actions: ({ context }) => context.connection?.checkAlive(),
         },
         // The server forgot our session (e.g. it restarted): open a new one at once, no backoff.
         'upstream.session.expired': [

@@ -4,10 +4,10 @@
  * stdout carries JSON-RPC only; every human line goes to stderr.
  */
 import { parseArgs } from 'node:util';
-import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import { ConfigError, isDebugEnabled, loadConfig } from './config/index.js';
 import { createLogger } from './observe/log.js';
 import { startProxy } from './proxy.js';
+import { createStdioTransport } from './server/stdio.js';
 import { VERSION } from './version.js';
 
 /** Shutdown is bounded: whatever hangs, the process is gone after this. */
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   // A stray rejection in a library must not take down every upstream's session with it.
   process.on('unhandledRejection', (reason) => logger.error(`unhandled rejection: ${String(reason)}`));
 
-  const transport = new StdioServerTransport();
+  const transport = createStdioTransport();
   const proxy = await startProxy({ config, logger, transport });
   logger.info(`started with ${config.upstreams.length} upstream(s), version ${VERSION}`);
 

@@ -46,15 +46,9 @@ export function createConnection({ name, transport, client, endSession }: Connec
     });
   };
 
-  client.onclose = () => reportLost('the transport closed');
-  client.onerror = (error) => {
-    if (closing || lost) return;
-    // The legacy SSE transport has one stream: when it errors, the session is gone (a reconnected EventSource
-    // would get a new, uninitialized session).
-    if (transport === 'sse') return reportLost(networkReason(error));
-    // Streamable HTTP reports many recoverable things here (a standalone stream dropped and being re-opened).
-    // One ping tells whether the server is still there and still knows the session.
-    if (checking) return;
+  // One ping tells whether the server is still there and still knows the session.
+  const checkAlive = () => {
+    if (closing || lost || checking) return;
     checking = true;
     client
       .ping({ timeout: LIVENESS_PING_TIMEOUT_MS })
@@ -69,6 +63,16 @@ export function createConnection({ name, transport, client, endSession }: Connec
       .finally(() => {
         checking = false;
       });
+  };
+
+  client.onclose = () => reportLost('the transport closed');
+  client.onerror = (error) => {
+    if (closing || lost) return;
+    // The legacy SSE transport has one stream: when it errors, the session is gone (a reconnected EventSource
+    // would get a new, uninitialized session).
+    if (transport === 'sse') return reportLost(networkReason(error));
+    // Streamable HTTP reports many recoverable things here (a standalone stream dropped and being re-opened).
+    checkAlive();
   };
   client.setNotificationHandler('notifications/tools/list_changed', () => signal({ type: 'tools-changed' }));
 
@@ -100,6 +104,7 @@ export function createConnection({ name, transport, client, endSession }: Connec
         return classifyCallError(name, request.name, request.timeoutMs, error);
       }
     },
+    checkAlive,
     watch(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

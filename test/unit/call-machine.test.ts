@@ -65,6 +65,7 @@ class FakeConnection implements UpstreamConnection {
   close(): Promise<void> {
     return Promise.resolve();
   }
+  checkAlive(): void {}
 }
 
 function startCall({ connection, signal }: { connection?: UpstreamConnection; signal?: AbortSignal } = {}) {
@@ -206,7 +207,7 @@ describe('call machine: running', () => {
     expect(outcomes).toEqual([{ type: 'failure', failure: forbidden }]);
   });
 
-  it('reports a network failure to the upstream actor with the connection it failed on', async () => {
+  it('asks the upstream actor to check the connection it failed on after a network failure', async () => {
     const dropped: CallOutcome = {
       type: 'failure',
       failure: { kind: 'network', code: 'ERR_UPSTREAM_UNREACHABLE', message: 'upstream "jira": socket hang up' },
@@ -215,7 +216,7 @@ describe('call machine: running', () => {
     const { outcomes, toParent } = startCall({ connection });
     await flush();
     expect(outcomes).toEqual([dropped]);
-    expect(toParent).toEqual([{ type: 'upstream.lost', failure: dropped.failure, connection }, settled]);
+    expect(toParent).toEqual([{ type: 'upstream.suspect', connection }, settled]);
   });
 
   it('does not report an upstream-side failure (the connection is fine)', async () => {

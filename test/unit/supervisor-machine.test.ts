@@ -51,6 +51,7 @@ class FakeServer implements UpstreamConnection {
     this.pending().reject(failure);
     await flush();
   }
+  checkAlive(): void {}
   /** Drops the live connection (the upstream then reconnects after its backoff). */
   drop(): void {
     this.listener?.({ type: 'lost', failure: dropped });

@@ -80,6 +80,10 @@ class FakeConnection implements UpstreamConnection {
     this.closeCount++;
     return Promise.resolve();
   }
+  checkAliveCount = 0;
+  checkAlive(): void {
+    this.checkAliveCount++;
+  }
   signal(signal: ConnectionSignal): void {
     if (!this.listener) throw new Error('nobody watches this connection');
     this.listener(signal);
@@ -504,7 +508,7 @@ describe('upstream machine: calls', () => {
     ]);
   });
 
-  it('reconnects when a call reports a network failure, and fails the other calls in flight', async () => {
+  it('checks the connection when a call reports a network failure, without failing the other calls', async () => {
     const first = new FakeConnection('http');
     const failing: CallOutcome = { type: 'failure', failure: { ...dropped, message: 'socket hang up' } };
     const answer = deferred<CallOutcome>();
@@ -519,13 +523,19 @@ describe('upstream machine: calls', () => {
     answer.resolve(failing);
     await flush();
     expect(one.outcomes).toEqual([failing]);
+    // One bad socket is not a dead upstream: the other call goes on, and the connection is asked to check.
+    expect(two.outcomes).toEqual([]);
+    expect(first.checkAliveCount).toBe(1);
+    expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
+    expect(first.closeCount).toBe(0);
+    expect(Object.keys(actor.getSnapshot().context.calls)).toEqual(['two']);
+
+    // The check found the upstream gone: now the other call fails at once.
+    first.signal({ type: 'lost', failure: dropped });
     expect(two.outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
       'ERR_UPSTREAM_CONNECTION_LOST',
     ]);
     expect(actor.getSnapshot().value).toBe('reconnecting');
-    expect(actor.getSnapshot().context.lastError).toEqual(failing.failure);
-    expect(first.closeCount).toBe(1);
-    expect(actor.getSnapshot().context.calls).toEqual({});
   });
 
   it('retries a call whose session expired on a new session', async () => {
