@@ -100,6 +100,11 @@ function asFailure(error: unknown, fallbackMessage: string): UpstreamFailure {
   return { kind: 'network', code: 'ERR_UPSTREAM_UNEXPECTED', message: fallbackMessage };
 }
 
+/** The error of an `xstate.error.actor.*` event (named guards and actions see the event untyped). */
+function errorOf(event: { type: string }): unknown {
+  return (event as { error?: unknown }).error;
+}
+
 function lostDuringCall(name: string, failure: UpstreamFailure): UpstreamFailure {
   return {
     kind: 'network',
@@ -144,6 +149,27 @@ export const upstreamMachine = setup({
       enqueue.assign({ connection: undefined });
     }),
     recordFailure: assign({ lastError: (_, failure: UpstreamFailure) => failure }),
+    /** A connect actor's error, as the failure it carries. */
+    recordConnectFailure: assign({
+      lastError: ({ context, event }) =>
+        asFailure(
+          errorOf(event),
+          `upstream "${context.name}": connecting over ${context.transport === 'sse' ? 'SSE' : 'Streamable HTTP'} failed`,
+        ),
+    }),
+    recordListFailure: assign({
+      lastError: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": tools/list failed`),
+    }),
+    /** A fresh tool list: kept (it stays exposed while reconnecting) and passed to the supervisor. */
+    adoptTools: enqueueActions(({ context, event, enqueue }) => {
+      const tools = (event as unknown as { output: Tool[] }).output;
+      enqueue.assign({ tools });
+      if (context.parentRef) enqueue.sendTo(context.parentRef, { type: 'upstream.tools', name: context.name, tools });
+    }),
+    adoptConnection: assign({
+      connection: ({ event }) => (event as unknown as { output: UpstreamConnection }).output,
+      workingTransport: ({ context }) => context.transport,
+    }),
     tellSupervisor: enqueueActions(({ context, enqueue }, event: UpstreamToSupervisorEvent) => {
       if (context.parentRef) enqueue.sendTo(context.parentRef, event);
     }),
@@ -152,6 +178,14 @@ export const upstreamMachine = setup({
     }),
   },
   guards: {
+    signInRequired: ({ event }) => asFailure(errorOf(event), '').kind === 'auth',
+    /** http-first may try SSE (and sse-first HTTP) once, until one of them has worked. */
+    mayFallBack: ({ context, event }) =>
+      asFailure(errorOf(event), '').kind === 'fallback' &&
+      context.workingTransport === undefined &&
+      ((context.mode === 'http-first' && context.transport === 'http') ||
+        (context.mode === 'sse-first' && context.transport === 'sse')),
+    retryCannotFix: ({ event }) => ['fallback', 'permanent'].includes(asFailure(errorOf(event), '').kind),
     startsWithSse: ({ context }) =>
       (context.workingTransport ?? (context.mode === 'sse' || context.mode === 'sse-first' ? 'sse' : 'http')) === 'sse',
     isCurrentConnection: ({ context, event }) =>
@@ -216,38 +250,12 @@ export const upstreamMachine = setup({
           invoke: {
             src: 'connectStreamableHttp',
             input: ({ context }) => ({ name: context.name }),
-            onDone: {
-              target: '#upstream.connected',
-              actions: assign({ connection: ({ event }) => event.output, workingTransport: 'http' }),
-            },
+            onDone: { target: '#upstream.connected', actions: 'adoptConnection' },
             onError: [
-              {
-                guard: ({ event }) => asFailure(event.error, '').kind === 'auth',
-                target: '#upstream.discovering',
-              },
-              {
-                guard: ({ context, event }) =>
-                  asFailure(event.error, '').kind === 'fallback' &&
-                  context.mode === 'http-first' &&
-                  context.workingTransport === undefined,
-                target: 'sse',
-              },
-              {
-                guard: ({ event }) => ['fallback', 'permanent'].includes(asFailure(event.error, '').kind),
-                target: '#upstream.failed',
-                actions: {
-                  type: 'recordFailure',
-                  params: ({ event }) => asFailure(event.error, ''),
-                },
-              },
-              {
-                target: '#upstream.reconnecting',
-                actions: {
-                  type: 'recordFailure',
-                  params: ({ context, event }) =>
-                    asFailure(event.error, `upstream "${context.name}": connecting over Streamable HTTP failed`),
-                },
-              },
+              { guard: 'signInRequired', target: '#upstream.discovering' },
+              { guard: 'mayFallBack', target: 'sse' },
+              { guard: 'retryCannotFix', target: '#upstream.failed', actions: 'recordConnectFailure' },
+              { target: '#upstream.reconnecting', actions: 'recordConnectFailure' },
             ],
           },
         },
@@ -256,38 +264,12 @@ export const upstreamMachine = setup({
           invoke: {
             src: 'connectSse',
             input: ({ context }) => ({ name: context.name }),
-            onDone: {
-              target: '#upstream.connected',
-              actions: assign({ connection: ({ event }) => event.output, workingTransport: 'sse' }),
-            },
+            onDone: { target: '#upstream.connected', actions: 'adoptConnection' },
             onError: [
-              {
-                guard: ({ event }) => asFailure(event.error, '').kind === 'auth',
-                target: '#upstream.discovering',
-              },
-              {
-                guard: ({ context, event }) =>
-                  asFailure(event.error, '').kind === 'fallback' &&
-                  context.mode === 'sse-first' &&
-                  context.workingTransport === undefined,
-                target: 'http',
-              },
-              {
-                guard: ({ event }) => ['fallback', 'permanent'].includes(asFailure(event.error, '').kind),
-                target: '#upstream.failed',
-                actions: {
-                  type: 'recordFailure',
-                  params: ({ event }) => asFailure(event.error, ''),
-                },
-              },
-              {
-                target: '#upstream.reconnecting',
-                actions: {
-                  type: 'recordFailure',
-                  params: ({ context, event }) =>
-                    asFailure(event.error, `upstream "${context.name}": connecting over SSE failed`),
-                },
-              },
+              { guard: 'signInRequired', target: '#upstream.discovering' },
+              { guard: 'mayFallBack', target: 'http' },
+              { guard: 'retryCannotFix', target: '#upstream.failed', actions: 'recordConnectFailure' },
+              { target: '#upstream.reconnecting', actions: 'recordConnectFailure' },
             ],
           },
         },
@@ -374,27 +356,8 @@ export const upstreamMachine = setup({
           invoke: {
             src: 'listTools',
             input: ({ context }) => ({ connection: context.connection! }),
-            onDone: {
-              target: 'ready',
-              actions: [
-                assign({ tools: ({ event }) => event.output }),
-                {
-                  type: 'tellSupervisor',
-                  params: ({ context, event }) => ({
-                    type: 'upstream.tools',
-                    name: context.name,
-                    tools: event.output,
-                  }),
-                },
-              ],
-            },
-            onError: {
-              target: '#upstream.reconnecting',
-              actions: {
-                type: 'recordFailure',
-                params: ({ context, event }) => asFailure(event.error, `upstream "${context.name}": tools/list failed`),
-              },
-            },
+            onDone: { target: 'ready', actions: 'adoptTools' },
+            onError: { target: '#upstream.reconnecting', actions: 'recordListFailure' },
           },
         },
         ready: {
@@ -417,28 +380,8 @@ export const upstreamMachine = setup({
               invoke: {
                 src: 'listTools',
                 input: ({ context }) => ({ connection: context.connection! }),
-                onDone: {
-                  target: 'idle',
-                  actions: [
-                    assign({ tools: ({ event }) => event.output }),
-                    {
-                      type: 'tellSupervisor',
-                      params: ({ context, event }) => ({
-                        type: 'upstream.tools',
-                        name: context.name,
-                        tools: event.output,
-                      }),
-                    },
-                  ],
-                },
-                onError: {
-                  target: '#upstream.reconnecting',
-                  actions: {
-                    type: 'recordFailure',
-                    params: ({ context, event }) =>
-                      asFailure(event.error, `upstream "${context.name}": tools/list failed`),
-                  },
-                },
+                onDone: { target: 'idle', actions: 'adoptTools' },
+                onError: { target: '#upstream.reconnecting', actions: 'recordListFailure' },
               },
             },
           },

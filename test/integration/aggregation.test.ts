@@ -3,26 +3,13 @@
  * and an upstream that fails for good without taking the others with it.
  */
 import { ProtocolError } from '@modelcontextprotocol/client';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startUpstream, type UpstreamKind } from '../fixtures/upstreams.js';
-import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { describe, expect, it } from 'vitest';
+import type { TestUpstream } from '../helpers/proxy.js';
+import { useTestScope } from '../helpers/scope.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function upstream(kind: UpstreamKind, options: Omit<Parameters<typeof startUpstream>[0], 'kind'> = {}) {
-  const fixture = await startUpstream({ ...options, kind });
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
-
-async function proxyFor(...upstreams: Parameters<typeof startTestProxy>[0]): Promise<TestProxy> {
-  const proxy = await startTestProxy(upstreams);
-  cleanups.push(() => proxy.close());
-  return proxy;
-}
+const scope = useTestScope();
+const upstream = scope.upstream;
+const proxyFor = (...upstreams: TestUpstream[]) => scope.proxy(upstreams);
 
 function textOf(result: unknown): string {
   return ((result as { content: Array<{ text: string }> }).content[0] as { text: string }).text;

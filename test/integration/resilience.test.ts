@@ -3,29 +3,13 @@
  * report progress or get cancelled, and upstreams that never answer. Real servers on 127.0.0.1 throughout.
  */
 import type { CallToolResult } from '@modelcontextprotocol/client';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startUpstream, type UpstreamKind } from '../fixtures/upstreams.js';
-import { eventually, startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/proxy.js';
+import { useTestScope } from '../helpers/scope.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function upstream(kind: UpstreamKind, options: Omit<Parameters<typeof startUpstream>[0], 'kind'> = {}) {
-  const fixture = await startUpstream({ ...options, kind });
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
-
-async function proxyFor(
-  upstreams: Parameters<typeof startTestProxy>[0],
-  options?: Parameters<typeof startTestProxy>[1],
-): Promise<TestProxy> {
-  const proxy = await startTestProxy(upstreams, options);
-  cleanups.push(() => proxy.close());
-  return proxy;
-}
+const scope = useTestScope();
+const upstream = scope.upstream;
+const proxyFor = scope.proxy;
 
 function textOf(result: unknown): string {
   return ((result as CallToolResult).content[0] as { text: string }).text;
@@ -150,7 +134,7 @@ describe('startup', () => {
     const { createServer } = await import('node:http');
     const silent = createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    cleanups.push(async () => {
+    scope.defer(async () => {
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
     });

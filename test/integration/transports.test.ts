@@ -3,27 +3,15 @@
  * untouched, errors keep their kind, lists are followed across pages, and sessions are ended on shutdown.
  */
 import { ProtocolError } from '@modelcontextprotocol/client';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startUpstream, THROW_RPC_ERROR_CODE, type UpstreamFixture, type UpstreamKind } from '../fixtures/upstreams.js';
+import { describe, expect, it } from 'vitest';
+import { THROW_RPC_ERROR_CODE, type UpstreamFixture, type UpstreamKind } from '../fixtures/upstreams.js';
 import { listDirect } from '../helpers/direct.js';
-import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
+import { startTestProxy, type TestUpstream } from '../helpers/proxy.js';
+import { useTestScope } from '../helpers/scope.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function upstream(kind: UpstreamKind, options: Parameters<typeof startUpstream>[0] = { kind }) {
-  const fixture = await startUpstream({ ...options, kind });
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
-
-async function proxyFor(...upstreams: Parameters<typeof startTestProxy>[0]): Promise<TestProxy> {
-  const proxy = await startTestProxy(upstreams);
-  cleanups.push(() => proxy.close());
-  return proxy;
-}
+const scope = useTestScope();
+const upstream = scope.upstream;
+const proxyFor = (...upstreams: TestUpstream[]) => scope.proxy(upstreams);
 
 const CASES: Array<{ kind: UpstreamKind; transport: 'http' | 'sse' | 'http-first' }> = [
   { kind: 'streamable-http', transport: 'http' },
@@ -66,7 +54,7 @@ describe.each(CASES)('$kind upstream with transport $transport', ({ kind, transp
 
 describe('tool lists', () => {
   it('follows nextCursor across pages', async () => {
-    const fixture = await upstream('streamable-http', { kind: 'streamable-http', many: 35, tools: [], pageSize: 10 });
+    const fixture = await upstream('streamable-http', { many: 35, tools: [], pageSize: 10 });
     const { client } = await proxyFor({ name: 'paged', url: fixture.url });
     const { tools } = await client.listTools();
     expect(tools).toHaveLength(35);
@@ -82,7 +70,7 @@ describe('tool lists', () => {
       icons: [{ src: 'https://example.invalid/icon.png', mimeType: 'image/png' }],
       _meta: { 'example.com/owner': 'team-a' },
     };
-    const fixture = await upstream('streamable-http', { kind: 'streamable-http', tools: [spec] });
+    const fixture = await upstream('streamable-http', { tools: [spec] });
     const { client } = await proxyFor({ name: 'meta', url: fixture.url });
     const { tools } = await client.listTools();
     expect(tools).toHaveLength(1);
