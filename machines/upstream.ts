@@ -179,6 +179,8 @@ export const upstreamMachine = setup({
   },
   guards: {
     signInRequired: ({ event }) => asFailure(errorOf(event), '').kind === 'auth',
+    /** The server forgot our session (it restarted, say): open a new one at once, no backoff. */
+    sessionExpired: ({ event }) => asFailure(errorOf(event), '').kind === 'session-expired',
     /** http-first may try SSE (and sse-first HTTP) once, until one of them has worked. */
     mayFallBack: ({ context, event }) =>
       asFailure(errorOf(event), '').kind === 'fallback' &&
@@ -357,7 +359,10 @@ export const upstreamMachine = setup({
             src: 'listTools',
             input: ({ context }) => ({ connection: context.connection! }),
             onDone: { target: 'ready', actions: 'adoptTools' },
-            onError: { target: '#upstream.reconnecting', actions: 'recordListFailure' },
+            onError: [
+              { guard: 'sessionExpired', target: '#upstream.connecting' },
+              { target: '#upstream.reconnecting', actions: 'recordListFailure' },
+            ],
           },
         },
         ready: {
@@ -381,7 +386,10 @@ export const upstreamMachine = setup({
                 src: 'listTools',
                 input: ({ context }) => ({ connection: context.connection! }),
                 onDone: { target: 'idle', actions: 'adoptTools' },
-                onError: { target: '#upstream.reconnecting', actions: 'recordListFailure' },
+                onError: [
+                  { guard: 'sessionExpired', target: '#upstream.connecting' },
+                  { target: '#upstream.reconnecting', actions: 'recordListFailure' },
+                ],
               },
             },
           },

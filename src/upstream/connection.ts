@@ -12,6 +12,9 @@ import type {
 } from '../../machines/types.js';
 import { classifyCallError, networkReason, UpstreamError } from './failures.js';
 
+/** A tools/list (all pages) that takes longer counts as failed; the upstream then reconnects. */
+const LIST_TIMEOUT_MS = 60_000;
+
 /** How long the liveness check after a transport error may take before the connection counts as lost. */
 const LIVENESS_PING_TIMEOUT_MS = 5_000;
 
@@ -79,9 +82,17 @@ export function createConnection({ name, transport, client, endSession }: Connec
   return {
     transport,
     async listTools(): Promise<Tool[]> {
-      // Every page (the SDK follows nextCursor), never from the SDK's response cache: a re-list must be fresh.
-      const { tools } = await client.listTools(undefined, { cacheMode: 'bypass' });
-      return tools;
+      try {
+        // Every page (the SDK follows nextCursor), never from the SDK's response cache: a re-list must be fresh.
+        const { tools } = await client.listTools(undefined, { cacheMode: 'bypass', timeout: LIST_TIMEOUT_MS });
+        return tools;
+      } catch (error) {
+        const outcome = classifyCallError(name, 'tools/list', LIST_TIMEOUT_MS, error);
+        if (outcome.type === 'failure') throw outcome.failure;
+        const reason = outcome.type === 'rpc-error' ? outcome.message : 'unexpected answer';
+        // A JSON-RPC error: the upstream is there but will not list its tools; retrying later may help.
+        throw new UpstreamError('network', 'ERR_UPSTREAM_LIST', `upstream "${name}": tools/list failed (${reason})`);
+      }
     },
     async callTool(request: ToolCallRequest): Promise<CallOutcome> {
       const params: Record<string, unknown> = { name: request.name };
@@ -101,7 +112,7 @@ export function createConnection({ name, transport, client, endSession }: Connec
         );
         return { type: 'result', result: result as CallToolResult };
       } catch (error) {
-        return classifyCallError(name, request.name, request.timeoutMs, error);
+        return classifyCallError(name, `tools/call "${request.name}"`, request.timeoutMs, error);
       }
     },
     checkAlive,

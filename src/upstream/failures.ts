@@ -138,7 +138,8 @@ export function classifyConnectError(name: string, transport: TransportKind, url
 }
 
 /** How a forwarded call ended, when it did not end with a result. */
-export function classifyCallError(name: string, tool: string, timeoutMs: number, error: unknown): CallOutcome {
+/** `what` names the request in messages: `tools/call "search"`, `tools/list`, `ping`. */
+export function classifyCallError(name: string, what: string, timeoutMs: number, error: unknown): CallOutcome {
   if (error instanceof ProtocolError) {
     return { type: 'rpc-error', code: error.code, message: error.message, data: error.data };
   }
@@ -150,22 +151,18 @@ export function classifyCallError(name: string, tool: string, timeoutMs: number,
     return failure(
       'upstream',
       'ERR_UPSTREAM_TIMEOUT',
-      `upstream "${name}" did not answer tools/call "${tool}" within ${timeoutMs} ms`,
+      `upstream "${name}" did not answer ${what} within ${timeoutMs} ms`,
     );
   }
   if (error instanceof Error && error.name === 'AbortError') {
-    return failure('upstream', 'ERR_CALL_CANCELLED', `call to "${tool}" on upstream "${name}" was cancelled`);
+    return failure('upstream', 'ERR_CALL_CANCELLED', `${what} on upstream "${name}" was cancelled`);
   }
   const status = httpStatusOf(error);
   if (status === 404) {
     return failure('session-expired', 'ERR_UPSTREAM_SESSION_EXPIRED', `upstream "${name}" no longer knows our session`);
   }
   if (status !== undefined) {
-    return failure(
-      'upstream',
-      'ERR_UPSTREAM_HTTP',
-      `upstream "${name}" answered HTTP ${status} to tools/call "${tool}"`,
-    );
+    return failure('upstream', 'ERR_UPSTREAM_HTTP', `upstream "${name}" answered HTTP ${status} to ${what}`);
   }
   if (isNetworkError(error)) {
     const reason = networkReason(error);
@@ -177,5 +174,5 @@ export function classifyCallError(name: string, tool: string, timeoutMs: number,
     );
   }
   const message = error instanceof Error ? error.message : String(error);
-  return failure('upstream', 'ERR_UPSTREAM_CALL', `tools/call "${tool}" on upstream "${name}" failed: ${message}`);
+  return failure('upstream', 'ERR_UPSTREAM_CALL', `${what} on upstream "${name}" failed: ${message}`);
 }

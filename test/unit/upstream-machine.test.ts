@@ -382,6 +382,22 @@ describe('upstream machine: a live connection', () => {
     expect(actor.getSnapshot().context.attempt).toBe(0);
   });
 
+  it('opens a new session at once when tools/list finds the session expired', async () => {
+    const expired = new FakeConnection('http');
+    expired.listTools = () =>
+      Promise.reject({ kind: 'session-expired', code: 'ERR_UPSTREAM_SESSION_EXPIRED', message: 'gone' });
+    const fresh = new FakeConnection('http');
+    const http = connector((n) => (n === 1 ? expired : fresh));
+    const { actor } = startUpstream({ transport: 'http', http });
+    await flush();
+    await flush();
+    // No backoff: the second attempt happened without the clock moving.
+    expect(http.attempts).toBe(2);
+    expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
+    expect(actor.getSnapshot().context.attempt).toBe(0);
+    expect(expired.closeCount).toBe(1);
+  });
+
   it('ignores a session-expired report about a connection it already replaced', async () => {
     const current = new FakeConnection('http');
     const { actor } = startUpstream({ transport: 'http', http: connector(() => current) });
