@@ -65,6 +65,7 @@ async function main(): Promise<void> {
 
   // A stray rejection in a library must not take down every upstream's session with it.
   process.on('unhandledRejection', (reason) => logger.error(`unhandled rejection: ${String(reason)}`));
+  process.on('uncaughtException', (error) => logger.error(`uncaught exception: ${error.stack ?? error.message}`));
 
   const transport = createStdioTransport();
   const proxy = await startProxy({ config, logger, transport });

@@ -104,6 +104,24 @@ describe('the built bin over stdio', () => {
     expect(http.sessionsDeleted).toBe(1);
   });
 
+  it.each(['SIGTERM', 'SIGINT'] as const)('ends upstream sessions and exits within 2 s on %s', async (signal) => {
+    const http = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['alpha_tool'] });
+    cleanups.push(() => http.close());
+    const { client, transport } = await connectBin(
+      cleanEnv({ ENABLE_ADDITIONAL_TOOLS: 'proxy', PROXY_UPSTREAMS: JSON.stringify([{ name: 'a', url: http.url }]) }),
+    );
+    await client.listTools();
+    const pid = transport.pid!;
+    const exited = new Promise<void>((resolve) => {
+      transport.onclose = () => resolve();
+    });
+    const sentAt = Date.now();
+    process.kill(pid, signal);
+    await exited;
+    expect(Date.now() - sentAt).toBeLessThan(2_000);
+    expect(http.sessionsDeleted).toBe(1);
+  });
+
   it('contacts no upstream when the gate is off, and says how to enable it', async () => {
     const http = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['alpha_tool'] });
     cleanups.push(() => http.close());
