@@ -17,3 +17,6 @@ function readVersion(): string {
 }
 
 export const VERSION = readVersion();
+
+/** How the proxy introduces itself, to its client and to every upstream alike. */
+export const IMPLEMENTATION = { name: 'mcp-upstream-proxy', version: VERSION };

@@ -6,7 +6,7 @@ import { ProtocolError, ProtocolErrorCode, Server, type Tool } from '@modelconte
 import type { Actor } from 'xstate';
 import type { supervisorMachine, ToolCallEvent } from '../../machines/supervisor.js';
 import type { Logger } from '../observe/log.js';
-import { CLIENT_INFO } from '../upstream/connect.js';
+import { IMPLEMENTATION } from '../version.js';
 
 export type SupervisorActor = Actor<typeof supervisorMachine>;
 
@@ -15,7 +15,7 @@ type CallReply = Parameters<ToolCallEvent['reply']>[0];
 let nextCallId = 0;
 
 export function createDownstreamServer(supervisor: SupervisorActor, logger: Logger): Server {
-  const server = new Server(CLIENT_INFO, { capabilities: { tools: { listChanged: true } } });
+  const server = new Server(IMPLEMENTATION, { capabilities: { tools: { listChanged: true } } });
 
   server.setRequestHandler('tools/list', async () => {
     const tools = await new Promise<Tool[]>((reply) => supervisor.send({ type: 'tools.list', reply }));

@@ -9,12 +9,10 @@ import {
   type Transport,
 } from '@modelcontextprotocol/client';
 import type { TransportKind, UpstreamConnection } from '../../machines/types.js';
-import { VERSION } from '../version.js';
+import { IMPLEMENTATION } from '../version.js';
 import { createConnection } from './connection.js';
 import { classifyConnectError, UpstreamError } from './failures.js';
 import { upstreamFetch } from './http.js';
-
-export const CLIENT_INFO = { name: 'mcp-upstream-proxy', version: VERSION };
 
 /** Opening a session (transport start + initialize) may take this long before it counts as unreachable. */
 export const CONNECT_TIMEOUT_MS = 30_000;
@@ -58,7 +56,7 @@ async function open(
   signal: AbortSignal | undefined,
   endSession?: () => Promise<void>,
 ): Promise<UpstreamConnection> {
-  const client = new Client(CLIENT_INFO, { listMaxPages: 1_000 });
+  const client = new Client(IMPLEMENTATION, { listMaxPages: 1_000 });
   let timer: NodeJS.Timeout | undefined;
   const abandon = () => void client.close().catch(() => {});
   signal?.addEventListener('abort', abandon, { once: true });
