@@ -145,7 +145,8 @@ export const callMachine = setup({
             ],
           },
           {
-            guard: ({ event }) => failureKind(event.output) === 'network',
+            // Network (one bad socket, or a dead server?) or auth (a refresh that failed): the upstream checks.
+            guard: ({ event }) => ['network', 'auth'].includes(failureKind(event.output) ?? ''),
             target: 'done',
             actions: [
               sendTo(

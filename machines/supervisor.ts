@@ -4,7 +4,7 @@
  * an event to the upstream actor that owns the tool. It never touches a socket.
  */
 import type { Tool } from '@modelcontextprotocol/client';
-import { type ActorRefFrom, assign, enqueueActions, setup } from 'xstate';
+import { type ActorRefFrom, assign, emit, enqueueActions, setup } from 'xstate';
 import { buildToolRegistry, type ToolRegistry, type UpstreamToolSource } from '../src/tools/registry.js';
 import type { CallOutcome, ToolCallRequest, TransportMode } from './types.js';
 import { type UpstreamToSupervisorEvent, upstreamMachine } from './upstream.js';
@@ -56,7 +56,10 @@ export type SupervisorEvent =
   | ToolCallEvent
   | UpstreamToSupervisorEvent;
 
-export type SupervisorEmitted = { type: 'tools.changed' } | { type: 'warning'; message: string };
+export type SupervisorEmitted =
+  | { type: 'tools.changed' }
+  | { type: 'warning'; message: string }
+  | { type: 'sign-in.needed'; upstream: string; url: string };
 
 function buildRegistry(context: Pick<SupervisorContext, 'upstreams' | 'toolsByUpstream'>): ToolRegistry {
   const sources: UpstreamToolSource[] = context.upstreams.map((upstream) => ({
@@ -145,6 +148,9 @@ export const supervisorMachine = setup({
         type: 'updateTools',
         params: ({ context, event }) => ({ ...context.toolsByUpstream, [event.name]: event.tools }),
       },
+    },
+    'upstream.signIn': {
+      actions: emit(({ event }) => ({ type: 'sign-in.needed' as const, upstream: event.name, url: event.url })),
     },
     'upstream.failed': {
       actions: {

@@ -69,6 +69,8 @@ export interface UpstreamContext {
   /** The last list, kept while reconnecting so the tools stay exposed and their calls wait. */
   tools: Tool[];
   lastError?: UpstreamFailure;
+  /** Where the user signs in while the upstream waits for them. */
+  signInUrl?: string;
   calls: Record<string, CallRef>;
 }
 
@@ -77,13 +79,18 @@ export type UpstreamEvent =
   | { type: 'connection.lost'; failure: UpstreamFailure }
   | { type: 'connection.toolsChanged' }
   | { type: 'auth.refresh' }
+  | { type: 'auth.waiting'; url: string }
+  | { type: 'auth.signedIn' }
+  | { type: 'auth.failed'; failure: UpstreamFailure }
   | CallToParentEvent;
 
 /** What an upstream tells its supervisor. */
 export type UpstreamToSupervisorEvent =
   | { type: 'upstream.tools'; name: string; tools: Tool[] }
   | { type: 'upstream.settled'; name: string }
-  | { type: 'upstream.failed'; name: string; failure: UpstreamFailure };
+  | { type: 'upstream.failed'; name: string; failure: UpstreamFailure }
+  /** The user has to sign in at `url` (sent to the client as a log message too). */
+  | { type: 'upstream.signIn'; name: string; url: string };
 
 interface ConnectInput {
   name: string;
@@ -122,10 +129,10 @@ export const upstreamMachine = setup({
   actors: {
     connectStreamableHttp: fromPromise<UpstreamConnection, ConnectInput>(notProvided('connectStreamableHttp')),
     connectSse: fromPromise<UpstreamConnection, ConnectInput>(notProvided('connectSse')),
-    /** OAuth (next issue): protected-resource and authorization-server metadata. */
-    discoverAuthorization: fromPromise<void, ConnectInput>(notProvided('discoverAuthorization')),
-    /** OAuth: browser sign-in with PKCE, or stored tokens. */
-    authorize: fromPromise<void, ConnectInput>(notProvided('authorize')),
+    /** OAuth: metadata discovery; answers whether a refresh can be tried before a browser sign-in. */
+    discoverAuthorization: fromPromise<'refresh' | 'sign-in', ConnectInput>(notProvided('discoverAuthorization')),
+    /** OAuth: the browser sign-in; sends `auth.waiting` when the user must act, then `auth.signedIn`/`auth.failed`. */
+    authorize: fromCallback<UpstreamEvent, ConnectInput>(notProvided('authorize')),
     /** OAuth: refresh the access token ahead of expiry. */
     refreshTokens: fromPromise<void, ConnectInput>(notProvided('refreshTokens')),
     listTools: fromPromise<Tool[], { connection: UpstreamConnection }>(({ input }) => input.connection.listTools()),
@@ -157,6 +164,23 @@ export const upstreamMachine = setup({
           `upstream "${context.name}": connecting over ${context.transport === 'sse' ? 'SSE' : 'Streamable HTTP'} failed`,
         ),
     }),
+    recordAuthFailure: assign({
+      lastError: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": sign-in failed`),
+    }),
+    replySignInNeeded: ({ context, event }) => {
+      if (event.type !== 'tool.call') return;
+      const where = context.signInUrl
+        ? `: open ${context.signInUrl}`
+        : ' (the sign-in link is on stderr and in the log)';
+      event.reply({
+        type: 'failure',
+        failure: {
+          kind: 'auth',
+          code: 'ERR_UPSTREAM_SIGN_IN_NEEDED',
+          message: `upstream "${context.name}" needs you to sign in${where}, then try again`,
+        },
+      });
+    },
     recordListFailure: assign({
       lastError: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": tools/list failed`),
     }),
@@ -277,33 +301,16 @@ export const upstreamMachine = setup({
         },
       },
     },
+    // OAuth: protected-resource and authorization-server metadata; then a refresh if there is a refresh token.
     discovering: {
       invoke: {
         src: 'discoverAuthorization',
         input: ({ context }) => ({ name: context.name }),
-        onDone: { target: 'authorizing' },
-        onError: {
-          target: 'failed',
-          actions: {
-            type: 'recordFailure',
-            params: ({ context, event }) =>
-              asFailure(event.error, `upstream "${context.name}": authorization discovery failed`),
-          },
-        },
-      },
-    },
-    authorizing: {
-      invoke: {
-        src: 'authorize',
-        input: ({ context }) => ({ name: context.name }),
-        onDone: { target: 'connecting' },
-        onError: {
-          target: 'failed',
-          actions: {
-            type: 'recordFailure',
-            params: ({ context, event }) => asFailure(event.error, `upstream "${context.name}": sign-in failed`),
-          },
-        },
+        onDone: [{ guard: ({ event }) => event.output === 'refresh', target: 'refreshing' }, { target: 'authorizing' }],
+        onError: [
+          { guard: 'retryCannotFix', target: 'failed', actions: 'recordAuthFailure' },
+          { target: 'reconnecting', actions: 'recordAuthFailure' },
+        ],
       },
     },
     refreshing: {
@@ -311,8 +318,61 @@ export const upstreamMachine = setup({
         src: 'refreshTokens',
         input: ({ context }) => ({ name: context.name }),
         onDone: { target: 'connecting' },
-        onError: { target: 'discovering' },
+        onError: [
+          // invalid_grant or a revoked client: sign in again.
+          { guard: 'signInRequired', target: 'authorizing' },
+          { guard: 'retryCannotFix', target: 'failed', actions: 'recordAuthFailure' },
+          { target: 'reconnecting', actions: 'recordAuthFailure' },
+        ],
       },
+    },
+    // The browser flow. Once the user has to act, the upstream counts as settled and its calls say where to sign in.
+    authorizing: {
+      invoke: {
+        src: 'authorize',
+        input: ({ context }) => ({ name: context.name }),
+      },
+      initial: 'starting',
+      states: {
+        starting: {
+          on: {
+            'auth.waiting': {
+              target: 'waitingForUser',
+              actions: [
+                assign({ signInUrl: ({ event }) => event.url }),
+                {
+                  type: 'tellSupervisor',
+                  params: ({ context, event }) => ({ type: 'upstream.signIn', name: context.name, url: event.url }),
+                },
+              ],
+            },
+          },
+        },
+        waitingForUser: {
+          entry: {
+            type: 'tellSupervisor',
+            params: ({ context }) => ({ type: 'upstream.settled', name: context.name }),
+          },
+          on: { 'tool.call': { actions: 'replySignInNeeded' } },
+        },
+      },
+      on: {
+        'auth.signedIn': { target: 'connecting', actions: assign({ signInUrl: undefined }) },
+        'auth.failed': [
+          { guard: ({ event }) => event.failure.kind === 'auth', target: 'needsSignIn' },
+          {
+            guard: ({ event }) => event.failure.kind === 'permanent',
+            target: 'failed',
+            actions: { type: 'recordFailure', params: ({ event }) => event.failure },
+          },
+          { target: 'reconnecting', actions: { type: 'recordFailure', params: ({ event }) => event.failure } },
+        ],
+      },
+    },
+    // Sign-in was not completed in time. A call starts a new one (its URL goes to stderr and to the client's log).
+    needsSignIn: {
+      entry: { type: 'tellSupervisor', params: ({ context }) => ({ type: 'upstream.settled', name: context.name }) },
+      on: { 'tool.call': { target: 'authorizing', actions: 'replySignInNeeded' } },
     },
     connected: {
       invoke: { src: 'watchConnection', input: ({ context }) => ({ connection: context.connection! }) },

@@ -8,6 +8,7 @@ import type { CallContext } from '../machines/call.js';
 import { supervisorMachine } from '../machines/supervisor.js';
 import type { UpstreamContext } from '../machines/upstream.js';
 import type { ProxyConfig } from './config/index.js';
+import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } from './oauth/callback.js';
 import type { Logger } from './observe/log.js';
 import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
 import { createDownstreamServer, type SupervisorActor } from './server/downstream.js';
@@ -28,15 +29,30 @@ export interface StartOptions {
   config: ProxyConfig;
   logger: Logger;
   transport: Transport;
+  /** Where OAuth settings (PROXY_TOKEN_DIR, PROXY_OAUTH_*, PROXY_<NAME>_CLIENT_*) and BROWSER come from. */
+  env?: NodeJS.ProcessEnv;
   /** More transition listeners (the demo, tests); the stderr log of upstream states is always on. */
   onTransition?: TransitionListener;
 }
 
-export async function startProxy({ config, logger, transport, onTransition }: StartOptions): Promise<RunningProxy> {
+export async function startProxy({
+  config,
+  logger,
+  transport,
+  onTransition,
+  env = process.env,
+}: StartOptions): Promise<RunningProxy> {
   const listeners: TransitionListener[] = [logUpstreamStates(logger)];
   if (logger.debugEnabled) listeners.push(logOtherTransitions(logger));
   if (onTransition) listeners.push(onTransition);
-  const machine = supervisorMachine.provide({ actors: { upstream: provideUpstreamMachine(config.upstreams) } });
+  const upstreams = provideUpstreamMachine({
+    upstreams: config.upstreams,
+    env,
+    logger,
+    signInTimeoutMs: oauthTimeoutFromEnv(env),
+    callbackPort: callbackPortFromEnv(env),
+  });
+  const machine = supervisorMachine.provide({ actors: { upstream: upstreams.machine } });
   const supervisor = createActor(machine, {
     input: {
       startupTimeoutMs: config.startupTimeoutMs,
@@ -72,6 +88,8 @@ export async function startProxy({ config, logger, transport, onTransition }: St
       ]);
       supervisor.stop();
       await server.close().catch(() => {});
+      for (const session of upstreams.sessions.values()) session.close();
+      await closeSharedCallbackServer();
       await closeHttpAgent();
     })();
     return stopping;

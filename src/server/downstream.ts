@@ -15,7 +15,7 @@ type CallReply = Parameters<ToolCallEvent['reply']>[0];
 let nextCallId = 0;
 
 export function createDownstreamServer(supervisor: SupervisorActor, logger: Logger): Server {
-  const server = new Server(IMPLEMENTATION, { capabilities: { tools: { listChanged: true } } });
+  const server = new Server(IMPLEMENTATION, { capabilities: { tools: { listChanged: true }, logging: {} } });
 
   server.setRequestHandler('tools/list', async () => {
     const tools = await new Promise<Tool[]>((reply) => supervisor.send({ type: 'tools.list', reply }));
@@ -71,5 +71,15 @@ export function createDownstreamServer(supervisor: SupervisorActor, logger: Logg
     });
   });
   supervisor.on('warning', ({ message }) => logger.warn(message));
+  // The client may show log messages where stderr is hidden: the sign-in link must reach the user somehow.
+  supervisor.on('sign-in.needed', ({ upstream, url }) => {
+    server
+      .sendLoggingMessage({
+        level: 'warning',
+        logger: upstream,
+        data: `Sign in to upstream "${upstream}": open ${url}`,
+      })
+      .catch(() => {});
+  });
   return server;
 }

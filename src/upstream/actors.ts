@@ -1,35 +1,91 @@
 /** The real actors behind the upstream machine's placeholders, bound to the configured upstreams. */
-import { fromPromise } from 'xstate';
-import { upstreamMachine } from '../../machines/upstream.js';
+import { fromCallback, fromPromise } from 'xstate';
+import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream.js';
 import type { UpstreamConfig } from '../config/index.js';
+import { sharedCallbackServer } from '../oauth/callback.js';
+import { AuthSession } from '../oauth/session.js';
+import { TokenStore, tokenRoot } from '../oauth/store.js';
+import type { Logger } from '../observe/log.js';
 import { type ConnectTarget, connectSse, connectStreamableHttp } from './connect.js';
 import { UpstreamError } from './failures.js';
+import { upstreamFetch } from './http.js';
 
-/** Until OAuth lands, an upstream that asks for sign-in fails with a message that says so. */
-function oauthNotSupported(name: string): never {
-  throw new UpstreamError(
-    'permanent',
-    'ERR_UPSTREAM_AUTH_UNSUPPORTED',
-    `upstream "${name}" requires OAuth sign-in, which this version of mcp-upstream-proxy cannot do yet`,
-  );
+export interface UpstreamActorOptions {
+  upstreams: readonly UpstreamConfig[];
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** PROXY_OAUTH_TIMEOUT_MS. */
+  signInTimeoutMs: number;
+  /** PROXY_OAUTH_CALLBACK_PORT. */
+  callbackPort?: number;
 }
 
-export function provideUpstreamMachine(upstreams: readonly UpstreamConfig[]) {
-  const targets = new Map<string, ConnectTarget>(
-    upstreams.map((upstream) => [upstream.name, { name: upstream.name, url: upstream.url, headers: upstream.headers }]),
-  );
-  const target = (name: string): ConnectTarget => {
-    const found = targets.get(name);
-    if (!found) throw new Error(`no configured upstream "${name}"`);
+export interface UpstreamActors {
+  machine: typeof upstreamMachine;
+  sessions: ReadonlyMap<string, AuthSession>;
+}
+
+export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamActors {
+  const root = tokenRoot(options.env);
+  const callbackServer = () => sharedCallbackServer({ port: options.callbackPort, logger: options.logger });
+  const sessions = new Map<string, AuthSession>();
+  const targets = new Map<string, ConnectTarget>();
+  for (const upstream of options.upstreams) {
+    const session = new AuthSession({
+      upstream,
+      store: new TokenStore(root, upstream.name, { onWarning: (message) => options.logger.warn(message) }),
+      env: options.env,
+      logger: options.logger,
+      fetchFn: upstreamFetch,
+      callbackServer,
+      signInTimeoutMs: options.signInTimeoutMs,
+    });
+    sessions.set(upstream.name, session);
+    targets.set(upstream.name, {
+      name: upstream.name,
+      url: upstream.url,
+      headers: upstream.headers,
+      authProvider: session.authProvider,
+    });
+  }
+  const lookup = <T>(map: ReadonlyMap<string, T>, name: string): T => {
+    const found = map.get(name);
+    if (!found) throw new UpstreamError('permanent', 'ERR_UPSTREAM_UNKNOWN', `no configured upstream "${name}"`);
     return found;
   };
-  return upstreamMachine.provide({
+
+  const machine = upstreamMachine.provide({
     actors: {
-      connectStreamableHttp: fromPromise(({ input, signal }) => connectStreamableHttp(target(input.name), signal)),
-      connectSse: fromPromise(({ input, signal }) => connectSse(target(input.name), signal)),
-      discoverAuthorization: fromPromise(async ({ input }) => oauthNotSupported(input.name)),
-      authorize: fromPromise(async ({ input }) => oauthNotSupported(input.name)),
-      refreshTokens: fromPromise(async ({ input }) => oauthNotSupported(input.name)),
+      connectStreamableHttp: fromPromise(({ input, signal }) =>
+        connectStreamableHttp(lookup(targets, input.name), signal),
+      ),
+      connectSse: fromPromise(({ input, signal }) => connectSse(lookup(targets, input.name), signal)),
+      discoverAuthorization: fromPromise(async ({ input }) => {
+        const session = lookup(sessions, input.name);
+        await session.discover();
+        return session.canRefresh ? 'refresh' : 'sign-in';
+      }),
+      refreshTokens: fromPromise(({ input }) => lookup(sessions, input.name).refresh()),
+      authorize: fromCallback<UpstreamEvent, { name: string }>(({ input, sendBack }) => {
+        lookup(sessions, input.name)
+          .signIn(({ url }) => sendBack({ type: 'auth.waiting', url }))
+          .then(
+            () => sendBack({ type: 'auth.signedIn' }),
+            (error: unknown) =>
+              sendBack({
+                type: 'auth.failed',
+                failure:
+                  error instanceof UpstreamError
+                    ? error
+                    : new UpstreamError(
+                        'network',
+                        'ERR_UPSTREAM_SIGN_IN',
+                        `upstream "${input.name}": sign-in failed (${(error as Error).message})`,
+                      ),
+              }),
+          );
+      }),
     },
   });
+  return { machine, sessions };
 }

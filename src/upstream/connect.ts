@@ -3,6 +3,7 @@
  * is an `UpstreamError` whose kind tells the machine to fall back, reconnect, sign in, or give up.
  */
 import {
+  type AuthProvider,
   Client,
   SSEClientTransport,
   StreamableHTTPClientTransport,
@@ -22,10 +23,13 @@ export interface ConnectTarget {
   url: URL;
   /** Sent on every request (configured headers, already expanded). */
   headers: Record<string, string>;
+  /** OAuth: the access token for every request, one refresh on a 401. */
+  authProvider?: AuthProvider;
 }
 
 export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
   const transport = new StreamableHTTPClientTransport(target.url, {
+    authProvider: target.authProvider,
     fetch: upstreamFetch,
     requestInit: { headers: target.headers },
     // The standalone GET stream is re-opened by the SDK a few times; after that the connection's liveness ping
@@ -42,6 +46,7 @@ export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSigna
 
 export function connectSse(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
   const transport = new SSEClientTransport(target.url, {
+    authProvider: target.authProvider,
     // The SDK sends these headers on the GET that opens the stream as well as on every POST.
     fetch: upstreamFetch,
     requestInit: { headers: target.headers },

@@ -60,6 +60,7 @@ export function createConnection({ name, transport, client, endSession }: Connec
         if (outcome.type !== 'failure') return;
         const { kind, code, reason } = outcome.failure;
         if (kind === 'session-expired') reportLost('the server no longer knows our session');
+        else if (kind === 'auth') reportLost('sign-in needed');
         else if (kind === 'network') reportLost(reason ?? networkReason(pingError));
         else if (code === 'ERR_UPSTREAM_TIMEOUT') reportLost('no answer to ping');
       })

@@ -143,6 +143,8 @@ export function classifyCallError(name: string, what: string, timeoutMs: number,
   if (error instanceof ProtocolError) {
     return { type: 'rpc-error', code: error.code, message: error.message, data: error.data };
   }
+  // Already classified (the OAuth session's own failures, thrown through the transport).
+  if (error instanceof UpstreamError) return { type: 'failure', failure: error };
   const failure = (kind: FailureKind, code: string, message: string, reason?: string): CallOutcome => ({
     type: 'failure',
     failure: { kind, code, message, reason },

@@ -3,10 +3,13 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream } from '../fixtures/upstreams.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
@@ -18,8 +21,21 @@ afterEach(async () => {
 
 /** Only what the proxy needs, so the developer's own PROXY_* or DEBUG variables can't change a test. */
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...extra };
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    PROXY_TOKEN_DIR: tokenDir,
+    BROWSER: 'none',
+    ...extra,
+  };
 }
+
+// Tokens never come from (or go to) the developer's own store.
+let tokenDir = '';
+beforeAll(async () => {
+  tokenDir = await mkdtemp(join(tmpdir(), 'proxy-e2e-tokens-'));
+});
+afterAll(() => rm(tokenDir, { recursive: true, force: true }));
 
 async function connectBin(env: Record<string, string>, args: string[] = []) {
   const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, ...args], env, stderr: 'pipe' });
@@ -151,9 +167,6 @@ describe('the built bin over stdio', () => {
   });
 
   it('reads --config FILE without the gate', async () => {
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const http = await startUpstream({ kind: 'streamable-http-stateless', name: 'filed', tools: ['from_file'] });
     const dir = await mkdtemp(join(tmpdir(), 'proxy-e2e-'));
     cleanups.push(

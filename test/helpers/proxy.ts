@@ -2,6 +2,9 @@
  * Runs the proxy in this process, in front of real upstreams on 127.0.0.1, with a real SDK client connected to it
  * through an in-memory transport pair: the same code path as stdio, minus the child process.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import type { ProxyConfig, UpstreamConfig } from '../../src/config/index.js';
@@ -26,8 +29,11 @@ export interface TestProxy {
 
 export async function startTestProxy(
   upstreams: TestUpstream[],
-  options: { startupTimeoutMs?: number } = {},
+  options: { startupTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<TestProxy> {
+  // Tokens never come from (or go to) the developer's own store.
+  const tokenDir = await mkdtemp(join(tmpdir(), 'proxy-tokens-'));
+  const env = { PROXY_TOKEN_DIR: tokenDir, BROWSER: 'none', ...options.env };
   const config: ProxyConfig = {
     upstreams: upstreams.map((upstream) => ({
       transport: 'http-first',
@@ -50,6 +56,7 @@ export async function startTestProxy(
     config,
     logger: createLogger({ debug: true, write: (line) => logs.push(line) }),
     transport: serverTransport,
+    env,
     onTransition: (transition) => {
       transitions.push(transition);
       for (const waiter of waiters) waiter(transition);
@@ -91,6 +98,7 @@ export async function startTestProxy(
     async close() {
       await client.close().catch(() => {});
       await proxy.stop();
+      await rm(tokenDir, { recursive: true, force: true });
     },
   };
 }

@@ -142,10 +142,10 @@ function startUpstream({
     actors: {
       connectStreamableHttp: http.logic,
       connectSse: sse.logic,
-      // OAuth is not built yet: it is enough to see the chart get here.
-      discoverAuthorization: fromPromise<void, { name: string }>(({ input }) => {
+      // OAuth has its own tests: here it is enough to see the chart get to discovery.
+      discoverAuthorization: fromPromise<'refresh' | 'sign-in', { name: string }>(({ input }) => {
         discovered.push(input.name);
-        return new Promise<void>(() => {});
+        return new Promise<'refresh' | 'sign-in'>(() => {});
       }),
     },
   });

@@ -1,0 +1,459 @@
+/**
+ * The OAuth redirect endpoint: one loopback HTTP server for every upstream, `GET /callback`, routing each
+ * authorization response to the sign-in waiting for its `state`. It checks nothing but the state (PKCE, `iss` and
+ * the token exchange happen elsewhere), and it never logs, echoes or puts in an error the authorization code.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../observe/log.js';
+
+export const DEFAULT_CALLBACK_PORT = 3334;
+export const DEFAULT_CALLBACK_PORT_RANGE: readonly [number, number] = [3000, 4000];
+export const DEFAULT_OAUTH_TIMEOUT_MS = 300_000;
+export const CALLBACK_PATH = '/callback';
+
+const LOOPBACK = '127.0.0.1';
+/** setTimeout's limit: a longer delay fires at once, which would turn a long wait into an immediate timeout. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+/** How many settled states are remembered, so a replayed callback gets "already used" rather than "unknown". */
+const SETTLED_STATES_KEPT = 1000;
+
+export interface CallbackResult {
+  code: string;
+  state: string;
+  /** RFC 9207 issuer identifier, when the authorization server sent one (checked by the caller). */
+  iss?: string;
+  /** Every query parameter of the callback, as received. */
+  params: URLSearchParams;
+}
+
+export interface CallbackServerOptions {
+  /** Preferred port; default `PROXY_OAUTH_CALLBACK_PORT`, else 3334. `0` lets the system pick (tests). */
+  port?: number;
+  /** Where to look for a free port when the preferred one is taken; inclusive, default [3000, 4000]. */
+  range?: [number, number];
+  logger?: Logger;
+}
+
+export interface WaitForOptions {
+  /** The upstream signing in: named in the page shown to the user and in errors. */
+  upstream: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Base of every way a sign-in wait can end without a code; `code` is stable, the message names the upstream. */
+export class OAuthCallbackError extends Error {
+  readonly code: string = 'ERR_PROXY_OAUTH_CALLBACK';
+  constructor(
+    readonly upstream: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'OAuthCallbackError';
+  }
+}
+
+/** The authorization server redirected back with `error=` (the user said no, or the request was refused). */
+export class OAuthAuthorizationDeniedError extends OAuthCallbackError {
+  override readonly code = 'ERR_PROXY_OAUTH_DENIED';
+  constructor(
+    upstream: string,
+    /** The OAuth error code, e.g. `access_denied`, made safe to print. */
+    readonly error: string,
+    readonly errorDescription: string | undefined,
+  ) {
+    super(
+      upstream,
+      `upstream "${upstream}": sign-in failed: ${error}${errorDescription ? ` (${errorDescription})` : ''}`,
+    );
+    this.name = 'OAuthAuthorizationDeniedError';
+  }
+}
+
+/** Nobody completed the sign-in in time. */
+export class OAuthCallbackTimeoutError extends OAuthCallbackError {
+  override readonly code = 'ERR_PROXY_OAUTH_TIMEOUT';
+  constructor(
+    upstream: string,
+    readonly timeoutMs: number,
+  ) {
+    super(upstream, `upstream "${upstream}": no sign-in completed within ${formatDuration(timeoutMs)}`);
+    this.name = 'OAuthCallbackTimeoutError';
+  }
+}
+
+/** The wait was aborted by its signal, or the callback server closed under it. */
+export class OAuthCallbackAbortedError extends OAuthCallbackError {
+  override readonly code = 'ERR_PROXY_OAUTH_ABORTED';
+  constructor(upstream: string, why: string, options?: ErrorOptions) {
+    super(upstream, `upstream "${upstream}": sign-in wait ${why}`, options);
+    this.name = 'OAuthCallbackAbortedError';
+  }
+}
+
+/** The callback server could not listen: the message says which port to free or which variable to set. */
+export class OAuthCallbackListenError extends Error {
+  readonly code = 'ERR_PROXY_OAUTH_CALLBACK_LISTEN';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'OAuthCallbackListenError';
+  }
+}
+
+/** `PROXY_OAUTH_CALLBACK_PORT`, validated; undefined when unset or blank. */
+export function callbackPortFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.PROXY_OAUTH_CALLBACK_PORT?.trim();
+  if (!raw) return undefined;
+  const port = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(
+      `PROXY_OAUTH_CALLBACK_PORT must be a port number from 1 to 65535, got ${JSON.stringify(truncate(raw, 40))}`,
+    );
+  }
+  return port;
+}
+
+/** `PROXY_OAUTH_TIMEOUT_MS`, validated; 300000 (5 minutes) when unset or blank. */
+export function oauthTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env.PROXY_OAUTH_TIMEOUT_MS?.trim();
+  if (!raw) return DEFAULT_OAUTH_TIMEOUT_MS;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_TIMEOUT_MS) {
+    throw new RangeError(
+      `PROXY_OAUTH_TIMEOUT_MS must be a number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(truncate(raw, 40))}`,
+    );
+  }
+  return ms;
+}
+
+interface PendingSignIn {
+  /** SHA-256 of the state: equal-length buffers for timingSafeEqual, whatever the state's length. */
+  digest: Buffer;
+  state: string;
+  upstream: string;
+  resolve(result: CallbackResult): void;
+  reject(error: Error): void;
+}
+
+export class CallbackServer {
+  readonly redirectUri: string;
+  private readonly pending = new Set<PendingSignIn>();
+  /** Digests of states already settled (used, timed out, aborted), oldest first. */
+  private readonly settled = new Set<string>();
+  private closed = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    private readonly logger: Logger | undefined,
+  ) {
+    this.redirectUri = `http://${LOOPBACK}:${port}${CALLBACK_PATH}`;
+    server.on('request', (request, response) => this.handle(request, response));
+    server.on('error', (error) => logger?.warn(`OAuth callback server: ${error.message}`));
+    // Listening alone must not keep the process alive; only a sign-in being waited for does.
+    server.unref();
+  }
+
+  /**
+   * Listens on 127.0.0.1: on the preferred port, or when it is taken, on a free port of the range tried in random
+   * order. Rejects with an OAuthCallbackListenError naming the port to free when none is free.
+   */
+  static async start(options: CallbackServerOptions = {}): Promise<CallbackServer> {
+    const preferred = options.port ?? callbackPortFromEnv(process.env) ?? DEFAULT_CALLBACK_PORT;
+    const [low, high] = options.range ?? DEFAULT_CALLBACK_PORT_RANGE;
+    if (!Number.isInteger(preferred) || preferred < 0 || preferred > 65535) {
+      throw new RangeError(`OAuth callback port must be from 0 to 65535, got ${preferred}`);
+    }
+    if (!Number.isInteger(low) || !Number.isInteger(high) || low < 1 || high > 65535 || low > high) {
+      throw new RangeError(`OAuth callback port range must be within 1-65535, got ${low}-${high}`);
+    }
+    const logger = options.logger;
+    const first = await listen(preferred);
+    if (typeof first !== 'string') return new CallbackServer(first, boundPort(first), logger);
+    for (const port of shuffle(rangeOf(low, high).filter((port) => port !== preferred))) {
+      const server = await listen(port);
+      if (typeof server === 'string') continue;
+      logger?.warn(`OAuth callback port ${preferred} is ${first}; using ${port} instead`);
+      return new CallbackServer(server, port, logger);
+    }
+    throw new OAuthCallbackListenError(
+      `OAuth callback port ${preferred} is ${first}, and no port from ${low} to ${high} is free: free port ${preferred} ` +
+        'or set PROXY_OAUTH_CALLBACK_PORT to a free port',
+    );
+  }
+
+  /**
+   * Registers a pending sign-in and resolves with the callback carrying its state. Rejects on an `error=` callback
+   * (OAuthAuthorizationDeniedError), after `timeoutMs` (OAuthCallbackTimeoutError), on `signal` abort or close()
+   * (OAuthCallbackAbortedError). A state can be waited for, and answered, once.
+   */
+  waitFor(state: string, options: WaitForOptions): Promise<CallbackResult> {
+    const { upstream, timeoutMs, signal } = options;
+    if (this.closed) return Promise.reject(new OAuthCallbackAbortedError(upstream, 'refused: callback server closed'));
+    if (state.length === 0) return Promise.reject(new TypeError('waitFor: state must not be empty'));
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
+      return Promise.reject(new RangeError(`waitFor: timeoutMs must be from 1 to ${MAX_TIMEOUT_MS}, got ${timeoutMs}`));
+    }
+    const digest = digestOf(state);
+    if (this.findPending(digest) || this.settled.has(digest.toString('hex'))) {
+      return Promise.reject(
+        new Error(`upstream "${upstream}": this OAuth state was already used; start a new sign-in`),
+      );
+    }
+    if (signal?.aborted) {
+      this.remember(digest);
+      return Promise.reject(new OAuthCallbackAbortedError(upstream, 'aborted', { cause: signal.reason }));
+    }
+    return new Promise<CallbackResult>((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(entry);
+        this.remember(digest);
+        if (this.pending.size === 0) this.server.unref();
+      };
+      const entry: PendingSignIn = {
+        digest,
+        state,
+        upstream,
+        resolve: (result) => {
+          settle();
+          resolve(result);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      };
+      const onAbort = () => entry.reject(new OAuthCallbackAbortedError(upstream, 'aborted', { cause: signal?.reason }));
+      const timer = setTimeout(() => entry.reject(new OAuthCallbackTimeoutError(upstream, timeoutMs)), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.add(entry);
+      this.server.ref();
+    });
+  }
+
+  /** Stops listening, drops open connections and rejects every pending wait. Safe to call twice. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      for (const entry of [...this.pending]) {
+        entry.reject(new OAuthCallbackAbortedError(entry.upstream, 'ended: callback server closed'));
+      }
+    }
+    if (!this.server.listening) return;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', `http://${LOOPBACK}`);
+    } catch {
+      send(response, 400, 'Bad request', '<p>This request could not be read.</p>');
+      return;
+    }
+    if (request.method !== 'GET' || url.pathname !== CALLBACK_PATH) {
+      send(response, 404, 'Not found', '<p>Nothing here.</p>');
+      return;
+    }
+    const params = url.searchParams;
+    const states = params.getAll('state');
+    const state = states[0];
+    const entry = states.length === 1 && state ? this.findPending(digestOf(state)) : undefined;
+    if (!entry) {
+      const reused = states.length === 1 && state ? this.settled.has(digestOf(state).toString('hex')) : false;
+      this.logger?.warn(
+        `OAuth callback refused: ${reused ? 'its state was already used or has expired' : 'no sign-in is waiting for its state'}`,
+      );
+      send(
+        response,
+        400,
+        'Sign-in link not recognized',
+        `<p>${
+          reused
+            ? 'This sign-in response was already used, or its sign-in has timed out.'
+            : 'This sign-in response does not belong to a sign-in in progress.'
+        } Nothing was changed.</p><p>Start the sign-in again from your MCP client if it is still needed.</p>`,
+      );
+      return;
+    }
+    const upstream = escapeHtml(entry.upstream);
+    const error = params.get('error');
+    if (error !== null) {
+      const code = printable(error, 100) || 'unknown_error';
+      const description = printable(params.get('error_description') ?? '', 300) || undefined;
+      this.logger?.warn(`upstream "${entry.upstream}": sign-in refused by the authorization server: ${code}`);
+      entry.reject(new OAuthAuthorizationDeniedError(entry.upstream, code, description));
+      send(
+        response,
+        200,
+        `Sign-in to ${entry.upstream} failed`,
+        `<p>Sign-in to <strong>${upstream}</strong> failed: <code>${escapeHtml(code)}</code>${
+          description ? ` — ${escapeHtml(description)}` : ''
+        }.</p><p>You can close this tab and try again from your MCP client.</p>`,
+      );
+      return;
+    }
+    const codes = params.getAll('code');
+    const code = codes[0];
+    if (codes.length !== 1 || !code) {
+      // The authorization server always sends a code or an error: keep waiting for a real response.
+      this.logger?.warn(`upstream "${entry.upstream}": OAuth callback without a code ignored; still waiting`);
+      send(
+        response,
+        400,
+        'Sign-in response incomplete',
+        `<p>The sign-in response for <strong>${upstream}</strong> carries no authorization code. The sign-in is still waiting.</p>`,
+      );
+      return;
+    }
+    const iss = params.get('iss') ?? undefined;
+    this.logger?.debug(`upstream "${entry.upstream}": OAuth callback received`);
+    entry.resolve({ code, state: entry.state, ...(iss === undefined ? {} : { iss }), params });
+    send(
+      response,
+      200,
+      `Signed in to ${entry.upstream}`,
+      `<p>Signed in to <strong>${upstream}</strong>. You can close this tab.</p>`,
+    );
+  }
+
+  /** Compares against every pending state, in constant time for each and without stopping at a match. */
+  private findPending(digest: Buffer): PendingSignIn | undefined {
+    let found: PendingSignIn | undefined;
+    for (const entry of this.pending) {
+      if (timingSafeEqual(entry.digest, digest) && !found) found = entry;
+    }
+    return found;
+  }
+
+  private remember(digest: Buffer): void {
+    const key = digest.toString('hex');
+    this.settled.add(key);
+    if (this.settled.size > SETTLED_STATES_KEPT) {
+      const oldest = this.settled.values().next().value;
+      if (oldest !== undefined) this.settled.delete(oldest);
+    }
+  }
+}
+
+let shared: Promise<CallbackServer> | undefined;
+
+/**
+ * The process-wide callback server, started on first use (with these options; later options are ignored) and
+ * returned as is after. A failed start is forgotten, so the next call tries again.
+ */
+export function sharedCallbackServer(options: CallbackServerOptions = {}): Promise<CallbackServer> {
+  if (!shared) {
+    const starting = CallbackServer.start(options);
+    shared = starting;
+    starting.catch(() => {
+      if (shared === starting) shared = undefined;
+    });
+  }
+  return shared;
+}
+
+/** Closes the shared callback server, if one was started (at shutdown); the next use starts a new one. */
+export async function closeSharedCallbackServer(): Promise<void> {
+  const starting = shared;
+  shared = undefined;
+  if (!starting) return;
+  const server = await starting.catch(() => undefined);
+  await server?.close();
+}
+
+/** A server listening on 127.0.0.1:port, or why not when the port is unavailable; other failures reject. */
+function listen(port: number): Promise<Server | 'in use' | 'not permitted'> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      if (error.code === 'EADDRINUSE') resolve('in use');
+      else if (error.code === 'EACCES') resolve('not permitted');
+      else {
+        reject(
+          new OAuthCallbackListenError(`OAuth callback server cannot listen on ${LOOPBACK}:${port}: ${error.message}`, {
+            cause: error,
+          }),
+        );
+      }
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve(server);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host: LOOPBACK, port });
+  });
+}
+
+function boundPort(server: Server): number {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('OAuth callback server has no TCP address');
+  return address.port;
+}
+
+function rangeOf(low: number, high: number): number[] {
+  return Array.from({ length: high - low + 1 }, (_, index) => low + index);
+}
+
+/** Fisher-Yates: two proxies started together should not race for the same fallback port. */
+function shuffle<T>(items: T[]): T[] {
+  for (let index = items.length - 1; index > 0; index--) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [items[index], items[other]] = [items[other]!, items[index]!];
+  }
+  return items;
+}
+
+function digestOf(state: string): Buffer {
+  return createHash('sha256').update(state, 'utf8').digest();
+}
+
+function send(response: ServerResponse, status: number, title: string, body: string): void {
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5}</style>
+</head><body><h1>${escapeHtml(title)}</h1>${body}<p><small>mcp-upstream-proxy</small></p></body></html>
+`;
+  response.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': Buffer.byteLength(html),
+    'cache-control': 'no-store',
+    // The address bar holds the code: keep it out of any Referer, and let the page load nothing at all.
+    'referrer-policy': 'no-referrer',
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+  });
+  response.end(html);
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'`]/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+/** Text from the query string made safe for a log line or an error message: no control characters, bounded. */
+function printable(text: string, max: number): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+  return truncate(text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim(), max);
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function formatDuration(ms: number): string {
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
+}

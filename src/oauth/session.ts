@@ -1,0 +1,395 @@
+/**
+ * One upstream's OAuth state, shared by its transports and driven by its statechart: the transports ask it for
+ * the access token before every request (and to refresh once on a 401); the `discovering`, `refreshing` and
+ * `authorizing` states call `discover`, `refresh` and `signIn`. The SDK's building blocks do the protocol work;
+ * this file decides which to call, keeps the tokens in the store, and never lets a secret into a message.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type AuthProvider,
+  checkResourceAllowed,
+  discoverOAuthServerInfo,
+  exchangeAuthorization,
+  extractWWWAuthenticateParams,
+  type FetchLike,
+  type OAuthClientInformationMixed,
+  OAuthError,
+  type OAuthServerInfo,
+  type OAuthTokens,
+  refreshAuthorization,
+  registerClient,
+  resourceUrlFromServerUrl,
+  startAuthorization,
+} from '@modelcontextprotocol/client';
+import { envPrefixFor, readEnv, type UpstreamConfig } from '../config/index.js';
+import type { Logger } from '../observe/log.js';
+import { UpstreamError } from '../upstream/failures.js';
+import { IMPLEMENTATION } from '../version.js';
+import { openInBrowser } from './browser.js';
+import type { CallbackServer } from './callback.js';
+import { acquireSignInLock } from './lock.js';
+import type { StoredClient, StoredTokens, TokenStore } from './store.js';
+
+/** Refresh this long before expiry, or at 80 % of a lifetime shorter than five times this. */
+const REFRESH_AHEAD_MS = 60_000;
+
+export interface AuthSessionOptions {
+  upstream: UpstreamConfig;
+  store: TokenStore;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  fetchFn: FetchLike;
+  /** The shared loopback callback server, started on first use. */
+  callbackServer: () => Promise<CallbackServer>;
+  /** How long a sign-in may wait for the browser (PROXY_OAUTH_TIMEOUT_MS). */
+  signInTimeoutMs: number;
+}
+
+/** What sign-in is waiting for, for status and for the error result of calls. */
+export interface PendingSignIn {
+  url: string;
+  /** 'opened': a browser was started; 'printed': only the URL was printed (no browser, or BROWSER=none). */
+  how: 'opened' | 'printed';
+}
+
+function isLoopback(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+function authError(kind: 'auth' | 'network' | 'permanent', code: string, message: string): UpstreamError {
+  return new UpstreamError(kind, code, message);
+}
+
+export class AuthSession {
+  private tokens: StoredTokens | undefined;
+  private loaded: Promise<void> | undefined;
+  private info: OAuthServerInfo | undefined;
+  private resource: URL | undefined;
+  private challengeScope: string | undefined;
+  private resourceMetadataUrl: URL | undefined;
+  private refreshing: Promise<void> | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  pending: PendingSignIn | undefined;
+
+  constructor(private readonly options: AuthSessionOptions) {}
+
+  private get name(): string {
+    return this.options.upstream.name;
+  }
+
+  /** Given to the transports: the token before every request, one refresh on a 401. */
+  readonly authProvider: AuthProvider = {
+    token: async () => {
+      this.loaded ??= this.options.store.readTokens().then((tokens) => {
+        this.tokens = tokens;
+        this.scheduleRefresh();
+      });
+      await this.loaded;
+      return this.tokens?.accessToken;
+    },
+    onUnauthorized: async ({ response }) => {
+      const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(response);
+      if (resourceMetadataUrl) this.resourceMetadataUrl = resourceMetadataUrl;
+      if (scope) this.challengeScope = scope;
+      // Parallel 401s share one refresh; without a refresh token, only a sign-in helps.
+      if (this.tokens?.refreshToken) return this.refresh();
+      throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
+    },
+  };
+
+  /** Whether `refresh` can be tried before a sign-in. */
+  get canRefresh(): boolean {
+    return this.tokens?.refreshToken !== undefined;
+  }
+
+  /** Protected-resource and authorization-server metadata (the AS may live on another origin). */
+  async discover(): Promise<void> {
+    await this.authProvider.token();
+    let info: OAuthServerInfo;
+    try {
+      info = await discoverOAuthServerInfo(this.options.upstream.url, {
+        resourceMetadataUrl: this.resourceMetadataUrl,
+        fetchFn: this.options.fetchFn,
+      });
+    } catch (error) {
+      throw authError(
+        'network',
+        'ERR_UPSTREAM_AUTH_DISCOVERY',
+        `upstream "${this.name}": cannot discover its authorization server (${(error as Error).message})`,
+      );
+    }
+    const asUrl = new URL(info.authorizationServerUrl);
+    if (asUrl.protocol !== 'https:' && !isLoopback(asUrl) && !this.options.upstream.allowHttp) {
+      throw authError(
+        'permanent',
+        'ERR_UPSTREAM_AUTH_INSECURE',
+        `upstream "${this.name}": its authorization server ${asUrl.origin} is not HTTPS (set allow_http to accept)`,
+      );
+    }
+    if (!info.authorizationServerMetadata) {
+      throw authError(
+        'network',
+        'ERR_UPSTREAM_AUTH_DISCOVERY',
+        `upstream "${this.name}": no authorization server metadata at ${asUrl.origin}`,
+      );
+    }
+    const advertised = info.resourceMetadata?.resource;
+    const own = resourceUrlFromServerUrl(this.options.upstream.url);
+    if (advertised && !checkResourceAllowed({ requestedResource: own, configuredResource: advertised })) {
+      throw authError(
+        'permanent',
+        'ERR_UPSTREAM_AUTH_RESOURCE',
+        `upstream "${this.name}": its metadata names another resource (${new URL(advertised).origin})`,
+      );
+    }
+    this.info = info;
+    this.resource = advertised ? new URL(advertised) : own;
+  }
+
+  private scope(): string | undefined {
+    const configured = this.options.upstream.oauth?.scopes;
+    if (configured?.length) return configured.join(' ');
+    if (this.challengeScope) return this.challengeScope;
+    const supported =
+      this.info?.resourceMetadata?.scopes_supported ?? this.info?.authorizationServerMetadata?.scopes_supported;
+    return supported?.length ? supported.join(' ') : undefined;
+  }
+
+  private async serverInfo(): Promise<OAuthServerInfo> {
+    if (!this.info) await this.discover();
+    return this.info!;
+  }
+
+  /** Uses the refresh token; `invalid_grant` means a new sign-in, `invalid_client` a new registration too. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.refreshNow().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async refreshNow(): Promise<void> {
+    const current = this.tokens;
+    if (!current?.refreshToken) {
+      throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
+    }
+    const info = await this.serverInfo();
+    const client = await this.options.store.readClient();
+    const clientInformation = client ? toClientInformation(client) : this.staticClient();
+    if (!clientInformation) {
+      throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
+    }
+    try {
+      const tokens = await refreshAuthorization(info.authorizationServerUrl, {
+        metadata: info.authorizationServerMetadata,
+        clientInformation,
+        refreshToken: current.refreshToken,
+        resource: this.resource,
+        fetchFn: this.options.fetchFn,
+      });
+      await this.save(tokens, current.refreshToken);
+      this.options.logger.debug(`upstream "${this.name}": access token refreshed`);
+    } catch (error) {
+      if (error instanceof OAuthError && error.code === 'invalid_client') {
+        await this.options.store.clearClient();
+        await this.forgetTokens();
+        throw authError(
+          'auth',
+          'ERR_UPSTREAM_AUTH_CLIENT_REJECTED',
+          `upstream "${this.name}": the client was revoked; signing in again`,
+        );
+      }
+      if (error instanceof OAuthError) {
+        await this.forgetTokens();
+        throw authError(
+          'auth',
+          'ERR_UPSTREAM_AUTH_EXPIRED',
+          `upstream "${this.name}": the sign-in expired; signing in again`,
+        );
+      }
+      throw authError(
+        'network',
+        'ERR_UPSTREAM_AUTH_REFRESH',
+        `upstream "${this.name}": refreshing the access token failed`,
+      );
+    }
+  }
+
+  private async forgetTokens(): Promise<void> {
+    this.tokens = undefined;
+    clearTimeout(this.refreshTimer);
+    await this.options.store.clearTokens();
+  }
+
+  private async save(tokens: OAuthTokens, previousRefreshToken?: string): Promise<void> {
+    const stored: StoredTokens = {
+      accessToken: tokens.access_token,
+      tokenType: tokens.token_type ?? 'Bearer',
+      // A server that does not rotate refresh tokens keeps the old one valid.
+      refreshToken: tokens.refresh_token ?? previousRefreshToken,
+      expiresAt: tokens.expires_in !== undefined ? Date.now() + tokens.expires_in * 1000 : undefined,
+      scope: tokens.scope,
+      issuer: this.info?.authorizationServerMetadata?.issuer,
+    };
+    await this.options.store.writeTokens(stored);
+    this.tokens = stored;
+    this.loaded = Promise.resolve();
+    this.scheduleRefresh();
+  }
+
+  /** Ahead of expiry, so calls never meet an expired token; a token without expiry is used until a 401. */
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    const { expiresAt, refreshToken } = this.tokens ?? {};
+    if (expiresAt === undefined || refreshToken === undefined) return;
+    const lifetime = expiresAt - Date.now();
+    const ahead = lifetime > 5 * REFRESH_AHEAD_MS ? REFRESH_AHEAD_MS : lifetime * 0.2;
+    this.refreshTimer = setTimeout(
+      () => {
+        this.refresh().catch((error: unknown) =>
+          this.options.logger.warn(`upstream "${this.name}": ${(error as Error).message}`),
+        );
+      },
+      Math.max(0, lifetime - ahead),
+    );
+    this.refreshTimer.unref();
+  }
+
+  private staticClient(): OAuthClientInformationMixed | undefined {
+    const prefix = envPrefixFor(this.name);
+    const clientId = readEnv(this.options.env, `${prefix}CLIENT_ID`) ?? this.options.upstream.oauth?.clientId;
+    if (!clientId) return undefined;
+    const clientSecret =
+      readEnv(this.options.env, `${prefix}CLIENT_SECRET`) ?? this.options.upstream.oauth?.clientSecret;
+    return clientSecret ? { client_id: clientId, client_secret: clientSecret } : { client_id: clientId };
+  }
+
+  /** Stored client (registered again if its redirect URI no longer matches), static client, or registration. */
+  private async clientFor(redirectUri: string, info: OAuthServerInfo): Promise<OAuthClientInformationMixed> {
+    const stored = await this.options.store.readClient();
+    if (stored && (stored.redirectUris === undefined || stored.redirectUris.includes(redirectUri))) {
+      return toClientInformation(stored);
+    }
+    const configured = this.staticClient();
+    if (configured) return configured;
+    const metadataUrl = this.options.upstream.oauth?.clientMetadataUrl;
+    const metadata = info.authorizationServerMetadata;
+    if (
+      metadataUrl &&
+      (metadata as { client_id_metadata_document_supported?: boolean } | undefined)
+        ?.client_id_metadata_document_supported
+    ) {
+      return { client_id: metadataUrl.href };
+    }
+    if (!metadata?.registration_endpoint) {
+      throw authError(
+        'permanent',
+        'ERR_UPSTREAM_AUTH_NO_CLIENT',
+        `upstream "${this.name}": its authorization server does not register clients; set ${envPrefixFor(this.name)}CLIENT_ID`,
+      );
+    }
+    const methods = metadata.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
+    const registered = await registerClient(info.authorizationServerUrl, {
+      metadata,
+      clientMetadata: {
+        client_name: IMPLEMENTATION.name,
+        redirect_uris: [redirectUri],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: methods.includes('none') ? 'none' : methods[0],
+      },
+      scope: this.scope(),
+      fetchFn: this.options.fetchFn,
+    });
+    await this.options.store.writeClient({
+      clientId: registered.client_id,
+      clientSecret: registered.client_secret,
+      clientSecretExpiresAt: registered.client_secret_expires_at,
+      redirectUris: registered.redirect_uris?.map(String) ?? [redirectUri],
+      tokenEndpointAuthMethod: registered.token_endpoint_auth_method,
+      issuer: metadata.issuer,
+      raw: registered as unknown as Record<string, unknown>,
+    });
+    return registered;
+  }
+
+  /**
+   * The browser flow: one process per upstream at a time (others wait for its tokens), PKCE S256 and a random
+   * state, the browser (or the printed URL), the loopback callback, the code exchange. `onWaiting` tells the
+   * statechart that the user has to act.
+   */
+  async signIn(onWaiting: (pending: PendingSignIn) => void): Promise<void> {
+    const before = this.tokens?.accessToken;
+    const lock = await acquireSignInLock(this.options.store.dir, { timeoutMs: this.options.signInTimeoutMs });
+    try {
+      // Another process may have signed in while this one waited for the lock.
+      const stored = await this.options.store.readTokens();
+      if (stored && stored.accessToken !== before) {
+        this.tokens = stored;
+        this.loaded = Promise.resolve();
+        this.scheduleRefresh();
+        return;
+      }
+      const info = await this.serverInfo();
+      const callback = await this.options.callbackServer();
+      const clientInformation = await this.clientFor(callback.redirectUri, info);
+      const state = randomBytes(32).toString('base64url');
+      const scope = this.scope();
+      const { authorizationUrl, codeVerifier } = await startAuthorization(info.authorizationServerUrl, {
+        metadata: info.authorizationServerMetadata,
+        clientInformation,
+        redirectUrl: callback.redirectUri,
+        scope,
+        state,
+        resource: this.resource,
+      });
+      const answer = callback.waitFor(state, { upstream: this.name, timeoutMs: this.options.signInTimeoutMs });
+      // Handled below, after the browser starts; a quick rejection (denied, closed) must not count as unhandled.
+      answer.catch(() => {});
+      const how = await openInBrowser(authorizationUrl.href, {
+        upstream: this.name,
+        env: this.options.env,
+        logger: this.options.logger,
+      });
+      this.pending = { url: authorizationUrl.href, how };
+      onWaiting(this.pending);
+      let result: Awaited<typeof answer>;
+      try {
+        result = await answer;
+      } catch (error) {
+        // Timed out, denied or aborted: the message already names the upstream and holds no secret.
+        throw authError('auth', 'ERR_UPSTREAM_SIGN_IN_NEEDED', (error as Error).message);
+      }
+      const tokens = await exchangeAuthorization(info.authorizationServerUrl, {
+        metadata: info.authorizationServerMetadata,
+        clientInformation,
+        authorizationCode: result.code,
+        iss: result.iss,
+        codeVerifier,
+        redirectUri: callback.redirectUri,
+        resource: this.resource,
+        fetchFn: this.options.fetchFn,
+      });
+      await this.save(tokens);
+      this.pending = undefined;
+      this.options.logger.info(`upstream "${this.name}": signed in`);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** The token's expiry for status (never the token). */
+  get expiresAt(): number | undefined {
+    return this.tokens?.expiresAt;
+  }
+
+  close(): void {
+    clearTimeout(this.refreshTimer);
+  }
+}
+
+function toClientInformation(client: StoredClient): OAuthClientInformationMixed {
+  return client.clientSecret
+    ? { client_id: client.clientId, client_secret: client.clientSecret }
+    : { client_id: client.clientId };
+}

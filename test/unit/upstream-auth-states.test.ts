@@ -1,0 +1,169 @@
+/**
+ * The OAuth part of the upstream chart, with fake actors: discovery chooses refresh or sign-in, a failed refresh
+ * leads to sign-in, a user who must act settles the upstream and makes calls say where to sign in, and a sign-in
+ * that times out waits in needsSignIn until a call starts a new one.
+ */
+import type { Tool } from '@modelcontextprotocol/client';
+import { describe, expect, it } from 'vitest';
+import { type AnyEventObject, createActor, fromCallback, fromPromise } from 'xstate';
+import type { CallOutcome, UpstreamConnection, UpstreamFailure } from '../../machines/types.js';
+import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream.js';
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const needsAuth: UpstreamFailure = { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_REQUIRED', message: 'sign in' };
+
+function liveConnection(tools: Tool[] = [{ name: 'search', inputSchema: { type: 'object' } }]): UpstreamConnection {
+  return {
+    transport: 'http',
+    listTools: async () => tools,
+    callTool: async () => ({ type: 'result', result: { content: [] } }),
+    watch: () => () => {},
+    checkAlive: () => {},
+    close: async () => {},
+  };
+}
+
+interface Script {
+  /** Connect attempts answer in order; the last answer repeats. */
+  connects: Array<UpstreamConnection | UpstreamFailure>;
+  discover?: 'refresh' | 'sign-in';
+  refresh?: UpstreamFailure;
+  /** What the authorize actor does once started. */
+  authorize?: (sendBack: (event: UpstreamEvent) => void) => void;
+}
+
+function start(script: Script) {
+  const told: AnyEventObject[] = [];
+  const parent = createActor(
+    fromCallback<AnyEventObject>(({ receive }) => receive((event) => told.push(event))),
+  ).start();
+  let attempts = 0;
+  const counts = { refresh: 0, authorize: 0 };
+  const machine = upstreamMachine.provide({
+    actors: {
+      connectStreamableHttp: fromPromise(async () => {
+        const answer = script.connects[Math.min(attempts++, script.connects.length - 1)]!;
+        if ('kind' in answer) throw answer;
+        return answer;
+      }),
+      discoverAuthorization: fromPromise(async () => script.discover ?? 'sign-in'),
+      refreshTokens: fromPromise(async () => {
+        counts.refresh++;
+        if (script.refresh) throw script.refresh;
+      }),
+      authorize: fromCallback<UpstreamEvent, { name: string }>(({ sendBack }) => {
+        counts.authorize++;
+        script.authorize?.(sendBack);
+      }),
+    },
+  });
+  const actor = createActor(machine, { input: { name: 'jira', transport: 'http', parentRef: parent } }).start();
+  return { actor, told, counts, attempts: () => attempts };
+}
+
+function call(actor: ReturnType<typeof start>['actor']) {
+  const outcomes: CallOutcome[] = [];
+  actor.send({
+    type: 'tool.call',
+    id: `call-${Math.random()}`,
+    request: { name: 'search', timeoutMs: 1_000 },
+    reply: (outcome) => outcomes.push(outcome),
+  });
+  return outcomes;
+}
+
+describe('upstream chart: OAuth states', () => {
+  it('refreshes stored tokens after a 401 when discovery finds a refresh token, with no sign-in', async () => {
+    const { actor, counts, attempts } = start({ connects: [needsAuth, liveConnection()], discover: 'refresh' });
+    await flush();
+    await flush();
+    expect(counts).toEqual({ refresh: 1, authorize: 0 });
+    expect(attempts()).toBe(2);
+    expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
+  });
+
+  it('signs in when the refresh is refused (invalid_grant), then connects', async () => {
+    const { actor, counts } = start({
+      connects: [needsAuth, liveConnection()],
+      discover: 'refresh',
+      refresh: { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_EXPIRED', message: 'expired' },
+      authorize: (sendBack) => setImmediate(() => sendBack({ type: 'auth.signedIn' })),
+    });
+    await flush();
+    await flush();
+    await flush();
+    expect(counts).toEqual({ refresh: 1, authorize: 1 });
+    expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
+  });
+
+  it('settles and answers calls with the sign-in link while the user has to act', async () => {
+    let finish: (() => void) | undefined;
+    const { actor, told } = start({
+      connects: [needsAuth, liveConnection()],
+      authorize: (sendBack) => {
+        sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1' });
+        finish = () => sendBack({ type: 'auth.signedIn' });
+      },
+    });
+    await flush();
+    expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
+    expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url: 'https://as.example/authorize?x=1' });
+    expect(told).toContainEqual({ type: 'upstream.settled', name: 'jira' });
+    const outcomes = call(actor);
+    expect(outcomes).toEqual([
+      {
+        type: 'failure',
+        failure: {
+          kind: 'auth',
+          code: 'ERR_UPSTREAM_SIGN_IN_NEEDED',
+          message: 'upstream "jira" needs you to sign in: open https://as.example/authorize?x=1, then try again',
+        },
+      },
+    ]);
+    finish!();
+    await flush();
+    expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
+    expect(actor.getSnapshot().context.signInUrl).toBeUndefined();
+  });
+
+  it('waits in needsSignIn after a sign-in times out, and a call starts a new one', async () => {
+    const { actor, counts } = start({
+      connects: [needsAuth],
+      authorize: (sendBack) =>
+        setImmediate(() =>
+          sendBack({
+            type: 'auth.failed',
+            failure: { kind: 'auth', code: 'ERR_UPSTREAM_SIGN_IN_NEEDED', message: 'timed out' },
+          }),
+        ),
+    });
+    await flush();
+    await flush();
+    expect(actor.getSnapshot().value).toBe('needsSignIn');
+    const outcomes = call(actor);
+    expect(outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
+      'ERR_UPSTREAM_SIGN_IN_NEEDED',
+    ]);
+    expect(counts.authorize).toBe(2);
+  });
+
+  it('fails for good on a permanent sign-in failure, and retries later on a network one', async () => {
+    const permanent = start({
+      connects: [needsAuth],
+      authorize: (sendBack) =>
+        sendBack({ type: 'auth.failed', failure: { kind: 'permanent', code: 'ERR_X', message: 'no client' } }),
+    });
+    await flush();
+    expect(permanent.actor.getSnapshot().value).toBe('failed');
+    expect(permanent.actor.getSnapshot().context.lastError?.code).toBe('ERR_X');
+
+    const network = start({
+      connects: [needsAuth],
+      authorize: (sendBack) =>
+        sendBack({ type: 'auth.failed', failure: { kind: 'network', code: 'ERR_Y', message: 'AS down' } }),
+    });
+    await flush();
+    expect(network.actor.getSnapshot().value).toBe('reconnecting');
+  });
+});
