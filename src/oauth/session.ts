@@ -64,7 +64,8 @@ export class AuthSession {
   private tokens: StoredTokens | undefined;
   private loaded: Promise<void> | undefined;
   private info: OAuthServerInfo | undefined;
-  private resource: URL | undefined;
+  /** RFC 8707: the advertised resource verbatim (a URL object would add a trailing slash), else our own URL. */
+  private resource: string | URL | undefined;
   private challengeScope: string | undefined;
   private resourceMetadataUrl: URL | undefined;
   private refreshing: Promise<void> | undefined;
@@ -143,7 +144,7 @@ export class AuthSession {
       );
     }
     this.info = info;
-    this.resource = advertised ? new URL(advertised) : own;
+    this.resource = advertised ?? own;
   }
 
   private scope(): string | undefined {

@@ -22,7 +22,7 @@ export interface TestProxy {
   transitions: Transition[];
   /** Counts `notifications/tools/list_changed` received by the client. */
   listChanged: () => number;
-  /** Resolves when the upstream's state (e.g. "connected.ready.idle", "reconnecting") is reached. */
+  /** Resolves when the upstream is in a state (e.g. "connected.ready.idle", "reconnecting"), now or later. */
   waitForState(upstream: string, state: string | RegExp, timeoutMs?: number): Promise<Transition>;
   close(): Promise<void>;
 }
@@ -85,7 +85,11 @@ export async function startTestProxy(
         waiters.delete(check);
         resolve(transition);
       };
-      waiters.add(check);
+      const current = [...transitions]
+        .reverse()
+        .find((transition) => transition.machine === 'upstream' && transition.actor === upstream);
+      if (current && matches(current)) check(current);
+      else waiters.add(check);
     });
 
   return {

@@ -1,0 +1,214 @@
+/**
+ * OAuth end to end: the proxy against a real OAuth-protected upstream on 127.0.0.1 (authorization server on
+ * another port), with a test browser that follows the redirects to the proxy's loopback callback.
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type OAuthUpstreamFixture,
+  type StartOAuthUpstreamOptions,
+  startOAuthUpstream,
+} from '../fixtures/oauth-upstream.js';
+import { eventually, startTestProxy, type TestProxy, type TestUpstream } from '../helpers/proxy.js';
+
+const TEST_BROWSER = fileURLToPath(new URL('../fixtures/test-browser.mjs', import.meta.url));
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function oauthUpstream(options: StartOAuthUpstreamOptions = {}): Promise<OAuthUpstreamFixture> {
+  const fixture = await startOAuthUpstream(options);
+  cleanups.push(() => fixture.close());
+  return fixture;
+}
+
+/** A token folder and a browser log shared by the proxies of one test. */
+async function workspace() {
+  const dir = await mkdtemp(join(tmpdir(), 'proxy-oauth-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const browserLog = join(dir, 'browser.log');
+  const env = {
+    PROXY_TOKEN_DIR: join(dir, 'tokens'),
+    // The browser runs with the proxy process's own environment: the log file goes on its command line.
+    BROWSER: `/usr/bin/env TEST_BROWSER_LOG=${browserLog} ${process.execPath} ${TEST_BROWSER}`,
+    PROXY_OAUTH_TIMEOUT_MS: '20000',
+  };
+  const browserRuns = async () =>
+    (await readFile(browserLog, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  return { dir, env, browserRuns };
+}
+
+async function proxyFor(upstreams: TestUpstream[], env: Record<string, string>): Promise<TestProxy> {
+  const proxy = await startTestProxy(upstreams, { env });
+  cleanups.push(() => proxy.close());
+  return proxy;
+}
+
+function textOf(result: unknown): string {
+  return ((result as { content: Array<{ text: string }> }).content[0] as { text: string }).text;
+}
+
+describe.each([
+  { transport: 'http' as const, url: (fixture: OAuthUpstreamFixture) => fixture.mcpUrl },
+  { transport: 'sse' as const, url: (fixture: OAuthUpstreamFixture) => fixture.sseUrl },
+])('first sign-in over $transport', ({ transport, url }) => {
+  it('opens the browser once, stores the tokens privately, and serves the tools', async () => {
+    const fixture = await oauthUpstream();
+    const { env, browserRuns } = await workspace();
+    const { client, waitForState, logs } = await proxyFor([{ name: 'secure', url: url(fixture), transport }], {
+      ...env,
+      DEBUG: '1',
+    });
+    await waitForState('secure', /^connected\.ready/, 15_000);
+    const { tools } = await client.listTools();
+    expect(tools.map((tool) => tool.name)).toContain('echo');
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'signed' } }))).toBe('signed');
+    expect(await browserRuns()).toBe(1);
+    expect(fixture.counters.registrations).toBe(1);
+    expect(fixture.counters.authorizations).toBe(1);
+    // PKCE and the resource indicator went with the authorization.
+    expect(fixture.authorizationRequests[0]?.resource).toBeDefined();
+
+    const dir = join(env.PROXY_TOKEN_DIR, 'secure');
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'tokens.json'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'client-info.json'))).mode & 0o777).toBe(0o600);
+    // No secret in any log line, DEBUG included.
+    const stored = JSON.parse(await readFile(join(dir, 'tokens.json'), 'utf8'));
+    const secrets = [stored.access_token, stored.refresh_token].filter(Boolean) as string[];
+    expect(secrets.length).toBe(2);
+    for (const secret of secrets) expect(logs.join('\n')).not.toContain(secret);
+  });
+});
+
+describe('stored tokens', () => {
+  it('are reused after a restart with no browser', async () => {
+    const fixture = await oauthUpstream();
+    const { env, browserRuns } = await workspace();
+    const first = await startTestProxy([{ name: 'again', url: fixture.mcpUrl }], { env });
+    await first.waitForState('again', /^connected\.ready/, 15_000);
+    await first.close();
+
+    const second = await proxyFor([{ name: 'again', url: fixture.mcpUrl }], env);
+    await second.waitForState('again', /^connected\.ready/, 15_000);
+    expect(textOf(await second.client.callTool({ name: 'echo', arguments: { text: 'back' } }))).toBe('back');
+    expect(await browserRuns()).toBe(1);
+    expect(fixture.counters.authorizations).toBe(1);
+  });
+
+  it('are refreshed ahead of expiry, with no browser', async () => {
+    const fixture = await oauthUpstream({ accessTokenTtlSeconds: 2 });
+    const { env, browserRuns } = await workspace();
+    const { client, waitForState } = await proxyFor([{ name: 'short', url: fixture.mcpUrl }], env);
+    await waitForState('short', /^connected\.ready/, 15_000);
+    await eventually(() => fixture.counters.refreshes >= 1, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'fresh' } }))).toBe('fresh');
+    expect(await browserRuns()).toBe(1);
+    expect(fixture.counters.unauthorized401).toBe(1);
+  });
+});
+
+describe('refused grants', () => {
+  it('signs in again when the refresh token is rejected', async () => {
+    const fixture = await oauthUpstream();
+    const { env, browserRuns } = await workspace();
+    const { client, waitForState } = await proxyFor([{ name: 'revoked', url: fixture.mcpUrl }], env);
+    await waitForState('revoked', /^connected\.ready/, 15_000);
+    fixture.revokeRefreshTokens();
+    fixture.revokeAccessTokens();
+    await client.callTool({ name: 'echo', arguments: { text: 'x' } });
+    await eventually(() => fixture.counters.authorizations === 2, 15_000);
+    await waitForState('revoked', /^connected\.ready/, 15_000);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'after' } }))).toBe('after');
+    expect(await browserRuns()).toBe(2);
+    expect(fixture.counters.invalidGrants).toBeGreaterThanOrEqual(1);
+  });
+
+  it('registers again when the client was revoked', async () => {
+    const fixture = await oauthUpstream();
+    const { env } = await workspace();
+    const { client, waitForState } = await proxyFor([{ name: 'forgotten', url: fixture.mcpUrl }], env);
+    await waitForState('forgotten', /^connected\.ready/, 15_000);
+    fixture.revokeClient();
+    await client.callTool({ name: 'echo', arguments: { text: 'x' } });
+    await eventually(() => fixture.counters.registrations === 2, 15_000);
+    await waitForState('forgotten', /^connected\.ready/, 15_000);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'after' } }))).toBe('after');
+  });
+});
+
+describe('client identity', () => {
+  it('uses a static client from PROXY_<NAME>_CLIENT_ID/_SECRET and registers nothing', async () => {
+    const fixture = await oauthUpstream({
+      dynamicRegistration: false,
+      staticClients: [{ client_id: 'static-client', client_secret: 'static-secret', redirect_uris: 'any-loopback' }],
+    });
+    const { env } = await workspace();
+    const { client, waitForState, logs } = await proxyFor([{ name: 'my-app', url: fixture.mcpUrl }], {
+      ...env,
+      PROXY_MY_APP_CLIENT_ID: 'static-client',
+      PROXY_MY_APP_CLIENT_SECRET: 'static-secret',
+      DEBUG: '1',
+    });
+    await waitForState('my-app', /^connected\.ready/, 15_000);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'static' } }))).toBe('static');
+    expect(fixture.counters.registrations).toBe(0);
+    expect(fixture.clientIds()).toContain('static-client');
+    expect(logs.join('\n')).not.toContain('static-secret');
+  });
+});
+
+describe('several sign-ins', () => {
+  it('signs in to two upstreams at once', async () => {
+    const one = await oauthUpstream({ name: 'one' });
+    const two = await oauthUpstream({ name: 'two' });
+    const { env, browserRuns } = await workspace();
+    const { client, waitForState } = await proxyFor(
+      [
+        { name: 'one', url: one.mcpUrl, toolPrefix: 'one_' },
+        { name: 'two', url: two.mcpUrl, toolPrefix: 'two_' },
+      ],
+      env,
+    );
+    await Promise.all([
+      waitForState('one', /^connected\.ready/, 15_000),
+      waitForState('two', /^connected\.ready/, 15_000),
+    ]);
+    const names = (await client.listTools()).tools.map((tool) => tool.name);
+    expect(names).toEqual(expect.arrayContaining(['one_echo', 'two_echo']));
+    expect(await browserRuns()).toBe(2);
+  });
+});
+
+describe('no browser', () => {
+  it('prints the sign-in link, sends it to the client as a log message, and completes when it is opened', async () => {
+    const fixture = await oauthUpstream();
+    const { env } = await workspace();
+    const { client, waitForState, logs } = await proxyFor([{ name: 'manual', url: fixture.mcpUrl }], {
+      ...env,
+      BROWSER: 'none',
+    });
+    const messages: string[] = [];
+    client.setNotificationHandler('notifications/message', (notification) => {
+      messages.push(String(notification.params.data));
+    });
+    await waitForState('manual', 'authorizing.waitingForUser', 15_000);
+    await eventually(() => messages.length > 0);
+    const url = /open (\S+)/.exec(messages[0]!)?.[1];
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/authorize\?/);
+    expect(logs.some((line) => line.includes(url!))).toBe(true);
+    // The user opens the link.
+    const { execFile } = await import('node:child_process');
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, [TEST_BROWSER, url!], (error) => (error ? reject(error) : resolve())),
+    );
+    await waitForState('manual', /^connected\.ready/, 15_000);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'done' } }))).toBe('done');
+  });
+});
