@@ -5,7 +5,13 @@
  * upstream fails for good, or the client cancels.
  */
 import { type AnyActorRef, assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
-import type { CallOutcome, ToolCallRequest, UpstreamConnection, UpstreamFailure } from './types.js';
+import {
+  type CallOutcome,
+  INSUFFICIENT_SCOPE,
+  type ToolCallRequest,
+  type UpstreamConnection,
+  type UpstreamFailure,
+} from './types.js';
 
 export interface CallInput {
   id: string;
@@ -32,6 +38,8 @@ export type CallEvent =
 /** Parent-bound events a call sends. */
 export type CallToParentEvent =
   | { type: 'call.settled'; id: string }
+  /** The upstream asked for a wider scope than the token has. */
+  | { type: 'upstream.stepUp'; scope?: string }
   /** The call failed on the network: one bad socket or a dead server? The upstream checks. */
   | { type: 'upstream.suspect'; connection: UpstreamConnection }
   | { type: 'upstream.session.expired'; id: string; connection: UpstreamConnection };
@@ -142,6 +150,21 @@ export const callMachine = setup({
                 }),
               ),
               assign({ retried: true, connection: undefined }),
+            ],
+          },
+          {
+            // The upstream wants a wider scope: its actor signs in again asking for it (step-up).
+            guard: ({ event }) => event.output.type === 'failure' && event.output.failure.code === INSUFFICIENT_SCOPE,
+            target: 'done',
+            actions: [
+              sendTo(
+                ({ context }) => context.parentRef,
+                ({ event }) => ({
+                  type: 'upstream.stepUp' as const,
+                  scope: (event.output as Extract<CallOutcome, { type: 'failure' }>).failure.reason,
+                }),
+              ),
+              { type: 'settle', params: ({ event }) => event.output },
             ],
           },
           {

@@ -20,6 +20,9 @@ export type TransportKind = 'http' | 'sse';
  */
 export type FailureKind = 'auth' | 'fallback' | 'network' | 'session-expired' | 'permanent' | 'upstream';
 
+/** The code of a failure that asks for a wider OAuth scope (step-up); its `reason` is the scope. */
+export const INSUFFICIENT_SCOPE = 'ERR_UPSTREAM_INSUFFICIENT_SCOPE';
+
 export interface UpstreamFailure {
   readonly kind: FailureKind;
   /** Stable machine-readable code, e.g. ERR_UPSTREAM_UNREACHABLE. */

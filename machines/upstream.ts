@@ -33,6 +33,8 @@ import type {
 
 export const RECONNECT_BASE_MS = 1_000;
 export const RECONNECT_CAP_MS = 30_000;
+/** Step-up sign-ins (403 insufficient_scope) allowed per upstream. */
+export const MAX_STEP_UPS = 3;
 
 /**
  * Exponential backoff with jitter: 1 s doubling to a 30 s cap, then a random 75–100% of it, so many proxies
@@ -71,6 +73,10 @@ export interface UpstreamContext {
   lastError?: UpstreamFailure;
   /** Where the user signs in while the upstream waits for them. */
   signInUrl?: string;
+  /** The wider scope a 403 asked for, for the next sign-in. */
+  stepUpScope?: string;
+  /** Step-up sign-ins so far; bounded by MAX_STEP_UPS. */
+  stepUps: number;
   calls: Record<string, CallRef>;
 }
 
@@ -132,7 +138,7 @@ export const upstreamMachine = setup({
     /** OAuth: metadata discovery; answers whether a refresh can be tried before a browser sign-in. */
     discoverAuthorization: fromPromise<'refresh' | 'sign-in', ConnectInput>(notProvided('discoverAuthorization')),
     /** OAuth: the browser sign-in; sends `auth.waiting` when the user must act, then `auth.signedIn`/`auth.failed`. */
-    authorize: fromCallback<UpstreamEvent, ConnectInput>(notProvided('authorize')),
+    authorize: fromCallback<UpstreamEvent, ConnectInput & { scope?: string }>(notProvided('authorize')),
     /** OAuth: refresh the access token ahead of expiry. */
     refreshTokens: fromPromise<void, ConnectInput>(notProvided('refreshTokens')),
     listTools: fromPromise<Tool[], { connection: UpstreamConnection }>(({ input }) => input.connection.listTools()),
@@ -230,6 +236,7 @@ export const upstreamMachine = setup({
     attempt: 0,
     tools: [],
     calls: {},
+    stepUps: 0,
   }),
   initial: 'connecting',
   on: {
@@ -330,7 +337,7 @@ export const upstreamMachine = setup({
     authorizing: {
       invoke: {
         src: 'authorize',
-        input: ({ context }) => ({ name: context.name }),
+        input: ({ context }) => ({ name: context.name, scope: context.stepUpScope }),
       },
       initial: 'starting',
       states: {
@@ -396,6 +403,16 @@ export const upstreamMachine = setup({
         'upstream.suspect': {
           guard: 'isCurrentConnection',
           actions: ({ context }) => context.connection?.checkAlive(),
+        },
+        // Step-up: sign in again asking for the wider scope, a few times at most (a server that always asks for
+        // more must not loop through the browser).
+        'upstream.stepUp': {
+          guard: ({ context }) => context.stepUps < MAX_STEP_UPS,
+          target: 'authorizing',
+          actions: assign({
+            stepUpScope: ({ event }) => event.scope,
+            stepUps: ({ context }) => context.stepUps + 1,
+          }),
         },
         // The server forgot our session (e.g. it restarted): open a new one at once, no backoff.
         'upstream.session.expired': [

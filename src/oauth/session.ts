@@ -106,6 +106,14 @@ export class AuthSession {
   /** Protected-resource and authorization-server metadata (the AS may live on another origin). */
   async discover(): Promise<void> {
     await this.authProvider.token();
+    const { url, allowHttp } = this.options.upstream;
+    if (url.protocol !== 'https:' && !isLoopback(url) && !allowHttp) {
+      throw authError(
+        'permanent',
+        'ERR_UPSTREAM_AUTH_INSECURE',
+        `upstream "${this.name}" asks for sign-in over plain HTTP; tokens are only sent over HTTPS (set allow_http to accept)`,
+      );
+    }
     let info: OAuthServerInfo;
     try {
       info = await discoverOAuthServerInfo(this.options.upstream.url, {
@@ -319,13 +327,16 @@ export class AuthSession {
    * state, the browser (or the printed URL), the loopback callback, the code exchange. `onWaiting` tells the
    * statechart that the user has to act.
    */
-  async signIn(onWaiting: (pending: PendingSignIn) => void): Promise<void> {
+  async signIn(onWaiting: (pending: PendingSignIn) => void, options: { scope?: string } = {}): Promise<void> {
     const before = this.tokens?.accessToken;
+    // Step-up: what the token had, plus what the upstream asked for.
+    if (options.scope) this.challengeScope = unionScopes(this.tokens?.scope ?? this.scope(), options.scope);
+    const stepUp = options.scope !== undefined;
     const lock = await acquireSignInLock(this.options.store.dir, { timeoutMs: this.options.signInTimeoutMs });
     try {
       // Another process may have signed in while this one waited for the lock.
       const stored = await this.options.store.readTokens();
-      if (stored && stored.accessToken !== before) {
+      if (stored && stored.accessToken !== before && !(stepUp && !coversScope(stored.scope, options.scope))) {
         this.tokens = stored;
         this.loaded = Promise.resolve();
         this.scheduleRefresh();
@@ -387,6 +398,19 @@ export class AuthSession {
   close(): void {
     clearTimeout(this.refreshTimer);
   }
+}
+
+function scopeSet(scope: string | undefined): Set<string> {
+  return new Set((scope ?? '').split(' ').filter(Boolean));
+}
+
+function unionScopes(a: string | undefined, b: string): string {
+  return [...new Set([...scopeSet(a), ...scopeSet(b)])].join(' ');
+}
+
+function coversScope(granted: string | undefined, wanted: string | undefined): boolean {
+  const have = scopeSet(granted);
+  return [...scopeSet(wanted)].every((scope) => have.has(scope));
 }
 
 function toClientInformation(client: StoredClient): OAuthClientInformationMixed {

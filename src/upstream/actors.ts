@@ -66,9 +66,9 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
         return session.canRefresh ? 'refresh' : 'sign-in';
       }),
       refreshTokens: fromPromise(({ input }) => lookup(sessions, input.name).refresh()),
-      authorize: fromCallback<UpstreamEvent, { name: string }>(({ input, sendBack }) => {
+      authorize: fromCallback<UpstreamEvent, { name: string; scope?: string }>(({ input, sendBack }) => {
         lookup(sessions, input.name)
-          .signIn(({ url }) => sendBack({ type: 'auth.waiting', url }))
+          .signIn(({ url }) => sendBack({ type: 'auth.waiting', url }), { scope: input.scope })
           .then(
             () => sendBack({ type: 'auth.signedIn' }),
             (error: unknown) =>

@@ -30,6 +30,8 @@ export interface ConnectTarget {
 export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
   const transport = new StreamableHTTPClientTransport(target.url, {
     authProvider: target.authProvider,
+    // Step-up (a 403 asking for a wider scope) is a sign-in, which the upstream's statechart runs.
+    onInsufficientScope: 'throw',
     fetch: upstreamFetch,
     requestInit: { headers: target.headers },
     // The standalone GET stream is re-opened by the SDK a few times; after that the connection's liveness ping

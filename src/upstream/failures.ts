@@ -2,8 +2,24 @@
  * Turns whatever the SDK or the network threw into an `UpstreamFailure`: a kind the statechart acts on, a stable
  * code, and one line that names the upstream and holds no secret (URLs are shown without query or credentials).
  */
-import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError, SseError } from '@modelcontextprotocol/client';
-import type { CallOutcome, FailureKind, TransportKind, UpstreamFailure } from '../../machines/types.js';
+import {
+  InsufficientScopeError,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  SseError,
+} from '@modelcontextprotocol/client';
+import {
+  type CallOutcome,
+  type FailureKind,
+  INSUFFICIENT_SCOPE,
+  type TransportKind,
+  type UpstreamFailure,
+} from '../../machines/types.js';
+
+/** A 403 asking for a wider scope; the failure's `reason` holds the scope the upstream asked for. */
+export const ERR_INSUFFICIENT_SCOPE = INSUFFICIENT_SCOPE;
 
 export class UpstreamError extends Error implements UpstreamFailure {
   constructor(
@@ -137,8 +153,7 @@ export function classifyConnectError(name: string, transport: TransportKind, url
   );
 }
 
-/** How a forwarded call ended, when it did not end with a result. */
-/** `what` names the request in messages: `tools/call "search"`, `tools/list`, `ping`. */
+/** How a forwarded call ended, when it did not end with a result. `what` names the request in messages: `tools/call "search"`, `tools/list`, `ping`. */
 export function classifyCallError(name: string, what: string, timeoutMs: number, error: unknown): CallOutcome {
   if (error instanceof ProtocolError) {
     return { type: 'rpc-error', code: error.code, message: error.message, data: error.data };
@@ -149,6 +164,14 @@ export function classifyCallError(name: string, what: string, timeoutMs: number,
     type: 'failure',
     failure: { kind, code, message, reason },
   });
+  if (error instanceof InsufficientScopeError) {
+    return failure(
+      'auth',
+      ERR_INSUFFICIENT_SCOPE,
+      `upstream "${name}" needs more permissions for ${what} (scope ${error.requiredScope ?? 'unknown'}); a new sign-in asks for them, try again after it`,
+      error.requiredScope,
+    );
+  }
   if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
     return failure(
       'upstream',

@@ -164,6 +164,25 @@ describe('client identity', () => {
   });
 });
 
+describe('step-up', () => {
+  it('signs in again with the wider scope a 403 asks for, and the call then works', async () => {
+    const fixture = await oauthUpstream({ requiredScopes: { admin_tool: 'mcp:write' } });
+    const { env, browserRuns } = await workspace();
+    const { client, waitForState } = await proxyFor([{ name: 'scoped', url: fixture.mcpUrl }], env);
+    await waitForState('scoped', /^connected\.ready/, 15_000);
+    expect(fixture.issuedScopes().at(-1)).not.toContain('mcp:write');
+
+    const refused = await client.callTool({ name: 'admin_tool', arguments: {} });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/upstream "scoped" needs more permissions/);
+    await eventually(() => fixture.counters.authorizations === 2, 15_000);
+    await waitForState('scoped', /^connected\.ready/, 15_000);
+    expect(textOf(await client.callTool({ name: 'admin_tool', arguments: {} }))).toBe('admin_tool: ok');
+    expect(fixture.issuedScopes().at(-1)).toEqual(expect.arrayContaining(['mcp:read', 'mcp:write']));
+    expect(await browserRuns()).toBe(2);
+  });
+});
+
 describe('several sign-ins', () => {
   it('signs in to two upstreams at once', async () => {
     const one = await oauthUpstream({ name: 'one' });
