@@ -26,7 +26,7 @@ import type { Logger } from '../observe/log.js';
 import { UpstreamError } from '../upstream/failures.js';
 import { IMPLEMENTATION } from '../version.js';
 import { openInBrowser } from './browser.js';
-import type { CallbackServer } from './callback.js';
+import { type CallbackServer, callbackPortFromEnv, DEFAULT_CALLBACK_PORT } from './callback.js';
 import { acquireSignInLock } from './lock.js';
 import type { StoredClient, StoredTokens, TokenStore } from './store.js';
 
@@ -280,7 +280,18 @@ export class AuthSession {
       return toClientInformation(stored);
     }
     const configured = this.staticClient();
-    if (configured) return configured;
+    if (configured) {
+      // A static client was registered with the usual callback port; another one would be refused by the server.
+      const expected = callbackPortFromEnv(this.options.env) ?? DEFAULT_CALLBACK_PORT;
+      if (!redirectUri.startsWith(`http://127.0.0.1:${expected}/`)) {
+        throw authError(
+          'permanent',
+          'ERR_UPSTREAM_AUTH_CALLBACK_PORT',
+          `upstream "${this.name}": port ${expected} is taken, but the static client expects its sign-in callback there; free port ${expected} and restart`,
+        );
+      }
+      return configured;
+    }
     const metadataUrl = this.options.upstream.oauth?.clientMetadataUrl;
     const metadata = info.authorizationServerMetadata;
     if (

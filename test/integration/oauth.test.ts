@@ -3,6 +3,8 @@
  * another port), with a test browser that follows the redirects to the proxy's loopback callback.
  */
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +49,14 @@ async function proxyFor(upstreams: TestUpstream[], env: Record<string, string>):
   const proxy = await startTestProxy(upstreams, { env });
   cleanups.push(() => proxy.close());
   return proxy;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 function textOf(result: unknown): string {
@@ -152,6 +162,8 @@ describe('client identity', () => {
     const { env } = await workspace();
     const { client, waitForState, logs } = await proxyFor([{ name: 'my-app', url: fixture.mcpUrl }], {
       ...env,
+      // A port of its own: a static client needs its callback on the configured port, which other tests may hold.
+      PROXY_OAUTH_CALLBACK_PORT: String(await freePort()),
       PROXY_MY_APP_CLIENT_ID: 'static-client',
       PROXY_MY_APP_CLIENT_SECRET: 'static-secret',
       DEBUG: '1',
@@ -180,6 +192,28 @@ describe('step-up', () => {
     expect(textOf(await client.callTool({ name: 'admin_tool', arguments: {} }))).toBe('admin_tool: ok');
     expect(fixture.issuedScopes().at(-1)).toEqual(expect.arrayContaining(['mcp:read', 'mcp:write']));
     expect(await browserRuns()).toBe(2);
+  });
+});
+
+describe('a static client whose callback port is taken', () => {
+  it('fails with an error naming the port to free', async () => {
+    const fixture = await oauthUpstream({
+      dynamicRegistration: false,
+      staticClients: [{ client_id: 'static-client', redirect_uris: 'any-loopback' }],
+    });
+    const { env } = await workspace();
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+    const { waitForState, logs } = await proxyFor([{ name: 'pinned', url: fixture.mcpUrl }], {
+      ...env,
+      PROXY_OAUTH_CALLBACK_PORT: String(port),
+      PROXY_PINNED_CLIENT_ID: 'static-client',
+    });
+    await waitForState('pinned', 'failed', 15_000);
+    expect(logs.join('\n')).toContain(`free port ${port} and restart`);
+    expect(fixture.counters.authorizations).toBe(0);
   });
 });
 
