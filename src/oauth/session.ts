@@ -182,6 +182,8 @@ export class AuthSession {
     if (!current?.refreshToken) {
       throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
     }
+    // Another proxy process sharing the store may have refreshed already (rotating refresh tokens make ours void).
+    if (await this.adoptNewerStoredTokens(current)) return;
     const info = await this.serverInfo();
     const client = await this.options.store.readClient();
     const clientInformation = client ? toClientInformation(client) : this.staticClient();
@@ -199,9 +201,10 @@ export class AuthSession {
       await this.save(tokens, current.refreshToken);
       this.options.logger.debug(`upstream "${this.name}": access token refreshed`);
     } catch (error) {
+      if (error instanceof OAuthError && (await this.adoptNewerStoredTokens(current))) return;
       if (error instanceof OAuthError && error.code === 'invalid_client') {
         await this.options.store.clearClient();
-        await this.forgetTokens();
+        await this.forgetTokens(current);
         throw authError(
           'auth',
           'ERR_UPSTREAM_AUTH_CLIENT_REJECTED',
@@ -209,7 +212,7 @@ export class AuthSession {
         );
       }
       if (error instanceof OAuthError) {
-        await this.forgetTokens();
+        await this.forgetTokens(current);
         throw authError(
           'auth',
           'ERR_UPSTREAM_AUTH_EXPIRED',
@@ -224,10 +227,21 @@ export class AuthSession {
     }
   }
 
-  private async forgetTokens(): Promise<void> {
+  /** Takes the stored tokens when another process replaced the ones this process holds. */
+  private async adoptNewerStoredTokens(current: StoredTokens): Promise<boolean> {
+    const stored = await this.options.store.readTokens();
+    if (!stored || stored.accessToken === current.accessToken) return false;
+    this.tokens = stored;
+    this.scheduleRefresh();
+    return true;
+  }
+
+  /** Drops refused tokens, from the store too unless another process already replaced them there. */
+  private async forgetTokens(refused: StoredTokens): Promise<void> {
     this.tokens = undefined;
     clearTimeout(this.refreshTimer);
-    await this.options.store.clearTokens();
+    const stored = await this.options.store.readTokens();
+    if (!stored || stored.accessToken === refused.accessToken) await this.options.store.clearTokens();
   }
 
   private async save(tokens: OAuthTokens, previousRefreshToken?: string): Promise<void> {
