@@ -5,6 +5,9 @@
 import {
   type AuthProvider,
   Client,
+  extractWWWAuthenticateParams,
+  type FetchLike,
+  InsufficientScopeError,
   SSEClientTransport,
   StreamableHTTPClientTransport,
   type Transport,
@@ -50,10 +53,28 @@ export function connectSse(target: ConnectTarget, signal?: AbortSignal): Promise
   const transport = new SSEClientTransport(target.url, {
     authProvider: target.authProvider,
     // The SDK sends these headers on the GET that opens the stream as well as on every POST.
-    fetch: upstreamFetch,
+    fetch: withScopeChallenge(upstreamFetch),
     requestInit: { headers: target.headers },
   });
   return open(target, 'sse', transport, signal);
+}
+
+/**
+ * The SSE transport has no step-up of its own: a 403 asking for a wider scope becomes the same error the
+ * Streamable HTTP transport throws, so the upstream's statechart signs in again for it either way.
+ */
+function withScopeChallenge(fetchFn: FetchLike): FetchLike {
+  return async (url, init) => {
+    const response = await fetchFn(url, init);
+    if (response.status === 403) {
+      const { error, scope, errorDescription } = extractWWWAuthenticateParams(response);
+      if (error === 'insufficient_scope') {
+        await response.text().catch(() => '');
+        throw new InsufficientScopeError({ requiredScope: scope, errorDescription });
+      }
+    }
+    return response;
+  };
 }
 
 async function open(

@@ -2,7 +2,7 @@
  * An initialized MCP session with one upstream, behind the small `UpstreamConnection` interface the statecharts
  * use. It forwards calls untouched, reports a dropped connection, and re-lists on `tools/list_changed`.
  */
-import type { CallToolResult, Client, Tool } from '@modelcontextprotocol/client';
+import { type CallToolResult, type Client, SseError, type Tool } from '@modelcontextprotocol/client';
 import type {
   CallOutcome,
   ConnectionSignal,
@@ -73,8 +73,8 @@ export function createConnection({ name, transport, client, endSession }: Connec
   client.onerror = (error) => {
     if (closing || lost) return;
     // The legacy SSE transport has one stream: when it errors, the session is gone (a reconnected EventSource
-    // would get a new, uninitialized session).
-    if (transport === 'sse') return reportLost(networkReason(error));
+    // would get a new, uninitialized session). A failed POST is reported here too, but the stream may be fine.
+    if (transport === 'sse' && error instanceof SseError) return reportLost(networkReason(error));
     // Streamable HTTP reports many recoverable things here (a standalone stream dropped and being re-opened).
     checkAlive();
   };

@@ -69,7 +69,9 @@ export const upstreamFetch: FetchLike = async (url, init = {}) => {
   const { statusCode, headers, body } = response;
   const empty = method === 'HEAD' || NULL_BODY_STATUSES.has(statusCode);
   if (empty) body.resume();
-  return new Response(empty ? null : (Readable.toWeb(body) as ReadableStream<Uint8Array>), {
+  // The body goes in as an async iterable, which undici's Response reads on demand and stops (destroying the
+  // socket's stream) when cancelled; Node 20's Readable.toWeb throws an uncaught ERR_INVALID_STATE after a cancel.
+  return new Response(empty ? null : (body as unknown as ReadableStream<Uint8Array>), {
     status: statusCode,
     headers: responseHeaders(headers),
   });

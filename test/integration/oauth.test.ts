@@ -176,11 +176,14 @@ describe('client identity', () => {
   });
 });
 
-describe('step-up', () => {
+describe.each([
+  { transport: 'http' as const, url: (fixture: OAuthUpstreamFixture) => fixture.mcpUrl },
+  { transport: 'sse' as const, url: (fixture: OAuthUpstreamFixture) => fixture.sseUrl },
+])('step-up over $transport', ({ transport, url }) => {
   it('signs in again with the wider scope a 403 asks for, and the call then works', async () => {
     const fixture = await oauthUpstream({ requiredScopes: { admin_tool: 'mcp:write' } });
     const { env, browserRuns } = await workspace();
-    const { client, waitForState } = await proxyFor([{ name: 'scoped', url: fixture.mcpUrl }], env);
+    const { client, waitForState } = await proxyFor([{ name: 'scoped', url: url(fixture), transport }], env);
     await waitForState('scoped', /^connected\.ready/, 15_000);
     expect(fixture.issuedScopes().at(-1)).not.toContain('mcp:write');
 
