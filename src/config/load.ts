@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
 import { z } from 'zod';
+import { callbackPortFromEnv, oauthTimeoutFromEnv } from '../oauth/callback.js';
 import { expandEnvReferences, isDebugEnabled, isProxyEnabled, readEnv, readStartupTimeoutMs } from './env.js';
 import { ConfigError } from './errors.js';
 import {
@@ -42,6 +43,14 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const problems: string[] = [];
   const notices: string[] = [];
   const startupTimeoutMs = readStartupTimeoutMs(env, problems);
+  // Read again where they are used; checked here so a typo stops the proxy like any other configuration error.
+  for (const check of [callbackPortFromEnv, oauthTimeoutFromEnv]) {
+    try {
+      check(env);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
   const envUpstreams = readEnv(env, 'PROXY_UPSTREAMS');
   let upstreams: UpstreamConfig[] = [];
   let source: ProxyConfig['source'] = 'none';

@@ -466,3 +466,16 @@ describe('loadConfig', () => {
     ]);
   });
 });
+
+describe('OAuth settings', () => {
+  it('reports a bad PROXY_OAUTH_CALLBACK_PORT and PROXY_OAUTH_TIMEOUT_MS as configuration problems', async () => {
+    const error = await loadConfig({
+      env: { PROXY_OAUTH_CALLBACK_PORT: '70000', PROXY_OAUTH_TIMEOUT_MS: 'soon' },
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^PROXY_OAUTH_CALLBACK_PORT must be a port number from 1 to 65535/);
+    expect(problems[1]).toMatch(/^PROXY_OAUTH_TIMEOUT_MS/);
+  });
+});
