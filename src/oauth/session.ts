@@ -136,10 +136,12 @@ export class AuthSession {
       );
     }
     if (!info.authorizationServerMetadata) {
+      // The server answered 401 but names no authorization server (its metadata answered, without one): no
+      // sign-in can help, the configured credentials (headers) are what is wrong.
       throw authError(
-        'network',
+        'permanent',
         'ERR_UPSTREAM_AUTH_DISCOVERY',
-        `upstream "${this.name}": no authorization server metadata at ${asUrl.origin}`,
+        `upstream "${this.name}" refused access (401) and offers no OAuth sign-in; check its configured headers`,
       );
     }
     const advertised = info.resourceMetadata?.resource;

@@ -268,3 +268,20 @@ describe('no browser', () => {
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'done' } }))).toBe('done');
   });
 });
+
+describe('a 401 without OAuth', () => {
+  it('fails for good, naming the headers to check, instead of retrying forever', async () => {
+    // Answers 401 to everything and offers no metadata: an API key that is wrong, say.
+    const server = createServer((_req, res) => res.writeHead(_req.url?.startsWith('/.well-known') ? 404 : 401).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { env } = await workspace();
+    const { port } = server.address() as AddressInfo;
+    const { waitForState, logs } = await proxyFor(
+      [{ name: 'keyed', url: `http://127.0.0.1:${port}/mcp`, transport: 'http', headers: { 'X-Api-Key': 'wrong' } }],
+      env,
+    );
+    await waitForState('keyed', 'failed', 15_000);
+    expect(logs.join('\n')).toContain('refused access (401) and offers no OAuth sign-in; check its configured headers');
+  });
+});
