@@ -81,10 +81,14 @@ export class AuthSession {
   /** Given to the transports: the token before every request, one refresh on a 401. */
   readonly authProvider: AuthProvider = {
     token: async () => {
-      this.loaded ??= this.options.store.readTokens().then((tokens) => {
-        this.tokens = tokens;
-        this.scheduleRefresh();
-      });
+      this.loaded ??= this.options.store.readTokens().then(
+        (tokens) => {
+          this.tokens = tokens;
+          this.scheduleRefresh();
+        },
+        // An unreadable store (permissions, say) means no stored sign-in, not a broken upstream.
+        (error: unknown) => this.options.logger.warn(`upstream "${this.name}": ${(error as Error).message}`),
+      );
       await this.loaded;
       return this.tokens?.accessToken;
     },
