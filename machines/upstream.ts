@@ -21,20 +21,21 @@ import {
   stopChild,
 } from 'xstate';
 import { type CallToParentEvent, callMachine } from './call.js';
-import type {
-  CallOutcome,
-  ConnectionSignal,
-  ToolCallRequest,
-  TransportKind,
-  TransportMode,
-  UpstreamConnection,
-  UpstreamFailure,
+import {
+  type CallOutcome,
+  type ConnectionSignal,
+  INSUFFICIENT_SCOPE,
+  type ToolCallRequest,
+  type TransportKind,
+  type TransportMode,
+  type UpstreamConnection,
+  type UpstreamFailure,
 } from './types.js';
 
 export const RECONNECT_BASE_MS = 1_000;
 export const RECONNECT_CAP_MS = 30_000;
-/** Step-up sign-ins (403 insufficient_scope) allowed per upstream. */
-export const MAX_STEP_UPS = 3;
+/** Step-up sign-ins (403 insufficient_scope) allowed per upstream: with the first sign-in, three in all. */
+export const MAX_STEP_UPS = 2;
 
 /**
  * Exponential backoff with jitter: 1 s doubling to a 30 s cap, then a random 75–100% of it, so many proxies
@@ -170,6 +171,19 @@ export const upstreamMachine = setup({
           `upstream "${context.name}": connecting over ${context.transport === 'sse' ? 'SSE' : 'Streamable HTTP'} failed`,
         ),
     }),
+    /** Step-up: the scope a 403 asked for (from a call's event or a list's error), for the next sign-in. */
+    recordStepUp: assign({
+      stepUpScope: ({ event }) =>
+        'scope' in event ? (event.scope as string | undefined) : asFailure(errorOf(event), '').reason,
+      stepUps: ({ context }) => context.stepUps + 1,
+    }),
+    recordScopeRefused: assign({
+      lastError: ({ context, event }) => ({
+        kind: 'permanent' as const,
+        code: 'ERR_UPSTREAM_SCOPE_REFUSED',
+        message: `upstream "${context.name}" still asks for more permissions (scope ${asFailure(errorOf(event), '').reason ?? 'unknown'}) after ${MAX_STEP_UPS} step-up sign-ins; giving up`,
+      }),
+    }),
     recordAuthFailure: assign({
       lastError: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": sign-in failed`),
     }),
@@ -209,6 +223,9 @@ export const upstreamMachine = setup({
   },
   guards: {
     signInRequired: ({ event }) => asFailure(errorOf(event), '').kind === 'auth',
+    insufficientScope: ({ event }) => asFailure(errorOf(event), '').code === INSUFFICIENT_SCOPE,
+    widerScopeNeeded: ({ context, event }) =>
+      asFailure(errorOf(event), '').code === INSUFFICIENT_SCOPE && context.stepUps < MAX_STEP_UPS,
     /** The server forgot our session (it restarted, say): open a new one at once, no backoff. */
     sessionExpired: ({ event }) => asFailure(errorOf(event), '').kind === 'session-expired',
     /** http-first may try SSE (and sse-first HTTP) once, until one of them has worked. */
@@ -409,10 +426,7 @@ export const upstreamMachine = setup({
         'upstream.stepUp': {
           guard: ({ context }) => context.stepUps < MAX_STEP_UPS,
           target: 'authorizing',
-          actions: assign({
-            stepUpScope: ({ event }) => event.scope,
-            stepUps: ({ context }) => context.stepUps + 1,
-          }),
+          actions: 'recordStepUp',
         },
         // The server forgot our session (e.g. it restarted): open a new one at once, no backoff.
         'upstream.session.expired': [
@@ -438,6 +452,10 @@ export const upstreamMachine = setup({
             onDone: { target: 'ready', actions: 'adoptTools' },
             onError: [
               { guard: 'sessionExpired', target: '#upstream.connecting' },
+              // A server may let initialize through and ask for sign-in (or a wider scope) on tools/list.
+              { guard: 'widerScopeNeeded', target: '#upstream.authorizing', actions: 'recordStepUp' },
+              { guard: 'insufficientScope', target: '#upstream.failed', actions: 'recordScopeRefused' },
+              { guard: 'signInRequired', target: '#upstream.discovering' },
               { target: '#upstream.reconnecting', actions: 'recordListFailure' },
             ],
           },
@@ -465,6 +483,10 @@ export const upstreamMachine = setup({
                 onDone: { target: 'idle', actions: 'adoptTools' },
                 onError: [
                   { guard: 'sessionExpired', target: '#upstream.connecting' },
+                  // A server may let initialize through and ask for sign-in (or a wider scope) on tools/list.
+                  { guard: 'widerScopeNeeded', target: '#upstream.authorizing', actions: 'recordStepUp' },
+                  { guard: 'insufficientScope', target: '#upstream.failed', actions: 'recordScopeRefused' },
+                  { guard: 'signInRequired', target: '#upstream.discovering' },
                   { target: '#upstream.reconnecting', actions: 'recordListFailure' },
                 ],
               },

@@ -167,3 +167,34 @@ describe('upstream chart: OAuth states', () => {
     expect(network.actor.getSnapshot().value).toBe('reconnecting');
   });
 });
+
+describe('upstream chart: sign-in asked for by tools/list', () => {
+  function refusingList(failure: UpstreamFailure): UpstreamConnection {
+    return { ...liveConnection(), listTools: () => Promise.reject(failure) };
+  }
+
+  it('goes to discovery when tools/list needs sign-in after an open initialize', async () => {
+    const { actor } = start({ connects: [refusingList(needsAuth)], authorize: () => {} });
+    await flush();
+    await flush();
+    expect(actor.getSnapshot().value).toEqual({ authorizing: 'starting' });
+  });
+
+  it('steps up for the scope a 403 on tools/list asks for, and gives up after the allowed step-ups', async () => {
+    const wider: UpstreamFailure = {
+      kind: 'auth',
+      code: 'ERR_UPSTREAM_INSUFFICIENT_SCOPE',
+      message: 'more',
+      reason: 'mcp:read mcp:write',
+    };
+    const { actor, counts } = start({
+      connects: [refusingList(wider)],
+      authorize: (sendBack) => setImmediate(() => sendBack({ type: 'auth.signedIn' })),
+    });
+    for (let i = 0; i < 12; i++) await flush();
+    expect(counts.authorize).toBe(2);
+    expect(actor.getSnapshot().context.stepUpScope).toBe('mcp:read mcp:write');
+    expect(actor.getSnapshot().value).toBe('failed');
+    expect(actor.getSnapshot().context.lastError?.code).toBe('ERR_UPSTREAM_SCOPE_REFUSED');
+  });
+});
