@@ -127,6 +127,16 @@ function lostDuringCall(name: string, failure: UpstreamFailure): UpstreamFailure
   };
 }
 
+/** Where a failed tools/list leads, from the first list and from a re-list alike. */
+const LIST_FAILED = [
+  { guard: 'sessionExpired', target: '#upstream.connecting' },
+  // A server may let initialize through and ask for sign-in (or a wider scope) on tools/list.
+  { guard: 'widerScopeNeeded', target: '#upstream.authorizing', actions: 'recordStepUp' },
+  { guard: 'insufficientScope', target: '#upstream.failed', actions: 'recordScopeRefused' },
+  { guard: 'signInRequired', target: '#upstream.discovering' },
+  { target: '#upstream.reconnecting', actions: 'recordListFailure' },
+] as const;
+
 export const upstreamMachine = setup({
   types: {
     context: {} as UpstreamContext,
@@ -450,14 +460,7 @@ export const upstreamMachine = setup({
             src: 'listTools',
             input: ({ context }) => ({ connection: context.connection! }),
             onDone: { target: 'ready', actions: 'adoptTools' },
-            onError: [
-              { guard: 'sessionExpired', target: '#upstream.connecting' },
-              // A server may let initialize through and ask for sign-in (or a wider scope) on tools/list.
-              { guard: 'widerScopeNeeded', target: '#upstream.authorizing', actions: 'recordStepUp' },
-              { guard: 'insufficientScope', target: '#upstream.failed', actions: 'recordScopeRefused' },
-              { guard: 'signInRequired', target: '#upstream.discovering' },
-              { target: '#upstream.reconnecting', actions: 'recordListFailure' },
-            ],
+            onError: LIST_FAILED,
           },
         },
         ready: {
@@ -481,14 +484,7 @@ export const upstreamMachine = setup({
                 src: 'listTools',
                 input: ({ context }) => ({ connection: context.connection! }),
                 onDone: { target: 'idle', actions: 'adoptTools' },
-                onError: [
-                  { guard: 'sessionExpired', target: '#upstream.connecting' },
-                  // A server may let initialize through and ask for sign-in (or a wider scope) on tools/list.
-                  { guard: 'widerScopeNeeded', target: '#upstream.authorizing', actions: 'recordStepUp' },
-                  { guard: 'insufficientScope', target: '#upstream.failed', actions: 'recordScopeRefused' },
-                  { guard: 'signInRequired', target: '#upstream.discovering' },
-                  { target: '#upstream.reconnecting', actions: 'recordListFailure' },
-                ],
+                onError: LIST_FAILED,
               },
             },
           },

@@ -70,7 +70,6 @@ export class AuthSession {
   private resourceMetadataUrl: URL | undefined;
   private refreshing: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
-  pending: PendingSignIn | undefined;
 
   constructor(private readonly options: AuthSessionOptions) {}
 
@@ -394,8 +393,7 @@ export class AuthSession {
         env: this.options.env,
         logger: this.options.logger,
       });
-      this.pending = { url: authorizationUrl.href, how };
-      onWaiting(this.pending);
+      onWaiting({ url: authorizationUrl.href, how });
       let result: Awaited<typeof answer>;
       try {
         result = await answer;
@@ -414,16 +412,10 @@ export class AuthSession {
         fetchFn: this.options.fetchFn,
       });
       await this.save(tokens);
-      this.pending = undefined;
       this.options.logger.info(`upstream "${this.name}": signed in`);
     } finally {
       await lock.release();
     }
-  }
-
-  /** The token's expiry for status (never the token). */
-  get expiresAt(): number | undefined {
-    return this.tokens?.expiresAt;
   }
 
   close(): void {
