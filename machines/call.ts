@@ -1,5 +1,6 @@
 /**
- * One in-flight `tools/call`, as an actor spawned by the upstream actor that owns the tool. It waits while its
+ * One in-flight request (`tools/call`, `prompts/get`, `resources/read`, …), as an actor spawned by the upstream
+ * actor that owns its target. It waits while its
  * upstream is (re)connecting, forwards the call once a connection is ready, and delivers exactly one outcome to
  * the caller's `reply`, whatever happens: the upstream answers, the connection drops, the wait times out, the
  * upstream fails for good, or the client cancels.
@@ -7,8 +8,8 @@
 import { type AnyActorRef, assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
 import {
   type CallOutcome,
+  type ForwardedRequest,
   INSUFFICIENT_SCOPE,
-  type ToolCallRequest,
   type UpstreamConnection,
   type UpstreamFailure,
 } from './types.js';
@@ -16,7 +17,7 @@ import {
 export interface CallInput {
   id: string;
   upstream: string;
-  request: ToolCallRequest;
+  request: ForwardedRequest;
   reply: (outcome: CallOutcome) => void;
   /** The upstream actor; told when the call sees the connection drop or the session expire, and when it is done. */
   parentRef: AnyActorRef;
@@ -59,9 +60,9 @@ export const callMachine = setup({
     events: {} as CallEvent,
   },
   actors: {
-    /** Connections never reject from callTool; the machine still maps a rejection (see onError). */
-    forwardCall: fromPromise<CallOutcome, { connection: UpstreamConnection; request: ToolCallRequest }>(({ input }) =>
-      input.connection.callTool(input.request),
+    /** Connections never reject from request(); the machine still maps a rejection (see onError). */
+    forwardCall: fromPromise<CallOutcome, { connection: UpstreamConnection; request: ForwardedRequest }>(({ input }) =>
+      input.connection.request(input.request),
     ),
     /** While waiting there is no upstream request to abort, so the client's cancellation is watched here. */
     watchCancellation: fromCallback<{ type: 'call.cancelled' }, { signal?: AbortSignal }>(({ input, sendBack }) => {
@@ -126,7 +127,10 @@ export const callMachine = setup({
           actions: {
             type: 'settle',
             params: ({ context }) =>
-              failure('ERR_CALL_CANCELLED', `call to upstream "${context.upstream}" was cancelled by the client`),
+              failure(
+                'ERR_CALL_CANCELLED',
+                `${context.request.label} on upstream "${context.upstream}" was cancelled by the client`,
+              ),
           },
         },
       },
@@ -186,7 +190,10 @@ export const callMachine = setup({
           actions: {
             type: 'settle',
             params: ({ context }) =>
-              failure('ERR_UPSTREAM_CALL', `call to upstream "${context.upstream}" failed unexpectedly`),
+              failure(
+                'ERR_UPSTREAM_CALL',
+                `${context.request.label} on upstream "${context.upstream}" failed unexpectedly`,
+              ),
           },
         },
       },

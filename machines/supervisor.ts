@@ -1,12 +1,19 @@
 /**
- * The supervisor: spawns one upstream actor per configured upstream, keeps the registry of exposed tools
- * (filtered, named, collision-free, in config order), answers list requests from it, and dispatches each call as
- * an event to the upstream actor that owns the tool. It never touches a socket.
+ * The supervisor: spawns one upstream actor per configured upstream, keeps the catalog of what is exposed (tools
+ * filtered, tools and prompts named collision-free in config order, resources under their URIs), answers list
+ * requests from it, and dispatches each request as an event to the upstream actor that owns its target. It never
+ * touches a socket.
  */
-import type { Tool } from '@modelcontextprotocol/client';
+import type { LoggingLevel } from '@modelcontextprotocol/client';
 import { type ActorRefFrom, assign, emit, enqueueActions, setup } from 'xstate';
-import { buildToolRegistry, type ToolRegistry, type UpstreamToolSource } from '../src/tools/registry.js';
-import type { CallOutcome, ToolCallRequest, TransportMode } from './types.js';
+import { buildCatalog, type Catalog, type CatalogKind, changedKinds } from '../src/catalog/index.js';
+import {
+  type CallOutcome,
+  EMPTY_CATALOG,
+  type ForwardedRequest,
+  type TransportMode,
+  type UpstreamCatalog,
+} from './types.js';
 import { type UpstreamToSupervisorEvent, upstreamMachine } from './upstream.js';
 
 export interface SupervisedUpstream {
@@ -28,60 +35,86 @@ export interface SupervisorContext {
   upstreams: SupervisedUpstream[];
   startupTimeoutMs: number;
   refs: Record<string, UpstreamRef>;
-  /** Last tool list per upstream (kept while it reconnects, emptied when it fails). */
-  toolsByUpstream: Record<string, Tool[]>;
+  /** Last lists per upstream (kept while it reconnects, emptied when it fails). */
+  catalogs: Record<string, UpstreamCatalog>;
   settled: Record<string, true>;
-  registry: ToolRegistry;
-  /** `tools/list` requests that arrived before startup settled. */
-  pendingLists: Array<(tools: Tool[]) => void>;
-  /** Calls to names not known yet that arrived before startup settled (clients may call from a cached list). */
-  pendingCalls: ToolCallEvent[];
+  /** What the client sees: tools, prompts and resources of every upstream, named and collision-free. */
+  catalog: Catalog;
+  /** List requests that arrived before startup settled. */
+  pendingLists: Array<(catalog: Catalog) => void>;
+  /** Requests for targets not known yet that arrived before startup settled (clients may use a cached list). */
+  pendingRequests: RouteEvent[];
   /** Collision warnings already reported, so each is logged once. */
   reportedWarnings: string[];
   /** Set once the first list was answered: list changes before that are news to nobody. */
   started: boolean;
 }
 
-export type ToolCallEvent = {
-  type: 'tool.call';
+/** What a request is about, as the client named it. */
+export type RequestTarget =
+  | { kind: 'tool'; name: string }
+  | { kind: 'prompt'; name: string }
+  | { kind: 'resource'; uri: string };
+
+export type RouteOutcome = CallOutcome | { type: 'unknown-target'; target: RequestTarget };
+
+/** A client request for the upstream that owns its target; `params` still hold the client's names. */
+export type RouteEvent = {
+  type: 'request.route';
   id: string;
-  /** The exposed name, as the client called it. */
-  name: string;
-  request: Omit<ToolCallRequest, 'name' | 'timeoutMs'>;
-  reply: (outcome: CallOutcome | { type: 'unknown-tool'; name: string }) => void;
+  target: RequestTarget;
+  request: Omit<ForwardedRequest, 'timeoutMs'>;
+  reply: (outcome: RouteOutcome) => void;
 };
 
 export type SupervisorEvent =
-  | { type: 'tools.list'; reply: (tools: Tool[]) => void }
-  | ToolCallEvent
+  | { type: 'catalog.get'; reply: (catalog: Catalog) => void }
+  | RouteEvent
+  | { type: 'logging.setLevel'; level: LoggingLevel }
   | UpstreamToSupervisorEvent;
 
 export type SupervisorEmitted =
-  | { type: 'tools.changed' }
+  | { type: 'catalog.changed'; kinds: CatalogKind[] }
   | { type: 'warning'; message: string }
   | { type: 'sign-in.needed'; upstream: string; url: string };
 
-function buildRegistry(context: Pick<SupervisorContext, 'upstreams' | 'toolsByUpstream'>): ToolRegistry {
-  const sources: UpstreamToolSource[] = context.upstreams.map((upstream) => ({
-    upstream: upstream.name,
-    toolPrefix: upstream.toolPrefix,
-    filter: upstream.filter,
-    tools: context.toolsByUpstream[upstream.name] ?? [],
-  }));
-  return buildToolRegistry(sources);
+function catalogOf(context: Pick<SupervisorContext, 'upstreams' | 'catalogs'>): Catalog {
+  return buildCatalog(
+    context.upstreams.map((upstream) => ({
+      upstream: upstream.name,
+      toolPrefix: upstream.toolPrefix,
+      filter: upstream.filter,
+      catalog: context.catalogs[upstream.name] ?? EMPTY_CATALOG,
+    })),
+  );
 }
 
-/** Two registries expose the same tools when names, owners and definitions match; relists often change nothing. */
-function sameTools(a: ToolRegistry, b: ToolRegistry): boolean {
-  if (a.tools.length !== b.tools.length) return false;
-  return a.tools.every((tool, i) => {
-    const other = b.tools[i]!;
-    return (
-      tool.exposedName === other.exposedName &&
-      tool.upstream === other.upstream &&
-      (tool.definition === other.definition || JSON.stringify(tool.definition) === JSON.stringify(other.definition))
-    );
-  });
+/** The owning upstream and the name it knows the target by (URIs are never renamed). */
+function resolve(catalog: Catalog, target: RequestTarget): { upstream: string; originalName?: string } | undefined {
+  switch (target.kind) {
+    case 'tool': {
+      const tool = catalog.tools.byName.get(target.name);
+      return tool && { upstream: tool.upstream, originalName: tool.originalName };
+    }
+    case 'prompt': {
+      const prompt = catalog.prompts.byName.get(target.name);
+      return prompt && { upstream: prompt.upstream, originalName: prompt.originalName };
+    }
+    case 'resource': {
+      const upstream = catalog.resources.ownerOf(target.uri);
+      return upstream === undefined ? undefined : { upstream };
+    }
+  }
+}
+
+/** The params with the upstream's own name where the client used the exposed one. */
+function upstreamParams(request: RouteEvent['request'], originalName: string | undefined): Record<string, unknown> {
+  const { params } = request;
+  if (originalName === undefined) return params;
+  if (request.method === 'completion/complete') {
+    return { ...params, ref: { ...(params.ref as Record<string, unknown>), name: originalName } };
+  }
+  return { ...params, name: originalName };
 }
 
 export const supervisorMachine = setup({
@@ -93,23 +126,22 @@ export const supervisorMachine = setup({
   },
   actors: { upstream: upstreamMachine },
   actions: {
-    updateTools: enqueueActions(({ context, enqueue }, toolsByUpstream: Record<string, Tool[]>) => {
-      const registry = buildRegistry({ upstreams: context.upstreams, toolsByUpstream });
-      const changed = !sameTools(context.registry, registry);
-      const fresh = registry.warnings.filter((warning) => !context.reportedWarnings.includes(warning));
+    updateCatalog: enqueueActions(({ context, enqueue }, catalogs: Record<string, UpstreamCatalog>) => {
+      const catalog = catalogOf({ upstreams: context.upstreams, catalogs });
+      const kinds = changedKinds(context.catalog, catalog);
+      const fresh = catalog.warnings.filter((warning) => !context.reportedWarnings.includes(warning));
       enqueue.assign({
-        toolsByUpstream,
-        registry,
+        catalogs,
+        catalog,
         reportedWarnings: [...context.reportedWarnings, ...fresh],
       });
       for (const message of fresh) enqueue.emit({ type: 'warning', message });
-      if (changed && context.started) enqueue.emit({ type: 'tools.changed' });
+      if (kinds.length > 0 && context.started) enqueue.emit({ type: 'catalog.changed', kinds });
     }),
-    answerPendingLists: enqueueActions(({ context, enqueue }) => {
-      const tools = context.registry.tools.map((tool) => tool.definition);
-      for (const reply of context.pendingLists) reply(tools);
-      for (const call of context.pendingCalls) enqueue.raise(call);
-      enqueue.assign({ pendingLists: [], pendingCalls: [], started: true });
+    answerPending: enqueueActions(({ context, enqueue }) => {
+      for (const reply of context.pendingLists) reply(context.catalog);
+      for (const request of context.pendingRequests) enqueue.raise(request);
+      enqueue.assign({ pendingLists: [], pendingRequests: [], started: true });
     }),
   },
   guards: {
@@ -133,20 +165,20 @@ export const supervisorMachine = setup({
         }),
       ]),
     ),
-    toolsByUpstream: {},
+    catalogs: {},
     settled: {},
-    registry: buildRegistry({ upstreams: input.upstreams, toolsByUpstream: {} }),
+    catalog: catalogOf({ upstreams: input.upstreams, catalogs: {} }),
     pendingLists: [],
-    pendingCalls: [],
+    pendingRequests: [],
     reportedWarnings: [],
     started: false,
   }),
   initial: 'starting',
   on: {
-    'upstream.tools': {
+    'upstream.catalog': {
       actions: {
-        type: 'updateTools',
-        params: ({ context, event }) => ({ ...context.toolsByUpstream, [event.name]: event.tools }),
+        type: 'updateCatalog',
+        params: ({ context, event }) => ({ ...context.catalogs, [event.name]: event.catalog }),
       },
     },
     'upstream.signIn': {
@@ -154,40 +186,50 @@ export const supervisorMachine = setup({
     },
     'upstream.failed': {
       actions: {
-        type: 'updateTools',
-        params: ({ context, event }) => ({ ...context.toolsByUpstream, [event.name]: [] }),
+        type: 'updateCatalog',
+        params: ({ context, event }) => ({ ...context.catalogs, [event.name]: EMPTY_CATALOG }),
       },
     },
-    'tool.call': {
+    'request.route': {
       actions: enqueueActions(({ context, event, enqueue }) => {
-        const tool = context.registry.byName.get(event.name);
-        if (!tool) {
-          event.reply({ type: 'unknown-tool', name: event.name });
+        const owner = resolve(context.catalog, event.target);
+        if (!owner) {
+          event.reply({ type: 'unknown-target', target: event.target });
           return;
         }
-        const upstream = context.upstreams.find((candidate) => candidate.name === tool.upstream)!;
-        enqueue.sendTo(context.refs[tool.upstream]!, {
-          type: 'tool.call',
+        const upstream = context.upstreams.find((candidate) => candidate.name === owner.upstream)!;
+        enqueue.sendTo(context.refs[owner.upstream]!, {
+          type: 'request.forward',
           id: event.id,
-          request: { ...event.request, name: tool.originalName, timeoutMs: upstream.timeoutMs },
+          request: {
+            ...event.request,
+            params: upstreamParams(event.request, owner.originalName),
+            timeoutMs: upstream.timeoutMs,
+          },
           reply: event.reply,
         });
       }),
     },
+    // Every upstream gets the level, now or when it is next connected.
+    'logging.setLevel': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        for (const ref of Object.values(context.refs)) enqueue.sendTo(ref, event);
+      }),
+    },
   },
   states: {
-    // The first tools/list waits here until every upstream has settled, or the startup timeout.
+    // The first list waits here until every upstream has settled, or the startup timeout.
     starting: {
       always: { guard: 'allSettled', target: 'running' },
       after: { startupTimeout: { target: 'running' } },
       on: {
-        'tools.list': {
+        'catalog.get': {
           actions: assign({ pendingLists: ({ context, event }) => [...context.pendingLists, event.reply] }),
         },
-        // A client may call from a list it cached in an earlier session: hold the call until startup settles.
-        'tool.call': {
-          guard: ({ context, event }) => !context.registry.byName.has(event.name),
-          actions: assign({ pendingCalls: ({ context, event }) => [...context.pendingCalls, event] }),
+        // A client may use a list it cached in an earlier session: hold the request until startup settles.
+        'request.route': {
+          guard: ({ context, event }) => resolve(context.catalog, event.target) === undefined,
+          actions: assign({ pendingRequests: ({ context, event }) => [...context.pendingRequests, event] }),
         },
         'upstream.settled': {
           actions: assign({ settled: ({ context, event }) => ({ ...context.settled, [event.name]: true }) }),
@@ -195,11 +237,9 @@ export const supervisorMachine = setup({
       },
     },
     running: {
-      entry: 'answerPendingLists',
+      entry: 'answerPending',
       on: {
-        'tools.list': {
-          actions: ({ context, event }) => event.reply(context.registry.tools.map((tool) => tool.definition)),
-        },
+        'catalog.get': { actions: ({ context, event }) => event.reply(context.catalog) },
       },
     },
   },

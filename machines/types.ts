@@ -2,7 +2,14 @@
  * The small interface between the statecharts and the I/O that src/ provides. Machines import only types from
  * here, so they stay pure definitions that can be tested with a SimulatedClock and drawn as diagrams.
  */
-import type { CallToolResult, Tool } from '@modelcontextprotocol/client';
+import type {
+  LoggingLevel,
+  Prompt,
+  Resource,
+  ResourceTemplateType as ResourceTemplate,
+  Result,
+  Tool,
+} from '@modelcontextprotocol/client';
 
 /** How an upstream is reached; `http-first`/`sse-first` try one transport and fall back to the other. */
 export type TransportMode = 'http-first' | 'http' | 'sse' | 'sse-first';
@@ -33,36 +40,74 @@ export interface UpstreamFailure {
   readonly reason?: string;
 }
 
-export interface ToolCallRequest {
-  /** The upstream's own tool name (not the exposed one). */
-  name: string;
-  arguments?: Record<string, unknown>;
-  /** The client's `_meta`, minus its progress token (the upstream gets one of ours). */
-  meta?: Record<string, unknown>;
-  /** Per-call timeout; progress notifications reset it. */
+/** Requests the proxy forwards to the upstream that owns their target. */
+export type ForwardedMethod =
+  | 'tools/call'
+  | 'prompts/get'
+  | 'resources/read'
+  | 'resources/subscribe'
+  | 'resources/unsubscribe'
+  | 'completion/complete';
+
+export interface ForwardedRequest {
+  method: ForwardedMethod;
+  /**
+   * As the upstream must receive them: its own tool or prompt name, and the client's `_meta` minus its progress
+   * token (the upstream gets one of ours).
+   */
+  params: Record<string, unknown>;
+  /** Names the request in messages, e.g. `tools/call "echo"`. */
+  label: string;
+  /** Per-request timeout; progress notifications reset it. */
   timeoutMs: number;
   /** Aborted when the client cancels the request. */
   signal?: AbortSignal;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
 }
 
+/** Everything an upstream offers, listed in full (all pages) after each connect and on every list_changed. */
+export interface UpstreamCatalog {
+  tools: Tool[];
+  resources: Resource[];
+  resourceTemplates: ResourceTemplate[];
+  prompts: Prompt[];
+}
+
+export const EMPTY_CATALOG: UpstreamCatalog = Object.freeze({
+  tools: [],
+  resources: [],
+  resourceTemplates: [],
+  prompts: [],
+}) as UpstreamCatalog;
+
+/** What a new session with an upstream must be told again: the client's subscriptions and log level. */
+export interface SessionState {
+  subscriptions: readonly string[];
+  logLevel?: LoggingLevel;
+}
+
 /** How a call ends. Exactly one is delivered to the caller's `reply`, whatever happens. */
 export type CallOutcome =
-  | { type: 'result'; result: CallToolResult }
+  | { type: 'result'; result: Result }
   /** The upstream's own JSON-RPC error, passed on as a JSON-RPC error. */
   | { type: 'rpc-error'; code: number; message: string; data?: unknown }
   /** The proxy could not get an answer (connection lost, timeout, upstream failed): named, never a secret. */
   | { type: 'failure'; failure: UpstreamFailure };
 
 /** Signals from a live connection to the upstream actor that owns it. */
-export type ConnectionSignal = { type: 'lost'; failure: UpstreamFailure } | { type: 'tools-changed' };
+export type ConnectionSignal = { type: 'lost'; failure: UpstreamFailure } | { type: 'catalog-changed' };
 
 /** An initialized MCP session with one upstream, over one transport. */
 export interface UpstreamConnection {
   readonly transport: TransportKind;
-  listTools(): Promise<Tool[]>;
+  /** Lists what the server's capabilities say it has; rejects with an UpstreamFailure. */
+  listCatalog(): Promise<UpstreamCatalog>;
   /** Never rejects: every failure becomes an outcome. */
-  callTool(request: ToolCallRequest): Promise<CallOutcome>;
+  request(request: ForwardedRequest): Promise<CallOutcome>;
+  /** Tells a new session the client's subscriptions and log level; failures are logged, never thrown. */
+  restore(state: SessionState): void;
+  /** `logging/setLevel`, when the server has logging; never rejects. */
+  setLogLevel(level: LoggingLevel): void;
   /** Returns the unsubscribe function. */
   watch(listener: (signal: ConnectionSignal) => void): () => void;
   /** Checks (one ping at a time) that the session still works; if not, `lost` is signalled to the watchers. */

@@ -1,5 +1,6 @@
 /**
- * One actor per configured upstream. It owns the connection, the last tool list and the in-flight calls:
+ * One actor per configured upstream. It owns the connection, the last lists (tools, resources, prompts) and the
+ * in-flight requests:
  *
  *   connecting (http | sse, with fallback) → connected.listing → connected.ready ⇄ reconnecting
  *   discovering → authorizing / refreshing carry OAuth (filled in by the OAuth issue), and `failed` is for what
@@ -8,7 +9,7 @@
  * I/O comes in through provided actors (connectStreamableHttp, connectSse, the OAuth ones) and through the
  * `UpstreamConnection` interface, so the chart can be driven with a SimulatedClock and fakes.
  */
-import type { Tool } from '@modelcontextprotocol/client';
+import type { LoggingLevel } from '@modelcontextprotocol/client';
 import {
   type ActorRefFrom,
   type AnyActorRef,
@@ -24,10 +25,12 @@ import { type CallToParentEvent, callMachine } from './call.js';
 import {
   type CallOutcome,
   type ConnectionSignal,
+  EMPTY_CATALOG,
+  type ForwardedRequest,
   INSUFFICIENT_SCOPE,
-  type ToolCallRequest,
   type TransportKind,
   type TransportMode,
+  type UpstreamCatalog,
   type UpstreamConnection,
   type UpstreamFailure,
 } from './types.js';
@@ -69,8 +72,12 @@ export interface UpstreamContext {
   /** The transport that worked last: reconnects go straight to it instead of repeating the fallback. */
   workingTransport?: TransportKind;
   connection?: UpstreamConnection;
-  /** The last list, kept while reconnecting so the tools stay exposed and their calls wait. */
-  tools: Tool[];
+  /** The last lists, kept while reconnecting so tools, prompts and resources stay exposed and their calls wait. */
+  catalog: UpstreamCatalog;
+  /** URIs the client subscribed to here: a new session subscribes to them again. */
+  subscriptions: string[];
+  /** The client's last `logging/setLevel`: a new session gets it too. */
+  logLevel?: LoggingLevel;
   lastError?: UpstreamFailure;
   /** Where the user signs in while the upstream waits for them. */
   signInUrl?: string;
@@ -82,9 +89,10 @@ export interface UpstreamContext {
 }
 
 export type UpstreamEvent =
-  | { type: 'tool.call'; id: string; request: ToolCallRequest; reply: (outcome: CallOutcome) => void }
+  | { type: 'request.forward'; id: string; request: ForwardedRequest; reply: (outcome: CallOutcome) => void }
+  | { type: 'logging.setLevel'; level: LoggingLevel }
   | { type: 'connection.lost'; failure: UpstreamFailure }
-  | { type: 'connection.toolsChanged' }
+  | { type: 'connection.catalogChanged' }
   | { type: 'auth.refresh' }
   | { type: 'auth.waiting'; url: string }
   | { type: 'auth.signedIn' }
@@ -93,7 +101,7 @@ export type UpstreamEvent =
 
 /** What an upstream tells its supervisor. */
 export type UpstreamToSupervisorEvent =
-  | { type: 'upstream.tools'; name: string; tools: Tool[] }
+  | { type: 'upstream.catalog'; name: string; catalog: UpstreamCatalog }
   | { type: 'upstream.settled'; name: string }
   | { type: 'upstream.failed'; name: string; failure: UpstreamFailure }
   /** The user has to sign in at `url` (sent to the client as a log message too). */
@@ -127,10 +135,10 @@ function lostDuringCall(name: string, failure: UpstreamFailure): UpstreamFailure
   };
 }
 
-/** Where a failed tools/list leads, from the first list and from a re-list alike. */
+/** Where a failed list leads, from the first list and from a re-list alike. */
 const LIST_FAILED = [
   { guard: 'sessionExpired', target: '#upstream.connecting' },
-  // A server may let initialize through and ask for sign-in (or a wider scope) on tools/list.
+  // A server may let initialize through and ask for sign-in (or a wider scope) on a list.
   { guard: 'widerScopeNeeded', target: '#upstream.authorizing', actions: 'recordStepUp' },
   { guard: 'insufficientScope', target: '#upstream.failed', actions: 'recordScopeRefused' },
   { guard: 'signInRequired', target: '#upstream.discovering' },
@@ -152,13 +160,15 @@ export const upstreamMachine = setup({
     authorize: fromCallback<UpstreamEvent, ConnectInput & { scope?: string }>(notProvided('authorize')),
     /** OAuth: refresh the access token ahead of expiry. */
     refreshTokens: fromPromise<void, ConnectInput>(notProvided('refreshTokens')),
-    listTools: fromPromise<Tool[], { connection: UpstreamConnection }>(({ input }) => input.connection.listTools()),
+    listCatalog: fromPromise<UpstreamCatalog, { connection: UpstreamConnection }>(({ input }) =>
+      input.connection.listCatalog(),
+    ),
     watchConnection: fromCallback<UpstreamEvent, { connection: UpstreamConnection }>(({ input, sendBack }) =>
       input.connection.watch((signal: ConnectionSignal) =>
         sendBack(
           signal.type === 'lost'
             ? { type: 'connection.lost', failure: signal.failure }
-            : { type: 'connection.toolsChanged' },
+            : { type: 'connection.catalogChanged' },
         ),
       ),
     ),
@@ -198,7 +208,7 @@ export const upstreamMachine = setup({
       lastError: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": sign-in failed`),
     }),
     replySignInNeeded: ({ context, event }) => {
-      if (event.type !== 'tool.call') return;
+      if (event.type !== 'request.forward') return;
       const where = context.signInUrl
         ? `: open ${context.signInUrl}`
         : ' (the sign-in link is on stderr and in the log)';
@@ -212,14 +222,19 @@ export const upstreamMachine = setup({
       });
     },
     recordListFailure: assign({
-      lastError: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": tools/list failed`),
+      lastError: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": listing failed`),
     }),
-    /** A fresh tool list: kept (it stays exposed while reconnecting) and passed to the supervisor. */
-    adoptTools: enqueueActions(({ context, event, enqueue }) => {
-      const tools = (event as unknown as { output: Tool[] }).output;
-      enqueue.assign({ tools });
-      if (context.parentRef) enqueue.sendTo(context.parentRef, { type: 'upstream.tools', name: context.name, tools });
+    /** Fresh lists: kept (they stay exposed while reconnecting) and passed to the supervisor. */
+    adoptCatalog: enqueueActions(({ context, event, enqueue }) => {
+      const catalog = (event as unknown as { output: UpstreamCatalog }).output;
+      enqueue.assign({ catalog });
+      if (context.parentRef) {
+        enqueue.sendTo(context.parentRef, { type: 'upstream.catalog', name: context.name, catalog });
+      }
     }),
+    /** A new session knows nothing of the client's subscriptions and log level: tell it. */
+    restoreSession: ({ context }) =>
+      context.connection?.restore({ subscriptions: context.subscriptions, logLevel: context.logLevel }),
     adoptConnection: assign({
       connection: ({ event }) => (event as unknown as { output: UpstreamConnection }).output,
       workingTransport: ({ context }) => context.transport,
@@ -261,14 +276,23 @@ export const upstreamMachine = setup({
     parentRef: input.parentRef,
     random: input.random ?? Math.random,
     attempt: 0,
-    tools: [],
+    catalog: EMPTY_CATALOG,
+    subscriptions: [],
     calls: {},
     stepUps: 0,
   }),
   initial: 'connecting',
   on: {
-    'tool.call': {
+    'request.forward': {
       actions: assign({
+        subscriptions: ({ context, event: { request } }) => {
+          const uri = request.params.uri as string;
+          if (request.method === 'resources/subscribe' && !context.subscriptions.includes(uri)) {
+            return [...context.subscriptions, uri];
+          }
+          if (request.method === 'resources/unsubscribe') return context.subscriptions.filter((known) => known !== uri);
+          return context.subscriptions;
+        },
         calls: ({ context, event, spawn, self }) => {
           const ready = context.connection !== undefined && self.getSnapshot().matches({ connected: 'ready' });
           const ref = spawn('call', {
@@ -285,6 +309,15 @@ export const upstreamMachine = setup({
           return { ...context.calls, [event.id]: ref };
         },
       }),
+    },
+    // Kept for the next session; the current one, if ready, is told at once.
+    'logging.setLevel': {
+      actions: [
+        assign({ logLevel: ({ event }) => event.level }),
+        ({ context, event, self }) => {
+          if (self.getSnapshot().matches({ connected: 'ready' })) context.connection?.setLogLevel(event.level);
+        },
+      ],
     },
     'call.settled': {
       actions: [
@@ -387,7 +420,7 @@ export const upstreamMachine = setup({
             type: 'tellSupervisor',
             params: ({ context }) => ({ type: 'upstream.settled', name: context.name }),
           },
-          on: { 'tool.call': { actions: 'replySignInNeeded' } },
+          on: { 'request.forward': { actions: 'replySignInNeeded' } },
         },
       },
       on: {
@@ -406,7 +439,7 @@ export const upstreamMachine = setup({
     // Sign-in was not completed in time. A call starts a new one (its URL goes to stderr and to the client's log).
     needsSignIn: {
       entry: { type: 'tellSupervisor', params: ({ context }) => ({ type: 'upstream.settled', name: context.name }) },
-      on: { 'tool.call': { target: 'authorizing', actions: 'replySignInNeeded' } },
+      on: { 'request.forward': { target: 'authorizing', actions: 'replySignInNeeded' } },
     },
     connected: {
       invoke: { src: 'watchConnection', input: ({ context }) => ({ connection: context.connection! }) },
@@ -455,17 +488,18 @@ export const upstreamMachine = setup({
       initial: 'listing',
       states: {
         listing: {
-          on: { 'connection.toolsChanged': { target: 'listing', reenter: true } },
+          on: { 'connection.catalogChanged': { target: 'listing', reenter: true } },
           invoke: {
-            src: 'listTools',
+            src: 'listCatalog',
             input: ({ context }) => ({ connection: context.connection! }),
-            onDone: { target: 'ready', actions: 'adoptTools' },
+            onDone: { target: 'ready', actions: 'adoptCatalog' },
             onError: LIST_FAILED,
           },
         },
         ready: {
           entry: [
             assign({ attempt: 0, lastError: undefined }),
+            'restoreSession',
             {
               type: 'tellCalls',
               params: ({ context }) => ({ type: 'upstream.ready', connection: context.connection! }),
@@ -475,15 +509,15 @@ export const upstreamMachine = setup({
           initial: 'idle',
           states: {
             idle: {
-              on: { 'connection.toolsChanged': { target: 'relisting' } },
+              on: { 'connection.catalogChanged': { target: 'relisting' } },
             },
             relisting: {
               // A change announced while listing: list again, the answer on the way may predate it.
-              on: { 'connection.toolsChanged': { target: 'relisting', reenter: true } },
+              on: { 'connection.catalogChanged': { target: 'relisting', reenter: true } },
               invoke: {
-                src: 'listTools',
+                src: 'listCatalog',
                 input: ({ context }) => ({ connection: context.connection! }),
-                onDone: { target: 'idle', actions: 'adoptTools' },
+                onDone: { target: 'idle', actions: 'adoptCatalog' },
                 onError: LIST_FAILED,
               },
             },
@@ -495,14 +529,14 @@ export const upstreamMachine = setup({
       entry: [
         assign({ attempt: ({ context }) => context.attempt + 1 }),
         // The first failed attempt settles the upstream for startup: one server that is down must not hold up
-        // the tool list of the others until the startup timeout.
+        // the lists of the others until the startup timeout.
         { type: 'tellSupervisor', params: ({ context }) => ({ type: 'upstream.settled', name: context.name }) },
       ],
       after: { reconnectDelay: { target: 'connecting' } },
     },
     failed: {
       entry: [
-        assign({ tools: [] }),
+        assign({ catalog: EMPTY_CATALOG }),
         {
           type: 'tellCalls',
           params: ({ context }) => ({ type: 'upstream.failed', failure: context.lastError ?? failedFailure(context) }),
@@ -519,7 +553,7 @@ export const upstreamMachine = setup({
       ],
       on: {
         // Calls that reach a failed upstream are answered at once.
-        'tool.call': {
+        'request.forward': {
           actions: ({ context, event }) =>
             event.reply({ type: 'failure', failure: context.lastError ?? failedFailure(context) }),
         },

@@ -6,9 +6,11 @@ import type { Transport } from '@modelcontextprotocol/server';
 import { createActor } from 'xstate';
 import type { CallContext } from '../machines/call.js';
 import { supervisorMachine } from '../machines/supervisor.js';
+import type { UpstreamCatalog } from '../machines/types.js';
 import type { UpstreamContext } from '../machines/upstream.js';
 import type { ProxyConfig } from './config/index.js';
 import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } from './oauth/callback.js';
+import type { AuthSession } from './oauth/session.js';
 import type { Logger } from './observe/log.js';
 import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
 import { createDownstreamServer, type SupervisorActor } from './server/downstream.js';
@@ -20,7 +22,8 @@ import { closeHttpAgent } from './upstream/http.js';
 const SESSION_END_BUDGET_MS = 1_500;
 
 export interface RunningProxy {
-  supervisor: SupervisorActor;
+  /** The actor system, once the client has initialized (upstreams start then). */
+  supervisor(): SupervisorActor | undefined;
   /** Ends upstream sessions (DELETE for Streamable HTTP), stops every actor, closes the client transport. */
   stop(): Promise<void>;
 }
@@ -45,56 +48,67 @@ export async function startProxy({
   const listeners: TransitionListener[] = [logUpstreamStates(logger)];
   if (logger.debugEnabled) listeners.push(logOtherTransitions(logger));
   if (onTransition) listeners.push(onTransition);
-  const upstreams = provideUpstreamMachine({
-    upstreams: config.upstreams,
-    env,
-    logger,
-    signInTimeoutMs: oauthTimeoutFromEnv(env),
-    callbackPort: callbackPortFromEnv(env),
-  });
-  const machine = supervisorMachine.provide({ actors: { upstream: upstreams.machine } });
-  const supervisor = createActor(machine, {
-    input: {
-      startupTimeoutMs: config.startupTimeoutMs,
-      upstreams: config.upstreams.map((upstream) => ({
-        name: upstream.name,
-        transport: upstream.transport,
-        toolPrefix: upstream.toolPrefix,
-        timeoutMs: upstream.timeoutMs,
-        filter: createToolFilter({ include: upstream.includeTools, ignore: upstream.ignoreTools }),
-      })),
-    },
-    inspect: createInspector(listeners),
-    // XState's own log() output must never reach stdout.
-    logger: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
-  });
-  // No actor error may kill the process: report it and keep serving what still works.
-  supervisor.subscribe({ error: (error) => logger.error(`supervisor stopped: ${String(error)}`) });
 
-  const server = createDownstreamServer(supervisor, logger);
-  supervisor.start();
-  await server.connect(transport);
-
+  let supervisor: SupervisorActor | undefined;
+  let sessions: ReadonlyMap<string, AuthSession> = new Map();
   let stopping: Promise<void> | undefined;
+  // The upstreams start once the client has initialized: they must declare exactly its capabilities.
+  const startUpstreams = () => {
+    if (supervisor || stopping) return;
+    const upstreams = provideUpstreamMachine({
+      upstreams: config.upstreams,
+      env,
+      logger,
+      signInTimeoutMs: oauthTimeoutFromEnv(env),
+      callbackPort: callbackPortFromEnv(env),
+      bridge: downstream.bridge,
+    });
+    sessions = upstreams.sessions;
+    const machine = supervisorMachine.provide({ actors: { upstream: upstreams.machine } });
+    supervisor = createActor(machine, {
+      input: {
+        startupTimeoutMs: config.startupTimeoutMs,
+        upstreams: config.upstreams.map((upstream) => ({
+          name: upstream.name,
+          transport: upstream.transport,
+          toolPrefix: upstream.toolPrefix,
+          timeoutMs: upstream.timeoutMs,
+          filter: createToolFilter({ include: upstream.includeTools, ignore: upstream.ignoreTools }),
+        })),
+      },
+      inspect: createInspector(listeners),
+      // XState's own log() output must never reach stdout.
+      logger: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
+    });
+    // No actor error may kill the process: report it and keep serving what still works.
+    supervisor.subscribe({ error: (error) => logger.error(`supervisor stopped: ${String(error)}`) });
+    supervisor.start();
+    downstream.attach(supervisor);
+  };
+  const downstream = createDownstreamServer(logger, startUpstreams);
+  await downstream.server.connect(transport);
+
   const stop = () => {
     stopping ??= (async () => {
-      const connections = Object.values(supervisor.getSnapshot().context.refs).flatMap((ref) => {
-        const { connection } = ref.getSnapshot().context as UpstreamContext;
-        return connection ? [connection] : [];
-      });
-      await Promise.race([
-        Promise.allSettled(connections.map((connection) => connection.close())),
-        new Promise((resolve) => setTimeout(resolve, SESSION_END_BUDGET_MS).unref()),
-      ]);
-      supervisor.stop();
-      await server.close().catch(() => {});
-      for (const session of upstreams.sessions.values()) session.close();
+      if (supervisor) {
+        const connections = Object.values(supervisor.getSnapshot().context.refs).flatMap((ref) => {
+          const { connection } = ref.getSnapshot().context as UpstreamContext;
+          return connection ? [connection] : [];
+        });
+        await Promise.race([
+          Promise.allSettled(connections.map((connection) => connection.close())),
+          new Promise((resolve) => setTimeout(resolve, SESSION_END_BUDGET_MS).unref()),
+        ]);
+        supervisor.stop();
+      }
+      await downstream.server.close().catch(() => {});
+      for (const session of sessions.values()) session.close();
       await closeSharedCallbackServer();
       await closeHttpAgent();
     })();
     return stopping;
   };
-  return { supervisor, stop };
+  return { supervisor: () => supervisor, stop };
 }
 
 /** One stderr line per change of an upstream's state, with the reason when it is a failure. */
@@ -108,7 +122,7 @@ function logUpstreamStates(logger: Logger): TransitionListener {
       detail = ` (attempt ${context.attempt}): ${context.lastError?.message ?? ''}`;
     else if (transition.state === 'failed') detail = `: ${context.lastError?.message ?? ''}`;
     else if (transition.state.startsWith('connected.ready') && !transition.from?.startsWith('connected.ready')) {
-      detail = ` (${context.tools.length} tools over ${context.transport === 'sse' ? 'SSE' : 'Streamable HTTP'})`;
+      detail = ` (${describeCatalog(context.catalog)} over ${context.transport === 'sse' ? 'SSE' : 'Streamable HTTP'})`;
     }
     const line = `upstream "${transition.actor}": ${from}${transition.state}${detail}`;
     if (transition.state === 'failed') logger.error(line);
@@ -124,10 +138,19 @@ function logOtherTransitions(logger: Logger): TransitionListener {
     let what = '';
     if (transition.machine === 'call') {
       const call = transition.context as CallContext;
-      what = ` (tools/call "${call.request.name}" on upstream "${call.upstream}")`;
+      what = ` (${call.request.label} on upstream "${call.upstream}")`;
     }
     logger.debug(
       `${transition.actor}${what}: ${transition.from ?? '(start)'} → ${transition.state} on ${transition.event}`,
     );
   };
+}
+
+/** "3 tools, 2 prompts, 10 resources": what an upstream offers, leaving out what it has none of (tools always). */
+function describeCatalog({ tools, prompts, resources, resourceTemplates }: UpstreamCatalog): string {
+  const parts = [`${tools.length} tools`];
+  if (prompts.length > 0) parts.push(`${prompts.length} prompts`);
+  if (resources.length > 0) parts.push(`${resources.length} resources`);
+  if (resourceTemplates.length > 0) parts.push(`${resourceTemplates.length} resource templates`);
+  return parts.join(', ');
 }

@@ -1,61 +1,79 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import { toClientSafeName } from './naming.js';
 
-export interface UpstreamToolSource {
-  /** Upstream name from config. */
-  upstream: string;
-  /** Prepended verbatim to every tool name, e.g. "jira_". */
-  toolPrefix?: string;
-  /** Decides on the upstream's own tool name, before prefixing. */
-  filter: (toolName: string) => boolean;
-  /** As listed by the upstream, in its order; empty while the upstream is not ready. */
-  tools: readonly Tool[];
+/** Anything an upstream lists by name: tools, and prompts (which follow the same naming rules). */
+interface Named {
+  name: string;
 }
 
-export interface ExposedTool {
+export interface UpstreamNamedSource<T extends Named> {
+  /** Upstream name from config. */
+  upstream: string;
+  /** Prepended verbatim to every name, e.g. "jira_". */
+  toolPrefix?: string;
+  /** Decides on the upstream's own name, before prefixing. */
+  filter: (name: string) => boolean;
+  /** As listed by the upstream, in its order; empty while the upstream is not ready. */
+  tools: readonly T[];
+}
+
+export interface Exposed<T extends Named> {
   /** What the client sees and calls. */
   exposedName: string;
   upstream: string;
   /** What the upstream must receive. */
   originalName: string;
   /** The upstream definition, unchanged except `name` = exposedName (the very same object when equal). */
-  definition: Tool;
+  definition: T;
 }
 
-export interface ToolRegistry {
+export interface NamedRegistry<T extends Named> {
   /** Config order, then each upstream's order. */
-  readonly tools: readonly ExposedTool[];
-  readonly byName: ReadonlyMap<string, ExposedTool>;
+  readonly tools: readonly Exposed<T>[];
+  readonly byName: ReadonlyMap<string, Exposed<T>>;
   /** Upstream -> original names removed by its filter; every source has an entry, possibly empty. */
   readonly filteredOut: ReadonlyMap<string, string[]>;
   /** Collisions and duplicates, for the caller to log. */
   readonly warnings: readonly string[];
 }
 
-interface Candidate {
-  source: UpstreamToolSource;
-  tool: Tool;
+export type UpstreamToolSource = UpstreamNamedSource<Tool>;
+export type ExposedTool = Exposed<Tool>;
+export type ToolRegistry = NamedRegistry<Tool>;
+
+interface Candidate<T extends Named> {
+  source: UpstreamNamedSource<T>;
+  tool: T;
   baseName: string;
   exposedName: string;
 }
 
-/**
- * Builds the set of exposed tools from every upstream's list. Sources come in config order and that order
- * alone settles collisions: a tool keeps its base name (prefix + name, made client-safe) unless an earlier
- * tool has the same one. Renamed tools are placed in a second pass so a fallback name never takes the base
- * name of a tool listed later. Pure: the input is never mutated, and the result depends only on the input.
- */
+/** The exposed tools, from every upstream's tool list. */
 export function buildToolRegistry(sources: readonly UpstreamToolSource[]): ToolRegistry {
+  return buildNamedRegistry(sources, 'tool');
+}
+
+/**
+ * Builds the set of exposed tools (or prompts: `kind` names them in warnings) from every upstream's list. Sources
+ * come in config order and that order alone settles collisions: an item keeps its base name (prefix + name, made
+ * client-safe) unless an earlier one has the same. Renamed items are placed in a second pass so a fallback name
+ * never takes the base name of one listed later. Pure: the input is never mutated, and the result depends only
+ * on the input.
+ */
+export function buildNamedRegistry<T extends Named>(
+  sources: readonly UpstreamNamedSource<T>[],
+  kind: 'tool' | 'prompt',
+): NamedRegistry<T> {
   const warnings: string[] = [];
   const filteredOut = new Map<string, string[]>();
-  const candidates: Candidate[] = [];
+  const candidates: Candidate<T>[] = [];
 
   for (const source of sources) {
     const removed: string[] = [];
     const seen = new Set<string>();
     for (const tool of source.tools) {
       if (seen.has(tool.name)) {
-        warnings.push(`upstream "${source.upstream}" lists tool "${tool.name}" more than once; the first is kept`);
+        warnings.push(`upstream "${source.upstream}" lists ${kind} "${tool.name}" more than once; the first is kept`);
         continue;
       }
       seen.add(tool.name);
@@ -70,8 +88,8 @@ export function buildToolRegistry(sources: readonly UpstreamToolSource[]): ToolR
   }
 
   // Pass 1: the first tool with a base name owns it.
-  const owners = new Map<string, Candidate>();
-  const renamed: Candidate[] = [];
+  const owners = new Map<string, Candidate<T>>();
+  const renamed: Candidate<T>[] = [];
   for (const candidate of candidates) {
     if (owners.has(candidate.baseName)) {
       renamed.push(candidate);
@@ -90,15 +108,15 @@ export function buildToolRegistry(sources: readonly UpstreamToolSource[]): ToolR
     candidate.exposedName = firstFreeName(start, owners);
     owners.set(candidate.exposedName, candidate);
     const other = sameUpstream
-      ? `tool "${owner.tool.name}" of the same upstream`
+      ? `${kind} "${owner.tool.name}" of the same upstream`
       : `upstream "${owner.source.upstream}"`;
     warnings.push(
-      `tool "${tool.name}" of upstream "${source.upstream}" collides with ${other}; exposed as "${candidate.exposedName}"`,
+      `${kind} "${tool.name}" of upstream "${source.upstream}" collides with ${other}; exposed as "${candidate.exposedName}"`,
     );
   }
 
   const tools = candidates.map(toExposedTool);
-  const byName = new Map<string, ExposedTool>();
+  const byName = new Map<string, Exposed<T>>();
   for (const exposed of tools) byName.set(exposed.exposedName, exposed);
   return { tools, byName, filteredOut, warnings };
 }
@@ -112,7 +130,7 @@ function firstFreeName(start: string, taken: ReadonlyMap<string, unknown>): stri
   }
 }
 
-function toExposedTool({ source, tool, exposedName }: Candidate): ExposedTool {
+function toExposedTool<T extends Named>({ source, tool, exposedName }: Candidate<T>): Exposed<T> {
   return {
     exposedName,
     upstream: source.upstream,

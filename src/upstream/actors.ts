@@ -6,6 +6,7 @@ import { sharedCallbackServer } from '../oauth/callback.js';
 import { AuthSession } from '../oauth/session.js';
 import { TokenStore, tokenRoot } from '../oauth/store.js';
 import type { Logger } from '../observe/log.js';
+import type { ClientBridge } from './bridge.js';
 import { type ConnectTarget, connectSse, connectStreamableHttp } from './connect.js';
 import { UpstreamError } from './failures.js';
 import { upstreamFetch } from './http.js';
@@ -18,6 +19,8 @@ export interface UpstreamActorOptions {
   signInTimeoutMs: number;
   /** PROXY_OAUTH_CALLBACK_PORT. */
   callbackPort?: number;
+  /** The downstream client; known once it has initialized, which is when the upstreams start. */
+  bridge: ClientBridge;
 }
 
 export interface UpstreamActors {
@@ -46,6 +49,8 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
       url: upstream.url,
       headers: upstream.headers,
       authProvider: session.authProvider,
+      bridge: options.bridge,
+      logger: options.logger,
     });
   }
   const lookup = <T>(map: ReadonlyMap<string, T>, name: string): T => {

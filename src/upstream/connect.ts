@@ -13,7 +13,9 @@ import {
   type Transport,
 } from '@modelcontextprotocol/client';
 import type { TransportKind, UpstreamConnection } from '../../machines/types.js';
+import type { Logger } from '../observe/log.js';
 import { IMPLEMENTATION } from '../version.js';
+import type { ClientBridge } from './bridge.js';
 import { createConnection } from './connection.js';
 import { classifyConnectError, UpstreamError } from './failures.js';
 import { upstreamFetch } from './http.js';
@@ -28,6 +30,9 @@ export interface ConnectTarget {
   headers: Record<string, string>;
   /** OAuth: the access token for every request, one refresh on a 401. */
   authProvider?: AuthProvider;
+  /** The downstream client: its capabilities are declared to the upstream, its answers passed back. */
+  bridge: ClientBridge;
+  logger: Logger;
 }
 
 export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
@@ -84,7 +89,7 @@ async function open(
   signal: AbortSignal | undefined,
   endSession?: () => Promise<void>,
 ): Promise<UpstreamConnection> {
-  const client = new Client(IMPLEMENTATION, { listMaxPages: 1_000 });
+  const client = new Client(IMPLEMENTATION, { capabilities: target.bridge.capabilities, listMaxPages: 1_000 });
   let timer: NodeJS.Timeout | undefined;
   const abandon = () => void client.close().catch(() => {});
   signal?.addEventListener('abort', abandon, { once: true });
@@ -104,7 +109,14 @@ async function open(
       );
     });
     await Promise.race([client.connect(transport, { timeout: CONNECT_TIMEOUT_MS }), timeout]);
-    return createConnection({ name: target.name, transport: kind, client, endSession });
+    return createConnection({
+      name: target.name,
+      transport: kind,
+      client,
+      bridge: target.bridge,
+      logger: target.logger,
+      endSession,
+    });
   } catch (error) {
     // Close what was opened: a legacy EventSource would otherwise keep reconnecting on its own.
     abandon();

@@ -1,18 +1,23 @@
 /**
  * An initialized MCP session with one upstream, behind the small `UpstreamConnection` interface the statecharts
- * use. It forwards calls untouched, reports a dropped connection, and re-lists on `tools/list_changed`.
+ * use. It forwards requests untouched, passes server-to-client traffic to the downstream client (through the
+ * bridge), reports a dropped connection, and asks for a re-list on any list_changed.
  */
-import { type CallToolResult, type Client, SseError, type Tool } from '@modelcontextprotocol/client';
+import { type Client, type LoggingLevel, SseError } from '@modelcontextprotocol/client';
 import type {
   CallOutcome,
   ConnectionSignal,
-  ToolCallRequest,
+  ForwardedRequest,
+  SessionState,
   TransportKind,
+  UpstreamCatalog,
   UpstreamConnection,
 } from '../../machines/types.js';
+import type { Logger } from '../observe/log.js';
+import { CLIENT_REQUESTS, type ClientBridge, type ClientRequestMethod } from './bridge.js';
 import { classifyCallError, networkReason, UpstreamError } from './failures.js';
 
-/** A tools/list (all pages) that takes longer counts as failed; the upstream then reconnects. */
+/** Listing everything (all pages) may take this long; then the list counts as failed and the upstream reconnects. */
 const LIST_TIMEOUT_MS = 60_000;
 
 /** How long the liveness check after a transport error may take before the connection counts as lost. */
@@ -22,15 +27,25 @@ export interface ConnectionOptions {
   name: string;
   transport: TransportKind;
   client: Client;
+  bridge: ClientBridge;
+  logger: Logger;
   /** Ends the session (Streamable HTTP: DELETE) before the transport closes. */
   endSession?: () => Promise<void>;
 }
 
-export function createConnection({ name, transport, client, endSession }: ConnectionOptions): UpstreamConnection {
+export function createConnection({
+  name,
+  transport,
+  client,
+  bridge,
+  logger,
+  endSession,
+}: ConnectionOptions): UpstreamConnection {
   const listeners = new Set<(signal: ConnectionSignal) => void>();
   let closing = false;
   let lost = false;
   let checking = false;
+  let stopWatchingRoots: (() => void) | undefined;
 
   const signal = (event: ConnectionSignal) => {
     for (const listener of listeners) listener(event);
@@ -78,43 +93,90 @@ export function createConnection({ name, transport, client, endSession }: Connec
     // Streamable HTTP reports many recoverable things here (a standalone stream dropped and being re-opened).
     checkAlive();
   };
-  client.setNotificationHandler('notifications/tools/list_changed', () => signal({ type: 'tools-changed' }));
+  const catalogChanged = () => signal({ type: 'catalog-changed' });
+  client.setNotificationHandler('notifications/tools/list_changed', catalogChanged);
+  client.setNotificationHandler('notifications/resources/list_changed', catalogChanged);
+  client.setNotificationHandler('notifications/prompts/list_changed', catalogChanged);
+  client.setNotificationHandler('notifications/message', ({ params }) => bridge.log(name, params));
+  client.setNotificationHandler('notifications/resources/updated', ({ params }) =>
+    bridge.resourceUpdated(name, params),
+  );
+  stopWatchingRoots = bridge.capabilities.roots?.listChanged
+    ? bridge.onRootsChanged(() => void client.sendRootsListChanged().catch(() => {}))
+    : undefined;
+
+  // Only what the downstream client declared: the SDK refuses a handler for an undeclared capability.
+  for (const [method, capability] of Object.entries(CLIENT_REQUESTS) as Array<[ClientRequestMethod, string]>) {
+    if (!(capability in bridge.capabilities)) continue;
+    client.setRequestHandler(
+      method,
+      (request, ctx) =>
+        // The client's answer goes back as it is; the SDK validates it against the method's result schema.
+        bridge.request(name, method, request.params as Record<string, unknown> | undefined, ctx.mcpReq.signal) as never,
+    );
+  }
+
+  const listed = async <T>(what: string, list: () => Promise<T>): Promise<T> => {
+    try {
+      return await list();
+    } catch (error) {
+      const outcome = classifyCallError(name, what, LIST_TIMEOUT_MS, error);
+      if (outcome.type === 'failure') throw outcome.failure;
+      const reason = outcome.type === 'rpc-error' ? outcome.message : 'unexpected answer';
+      // A JSON-RPC error: the upstream is there but will not list; retrying later may help.
+      throw new UpstreamError('network', 'ERR_UPSTREAM_LIST', `upstream "${name}": ${what} failed (${reason})`);
+    }
+  };
+  // Every page (the SDK follows nextCursor), never from the SDK's response cache: a re-list must be fresh.
+  const fresh = { cacheMode: 'bypass', timeout: LIST_TIMEOUT_MS } as const;
 
   return {
     transport,
-    async listTools(): Promise<Tool[]> {
+    async listCatalog(): Promise<UpstreamCatalog> {
+      const offers = client.getServerCapabilities() ?? {};
+      const [tools, resources, resourceTemplates, prompts] = await Promise.all([
+        offers.tools ? listed('tools/list', () => client.listTools(undefined, fresh)).then((r) => r.tools) : [],
+        offers.resources
+          ? listed('resources/list', () => client.listResources(undefined, fresh)).then((r) => r.resources)
+          : [],
+        offers.resources
+          ? listed('resources/templates/list', () => client.listResourceTemplates(undefined, fresh)).then(
+              (r) => r.resourceTemplates,
+            )
+          : [],
+        offers.prompts ? listed('prompts/list', () => client.listPrompts(undefined, fresh)).then((r) => r.prompts) : [],
+      ]);
+      return { tools, resources, resourceTemplates, prompts };
+    },
+    async request({ method, params, label, timeoutMs, signal, onProgress }: ForwardedRequest): Promise<CallOutcome> {
       try {
-        // Every page (the SDK follows nextCursor), never from the SDK's response cache: a re-list must be fresh.
-        const { tools } = await client.listTools(undefined, { cacheMode: 'bypass', timeout: LIST_TIMEOUT_MS });
-        return tools;
+        // The generic `request`: a proxy passes the result on as it is, without validating it against a tool's
+        // outputSchema (that is the client's business) or caching anything.
+        const result = await client.request(
+          { method, params },
+          { timeout: timeoutMs, resetTimeoutOnProgress: true, signal, onprogress: onProgress },
+        );
+        return { type: 'result', result };
       } catch (error) {
-        const outcome = classifyCallError(name, 'tools/list', LIST_TIMEOUT_MS, error);
-        if (outcome.type === 'failure') throw outcome.failure;
-        const reason = outcome.type === 'rpc-error' ? outcome.message : 'unexpected answer';
-        // A JSON-RPC error: the upstream is there but will not list its tools; retrying later may help.
-        throw new UpstreamError('network', 'ERR_UPSTREAM_LIST', `upstream "${name}": tools/list failed (${reason})`);
+        return classifyCallError(name, label, timeoutMs, error);
       }
     },
-    async callTool(request: ToolCallRequest): Promise<CallOutcome> {
-      const params: Record<string, unknown> = { name: request.name };
-      if (request.arguments !== undefined) params.arguments = request.arguments;
-      if (request.meta !== undefined) params._meta = request.meta;
-      try {
-        // `request` rather than `callTool`: a proxy passes the result on as it is, without validating it against
-        // the tool's outputSchema (that is the client's business) or caching anything.
-        const result = await client.request(
-          { method: 'tools/call', params },
-          {
-            timeout: request.timeoutMs,
-            resetTimeoutOnProgress: true,
-            signal: request.signal,
-            onprogress: request.onProgress,
-          },
-        );
-        return { type: 'result', result: result as CallToolResult };
-      } catch (error) {
-        return classifyCallError(name, `tools/call "${request.name}"`, request.timeoutMs, error);
+    restore({ subscriptions, logLevel }: SessionState) {
+      const offers = client.getServerCapabilities() ?? {};
+      if (logLevel && offers.logging) this.setLogLevel(logLevel);
+      if (!offers.resources?.subscribe) return;
+      for (const uri of subscriptions) {
+        client.subscribeResource({ uri }).catch((error: unknown) => {
+          if (!closing)
+            logger.warn(`upstream "${name}": could not subscribe again to ${uri} (${networkReason(error)})`);
+        });
       }
+    },
+    setLogLevel(level: LoggingLevel) {
+      if (!client.getServerCapabilities()?.logging) return;
+      client.setLoggingLevel(level).catch((error: unknown) => {
+        if (!closing) logger.debug(`upstream "${name}": logging/setLevel failed (${networkReason(error)})`);
+      });
     },
     checkAlive,
     watch(listener) {
@@ -125,6 +187,7 @@ export function createConnection({ name, transport, client, endSession }: Connec
       if (closing) return;
       closing = true;
       listeners.clear();
+      stopWatchingRoots?.();
       try {
         await endSession?.();
       } catch {

@@ -11,9 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { ProtocolError, ProtocolErrorCode, SSEClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FailureKind, UpstreamConnection } from '../../machines/types.js';
+import { createLogger } from '../../src/observe/log.js';
+import { NO_CLIENT } from '../../src/upstream/bridge.js';
 import { type ConnectTarget, connectSse, connectStreamableHttp } from '../../src/upstream/connect.js';
 import { UpstreamError } from '../../src/upstream/failures.js';
 import { eventually, startTestProxy } from '../helpers/proxy.js';
+
+const silent = createLogger({ debug: false, write: () => {} });
 
 const SECRET = 'secret-value';
 /** How long an SSE stream left open would take to show its reconnects, with the servers' `retry: 50`. */
@@ -66,7 +70,7 @@ async function refusedPort(): Promise<number> {
 type Connect = (target: ConnectTarget) => Promise<UpstreamConnection>;
 
 async function connectFailure(connect: Connect, url: URL): Promise<UpstreamError> {
-  const outcome = await connect({ name: 'acme', url, headers: {} }).then(
+  const outcome = await connect({ name: 'acme', url, headers: {}, bridge: NO_CLIENT, logger: silent }).then(
     async (connection) => {
       await connection.close();
       return new Error(`connected to ${url.origin}, expected a failure`);

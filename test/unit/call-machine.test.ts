@@ -3,16 +3,17 @@
  * what the call tells it, and the connection by a fake whose answers the test controls. Whatever happens, the
  * caller's `reply` gets exactly one outcome and the parent gets `call.settled`.
  */
-import type { Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, fromCallback, SimulatedClock } from 'xstate';
 import { callMachine } from '../../machines/call.js';
-import type {
-  CallOutcome,
-  ConnectionSignal,
-  ToolCallRequest,
-  UpstreamConnection,
-  UpstreamFailure,
+import {
+  type CallOutcome,
+  type ConnectionSignal,
+  EMPTY_CATALOG,
+  type ForwardedRequest,
+  type UpstreamCatalog,
+  type UpstreamConnection,
+  type UpstreamFailure,
 } from '../../machines/types.js';
 
 const TIMEOUT_MS = 5_000;
@@ -47,15 +48,17 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-/** A connection whose every callTool returns the next of `answers` (a call beyond them never resolves). */
+/** A connection whose every request returns the next of `answers` (a request beyond them never resolves). */
 class FakeConnection implements UpstreamConnection {
   readonly transport = 'http' as const;
-  readonly requests: ToolCallRequest[] = [];
+  readonly requests: ForwardedRequest[] = [];
   constructor(private readonly answers: Array<Promise<CallOutcome>> = []) {}
-  listTools(): Promise<Tool[]> {
-    return Promise.resolve([]);
+  listCatalog(): Promise<UpstreamCatalog> {
+    return Promise.resolve(EMPTY_CATALOG);
   }
-  callTool(request: ToolCallRequest): Promise<CallOutcome> {
+  restore(): void {}
+  setLogLevel(): void {}
+  request(request: ForwardedRequest): Promise<CallOutcome> {
     this.requests.push(request);
     return this.answers.shift() ?? new Promise(() => {});
   }
@@ -79,7 +82,13 @@ function startCall({ connection, signal }: { connection?: UpstreamConnection; si
     }),
   ).start();
   const outcomes: CallOutcome[] = [];
-  const request: ToolCallRequest = { name: 'search', arguments: { q: 'x' }, timeoutMs: TIMEOUT_MS, signal };
+  const request: ForwardedRequest = {
+    method: 'tools/call',
+    params: { name: 'search', arguments: { q: 'x' } },
+    label: 'tools/call "search"',
+    timeoutMs: TIMEOUT_MS,
+    signal,
+  };
   const actor = createActor(callMachine, {
     clock,
     input: {
@@ -139,7 +148,7 @@ describe('call machine: waiting for the upstream', () => {
       failure: {
         kind: 'network',
         code: 'ERR_CALL_CANCELLED',
-        message: 'call to upstream "jira" was cancelled by the client',
+        message: 'tools/call "search" on upstream "jira" was cancelled by the client',
       },
     };
     expect(outcomes).toEqual([cancelled]);
@@ -230,7 +239,7 @@ describe('call machine: running', () => {
     expect(toParent).toEqual([settled]);
   });
 
-  it('turns a callTool that rejects (it must not) into a named failure', async () => {
+  it('turns a request that rejects (it must not) into a named failure', async () => {
     const answer = deferred<CallOutcome>();
     const { outcomes } = startCall({ connection: new FakeConnection([answer.promise]) });
     answer.reject(new Error('bug'));
@@ -241,7 +250,7 @@ describe('call machine: running', () => {
         failure: {
           kind: 'network',
           code: 'ERR_UPSTREAM_CALL',
-          message: 'call to upstream "jira" failed unexpectedly',
+          message: 'tools/call "search" on upstream "jira" failed unexpectedly',
         },
       },
     ]);

@@ -2,14 +2,23 @@
  * The supervisor statechart on a SimulatedClock, with real upstream children whose connect actor is a fake the
  * test drives: startup and the first tools/list, the registry (collisions, changes, failures) and call routing.
  */
-import type { Tool } from '@modelcontextprotocol/client';
+import type { Prompt, Resource, Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { type SupervisedUpstream, type SupervisorEmitted, supervisorMachine } from '../../machines/supervisor.js';
+import {
+  type RequestTarget,
+  type RouteOutcome,
+  type SupervisedUpstream,
+  type SupervisorEmitted,
+  supervisorMachine,
+} from '../../machines/supervisor.js';
 import type {
   CallOutcome,
   ConnectionSignal,
-  ToolCallRequest,
+  ForwardedMethod,
+  ForwardedRequest,
+  SessionState,
+  UpstreamCatalog,
   UpstreamConnection,
   UpstreamFailure,
 } from '../../machines/types.js';
@@ -31,8 +40,11 @@ const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** One upstream server: each connect attempt waits until the test accepts or refuses it. */
 class FakeServer implements UpstreamConnection {
   readonly transport = 'http' as const;
-  tools: Tool[] = [];
-  readonly requests: ToolCallRequest[] = [];
+  catalog: UpstreamCatalog = { tools: [], prompts: [], resources: [], resourceTemplates: [] };
+  /** What each request carried, with the timeout it got (tools/call params are `{ name, arguments }`). */
+  readonly requests: Array<Record<string, unknown>> = [];
+  readonly restored: SessionState[] = [];
+  readonly logLevels: string[] = [];
   private attempt: { resolve: (connection: UpstreamConnection) => void; reject: (error: unknown) => void } | undefined;
   private listener: ((signal: ConnectionSignal) => void) | undefined;
 
@@ -41,9 +53,9 @@ class FakeServer implements UpstreamConnection {
       this.attempt = { resolve, reject };
     });
   }
-  /** Accepts the pending connect attempt and serves `tools`. */
-  async accept(tools: Tool[]): Promise<void> {
-    this.tools = tools;
+  /** Accepts the pending connect attempt and serves `tools` (and whatever else the catalog has). */
+  async accept(tools: Tool[], more: Partial<UpstreamCatalog> = {}): Promise<void> {
+    this.catalog = { ...this.catalog, ...more, tools };
     this.pending().resolve(this);
     await flush();
   }
@@ -57,18 +69,25 @@ class FakeServer implements UpstreamConnection {
     this.listener?.({ type: 'lost', failure: dropped });
   }
   async changeTools(tools: Tool[]): Promise<void> {
-    this.tools = tools;
-    this.listener?.({ type: 'tools-changed' });
+    this.catalog = { ...this.catalog, tools };
+    this.listener?.({ type: 'catalog-changed' });
     await flush();
   }
 
-  listTools(): Promise<Tool[]> {
+  listCatalog(): Promise<UpstreamCatalog> {
     // Fresh objects every time, as a real list would be.
-    return Promise.resolve(structuredClone(this.tools));
+    return Promise.resolve(structuredClone(this.catalog));
   }
-  callTool(request: ToolCallRequest): Promise<CallOutcome> {
-    this.requests.push(request);
+  request(request: ForwardedRequest): Promise<CallOutcome> {
+    const { method, params, timeoutMs } = request;
+    this.requests.push(method === 'tools/call' ? { ...params, timeoutMs } : { method, ...params, timeoutMs });
     return Promise.resolve(ok);
+  }
+  restore(state: SessionState): void {
+    this.restored.push(structuredClone(state));
+  }
+  setLogLevel(level: string): void {
+    this.logLevels.push(level);
   }
   watch(listener: (signal: ConnectionSignal) => void): () => void {
     this.listener = listener;
@@ -118,26 +137,32 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
   actor.on('*', (event) => emitted.push(event));
   actor.start();
 
-  /** Sends `tools.list`; the returned array fills in when it is answered. */
+  /** Asks for the catalog; the returned array fills in with the exposed tool names when it is answered. */
   const list = () => {
     const answers: string[][] = [];
-    actor.send({ type: 'tools.list', reply: (tools) => answers.push(tools.map((definition) => definition.name)) });
+    actor.send({
+      type: 'catalog.get',
+      reply: (catalog) => answers.push(catalog.tools.tools.map(({ definition }) => definition.name)),
+    });
     return answers;
   };
-  const call = (name: string, args: Record<string, unknown> = {}) => {
-    const outcomes: Array<CallOutcome | { type: 'unknown-tool'; name: string }> = [];
+  let requests = 0;
+  const route = (method: ForwardedMethod, target: RequestTarget, params: Record<string, unknown>) => {
+    const outcomes: RouteOutcome[] = [];
     actor.send({
-      type: 'tool.call',
-      id: `call-${name}`,
-      name,
-      request: { arguments: args },
+      type: 'request.route',
+      id: `request-${++requests}`,
+      target,
+      request: { method, params, label: method },
       reply: (outcome) => outcomes.push(outcome),
     });
     return outcomes;
   };
+  const call = (name: string, args: Record<string, unknown> = {}) =>
+    route('tools/call', { kind: 'tool', name }, { name, arguments: args });
   const exposed = () =>
-    actor.getSnapshot().context.registry.tools.map(({ exposedName, upstream }) => `${upstream}:${exposedName}`);
-  return { actor, clock, servers: servers as Record<string, FakeServer>, emitted, list, call, exposed };
+    actor.getSnapshot().context.catalog.tools.tools.map(({ exposedName, upstream }) => `${upstream}:${exposedName}`);
+  return { actor, clock, servers: servers as Record<string, FakeServer>, emitted, list, call, route, exposed };
 }
 
 describe('supervisor machine: startup', () => {
@@ -204,11 +229,11 @@ describe('supervisor machine: the registry', () => {
 
     await servers.a!.changeTools([tool('search', 'a search'), tool('create')]);
     expect(exposed()).toEqual(['a:search', 'a:create', 'b:b_search']);
-    expect(emitted).toEqual([warning, { type: 'tools.changed' }]);
+    expect(emitted).toEqual([warning, { type: 'catalog.changed', kinds: ['tools'] }]);
     expect(list()).toEqual([['search', 'create', 'b_search']]);
   });
 
-  it('emits tools.changed only once the first list was answered, and only for a real change', async () => {
+  it('emits catalog.changed only once the first list was answered, and only for a real change', async () => {
     const { clock, servers, emitted } = startSupervisor([{ name: 'a' }, { name: 'slow' }]);
     await servers.a!.accept([tool('search')]);
     await servers.a!.changeTools([tool('search'), tool('create')]);
@@ -219,10 +244,13 @@ describe('supervisor machine: the registry', () => {
     expect(emitted).toEqual([]);
 
     await servers.a!.changeTools([tool('search', 'now with filters'), tool('create')]);
-    expect(emitted).toEqual([{ type: 'tools.changed' }]);
+    expect(emitted).toEqual([{ type: 'catalog.changed', kinds: ['tools'] }]);
 
     await servers.a!.changeTools([tool('search', 'now with filters')]);
-    expect(emitted).toEqual([{ type: 'tools.changed' }, { type: 'tools.changed' }]);
+    expect(emitted).toEqual([
+      { type: 'catalog.changed', kinds: ['tools'] },
+      { type: 'catalog.changed', kinds: ['tools'] },
+    ]);
   });
 
   it('applies filters and prefixes from the config', async () => {
@@ -245,15 +273,15 @@ describe('supervisor machine: the registry', () => {
     clock.increment(1_000);
     await servers.b!.refuse(forbidden);
     expect(exposed()).toEqual(['a:search']);
-    expect(emitted).toEqual([{ type: 'tools.changed' }]);
+    expect(emitted).toEqual([{ type: 'catalog.changed', kinds: ['tools'] }]);
   });
 });
 
 describe('supervisor machine: calls', () => {
-  it('replies unknown-tool to a name it does not expose', async () => {
+  it('replies unknown-target to a tool name it does not expose', async () => {
     const { servers, call } = startSupervisor([{ name: 'a' }]);
     await servers.a!.accept([tool('search')]);
-    expect(call('a_search')).toEqual([{ type: 'unknown-tool', name: 'a_search' }]);
+    expect(call('a_search')).toEqual([{ type: 'unknown-target', target: { kind: 'tool', name: 'a_search' } }]);
     expect(servers.a!.requests).toEqual([]);
   });
 
@@ -296,14 +324,14 @@ describe('supervisor machine: calls', () => {
     expect(outcomes).toEqual([ok]);
   });
 
-  it('replies unknown-tool to a held call whose name is still unknown when the startup timeout ends', async () => {
+  it('replies unknown-target to a held call whose name is still unknown when the startup timeout ends', async () => {
     const { clock, servers, call } = startSupervisor([{ name: 'a' }, { name: 'slow' }]);
     await servers.a!.accept([tool('search')]);
     const outcomes = call('create');
     clock.increment(STARTUP_TIMEOUT_MS - 1);
     expect(outcomes).toEqual([]);
     clock.increment(1);
-    expect(outcomes).toEqual([{ type: 'unknown-tool', name: 'create' }]);
+    expect(outcomes).toEqual([{ type: 'unknown-target', target: { kind: 'tool', name: 'create' } }]);
   });
 
   it('no longer routes to the tools of an upstream once it failed', async () => {
@@ -313,7 +341,112 @@ describe('supervisor machine: calls', () => {
     servers.b!.drop();
     clock.increment(1_000);
     await servers.b!.refuse(forbidden);
-    expect(call('create')).toEqual([{ type: 'unknown-tool', name: 'create' }]);
+    expect(call('create')).toEqual([{ type: 'unknown-target', target: { kind: 'tool', name: 'create' } }]);
     expect(servers.b!.requests).toEqual([]);
+  });
+});
+
+function prompt(name: string): Prompt {
+  return { name, description: `${name} prompt`, arguments: [{ name: 'topic', required: true }] };
+}
+
+function resource(uri: string): Resource {
+  return { uri, name: uri.split('/').pop()! };
+}
+
+describe('supervisor machine: prompts and resources', () => {
+  it('names prompts like tools (prefix, collisions by config order) and routes them by their original name', async () => {
+    const { actor, servers, route, emitted } = startSupervisor([{ name: 'a' }, { name: 'b', toolPrefix: 'b.' }]);
+    await servers.a!.accept([], { prompts: [prompt('summarize'), prompt('b.review')] });
+    await servers.b!.accept([], { prompts: [prompt('review')] });
+    const names = actor.getSnapshot().context.catalog.prompts.tools.map(({ definition }) => definition.name);
+    expect(names).toEqual(['summarize', 'b_review', 'b_review_2']);
+    expect(emitted).toContainEqual({
+      type: 'warning',
+      message: 'prompt "review" of upstream "b" collides with upstream "a"; exposed as "b_review_2"',
+    });
+
+    route('prompts/get', { kind: 'prompt', name: 'b_review_2' }, { name: 'b_review_2', arguments: { topic: 'x' } });
+    route(
+      'completion/complete',
+      { kind: 'prompt', name: 'b_review_2' },
+      { ref: { type: 'ref/prompt', name: 'b_review_2' }, argument: { name: 'topic', value: 'x' } },
+    );
+    await flush();
+    expect(servers.a!.requests).toEqual([]);
+    expect(servers.b!.requests).toEqual([
+      { method: 'prompts/get', name: 'review', arguments: { topic: 'x' }, timeoutMs: 60_000 },
+      {
+        method: 'completion/complete',
+        ref: { type: 'ref/prompt', name: 'review' },
+        argument: { name: 'topic', value: 'x' },
+        timeoutMs: 60_000,
+      },
+    ]);
+  });
+
+  it('routes a resource URI to the upstream that lists it, or whose template matches it; the first listed wins', async () => {
+    const { servers, route, emitted } = startSupervisor([{ name: 'a' }, { name: 'b' }]);
+    await servers.a!.accept([], { resources: [resource('file:///shared/readme')] });
+    await servers.b!.accept([], {
+      resources: [resource('file:///shared/readme'), resource('mem://b/1')],
+      resourceTemplates: [{ uriTemplate: 'mem://b/items/{id}', name: 'item' }],
+    });
+    expect(emitted).toContainEqual({
+      type: 'warning',
+      message: 'resource file:///shared/readme of upstream "b" is also listed by upstream "a"; the first is kept',
+    });
+
+    route('resources/read', { kind: 'resource', uri: 'file:///shared/readme' }, { uri: 'file:///shared/readme' });
+    route('resources/read', { kind: 'resource', uri: 'mem://b/items/42' }, { uri: 'mem://b/items/42' });
+    const unknown = route('resources/read', { kind: 'resource', uri: 'mem://c/1' }, { uri: 'mem://c/1' });
+    await flush();
+    expect(servers.a!.requests).toEqual([
+      { method: 'resources/read', uri: 'file:///shared/readme', timeoutMs: 60_000 },
+    ]);
+    expect(servers.b!.requests).toEqual([{ method: 'resources/read', uri: 'mem://b/items/42', timeoutMs: 60_000 }]);
+    // Two upstreams have resources: an unlisted URI that no template matches could be either's.
+    expect(unknown).toEqual([{ type: 'unknown-target', target: { kind: 'resource', uri: 'mem://c/1' } }]);
+  });
+
+  it('sends an unlisted URI to the one upstream that has resources', async () => {
+    const { servers, route } = startSupervisor([{ name: 'tools-only' }, { name: 'docs' }]);
+    await servers['tools-only']!.accept([tool('search')]);
+    await servers.docs!.accept([], { resources: [resource('docs://index')] });
+    const outcomes = route('resources/read', { kind: 'resource', uri: 'docs://page/7' }, { uri: 'docs://page/7' });
+    await flush();
+    expect(servers.docs!.requests).toEqual([{ method: 'resources/read', uri: 'docs://page/7', timeoutMs: 60_000 }]);
+    expect(outcomes).toEqual([ok]);
+  });
+
+  it('emits catalog.changed for the kinds that changed', async () => {
+    const { clock, servers, emitted } = startSupervisor([{ name: 'a' }]);
+    await servers.a!.accept([tool('search')]);
+    clock.increment(STARTUP_TIMEOUT_MS);
+    servers.a!.catalog = { ...servers.a!.catalog, prompts: [prompt('summarize')] };
+    await servers.a!.changeTools([tool('search')]);
+    expect(emitted).toEqual([{ type: 'catalog.changed', kinds: ['prompts'] }]);
+  });
+});
+
+describe('supervisor machine: session state', () => {
+  it('gives every upstream the log level, at once when ready, and again with subscriptions after a reconnect', async () => {
+    const { actor, clock, servers, route } = startSupervisor([{ name: 'a' }, { name: 'b' }]);
+    await servers.a!.accept([], { resources: [resource('mem://a/1')] });
+    actor.send({ type: 'logging.setLevel', level: 'warning' });
+    expect(servers.a!.logLevels).toEqual(['warning']);
+    // b is still connecting: it gets the level with its session state once ready.
+    expect(servers.b!.logLevels).toEqual([]);
+    await servers.b!.accept([tool('x')]);
+    expect(servers.b!.restored).toEqual([{ subscriptions: [], logLevel: 'warning' }]);
+
+    route('resources/subscribe', { kind: 'resource', uri: 'mem://a/1' }, { uri: 'mem://a/1' });
+    route('resources/subscribe', { kind: 'resource', uri: 'mem://a/2' }, { uri: 'mem://a/2' });
+    route('resources/unsubscribe', { kind: 'resource', uri: 'mem://a/2' }, { uri: 'mem://a/2' });
+    await flush();
+    servers.a!.drop();
+    clock.increment(1_000);
+    await servers.a!.accept([], { resources: [resource('mem://a/1')] });
+    expect(servers.a!.restored.at(-1)).toEqual({ subscriptions: ['mem://a/1'], logLevel: 'warning' });
   });
 });

@@ -6,7 +6,12 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, fromCallback, fromPromise } from 'xstate';
-import type { CallOutcome, UpstreamConnection, UpstreamFailure } from '../../machines/types.js';
+import {
+  type CallOutcome,
+  EMPTY_CATALOG,
+  type UpstreamConnection,
+  type UpstreamFailure,
+} from '../../machines/types.js';
 import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream.js';
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -16,8 +21,10 @@ const needsAuth: UpstreamFailure = { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_REQU
 function liveConnection(tools: Tool[] = [{ name: 'search', inputSchema: { type: 'object' } }]): UpstreamConnection {
   return {
     transport: 'http',
-    listTools: async () => tools,
-    callTool: async () => ({ type: 'result', result: { content: [] } }),
+    listCatalog: async () => ({ ...EMPTY_CATALOG, tools }),
+    request: async () => ({ type: 'result', result: { content: [] } }),
+    restore: () => {},
+    setLogLevel: () => {},
     watch: () => () => {},
     checkAlive: () => {},
     close: async () => {},
@@ -65,9 +72,9 @@ function start(script: Script) {
 function call(actor: ReturnType<typeof start>['actor']) {
   const outcomes: CallOutcome[] = [];
   actor.send({
-    type: 'tool.call',
+    type: 'request.forward',
     id: `call-${Math.random()}`,
-    request: { name: 'search', timeoutMs: 1_000 },
+    request: { method: 'tools/call', params: { name: 'search' }, label: 'tools/call "search"', timeoutMs: 1_000 },
     reply: (outcome) => outcomes.push(outcome),
   });
   return outcomes;
@@ -170,7 +177,7 @@ describe('upstream chart: OAuth states', () => {
 
 describe('upstream chart: sign-in asked for by tools/list', () => {
   function refusingList(failure: UpstreamFailure): UpstreamConnection {
-    return { ...liveConnection(), listTools: () => Promise.reject(failure) };
+    return { ...liveConnection(), listCatalog: () => Promise.reject(failure) };
   }
 
   it('goes to discovery when tools/list needs sign-in after an open initialize', async () => {

@@ -5,14 +5,16 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import type {
-  CallOutcome,
-  ConnectionSignal,
-  ToolCallRequest,
-  TransportKind,
-  TransportMode,
-  UpstreamConnection,
-  UpstreamFailure,
+import {
+  type CallOutcome,
+  type ConnectionSignal,
+  EMPTY_CATALOG,
+  type ForwardedRequest,
+  type TransportKind,
+  type TransportMode,
+  type UpstreamCatalog,
+  type UpstreamConnection,
+  type UpstreamFailure,
 } from '../../machines/types.js';
 import { reconnectDelayMs, upstreamMachine } from '../../machines/upstream.js';
 
@@ -30,6 +32,10 @@ const dropped: UpstreamFailure = { kind: 'network', code: 'ERR_UPSTREAM_CONNECTI
 
 function tool(name: string): Tool {
   return { name, inputSchema: { type: 'object' } };
+}
+
+function catalogOf(tools: Tool[]): UpstreamCatalog {
+  return { ...EMPTY_CATALOG, tools };
 }
 
 interface Deferred<T> {
@@ -52,8 +58,8 @@ const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 class FakeConnection implements UpstreamConnection {
   listCount = 0;
   closeCount = 0;
-  readonly requests: ToolCallRequest[] = [];
-  /** Answers to callTool, in order; a call beyond them never resolves. */
+  readonly requests: ForwardedRequest[] = [];
+  /** Answers to requests, in order; a request beyond them never resolves. */
   readonly answers: Array<Promise<CallOutcome>> = [];
   private listener: ((signal: ConnectionSignal) => void) | undefined;
 
@@ -62,11 +68,13 @@ class FakeConnection implements UpstreamConnection {
     public tools: Tool[] = [tool('search')],
   ) {}
 
-  listTools(): Promise<Tool[]> {
+  listCatalog(): Promise<UpstreamCatalog> {
     this.listCount++;
-    return Promise.resolve(this.tools);
+    return Promise.resolve(catalogOf(this.tools));
   }
-  callTool(request: ToolCallRequest): Promise<CallOutcome> {
+  restore(): void {}
+  setLogLevel(): void {}
+  request(request: ForwardedRequest): Promise<CallOutcome> {
     this.requests.push(request);
     return this.answers.shift() ?? new Promise(() => {});
   }
@@ -220,7 +228,7 @@ describe('upstream machine: backoff', () => {
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
     expect(actor.getSnapshot().context.attempt).toBe(0);
     expect(actor.getSnapshot().context.lastError).toBeUndefined();
-    expect(actor.getSnapshot().context.tools).toEqual([tool('search')]);
+    expect(actor.getSnapshot().context.catalog.tools).toEqual([tool('search')]);
   });
 });
 
@@ -338,7 +346,7 @@ describe('upstream machine: a live connection', () => {
     expect(lost.value).toBe('reconnecting');
     expect(lost.context.lastError).toEqual(dropped);
     expect(lost.context.connection).toBeUndefined();
-    expect(lost.context.tools).toEqual([tool('search')]);
+    expect(lost.context.catalog.tools).toEqual([tool('search')]);
     expect(first.closeCount).toBe(1);
 
     await advance(clock, 1_000);
@@ -347,26 +355,26 @@ describe('upstream machine: a live connection', () => {
     expect(second.listCount).toBe(1);
     expect(told).toEqual([
       { type: 'upstream.settled', name: NAME },
-      { type: 'upstream.tools', name: NAME, tools: [tool('search'), tool('create')] },
+      { type: 'upstream.catalog', name: NAME, catalog: catalogOf([tool('search'), tool('create')]) },
       { type: 'upstream.settled', name: NAME },
     ]);
   });
 
-  it('relists on tools-changed and tells the supervisor the new list', async () => {
+  it('relists on catalog-changed and tells the supervisor the new list', async () => {
     const connection = new FakeConnection('http', [tool('search')]);
     const { actor, told } = startUpstream({ transport: 'http', http: connector(() => connection) });
     await flush();
     told.length = 0;
 
     connection.tools = [tool('search'), tool('delete')];
-    connection.signal({ type: 'tools-changed' });
+    connection.signal({ type: 'catalog-changed' });
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'relisting' } });
     await flush();
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
     expect(connection.listCount).toBe(2);
-    expect(actor.getSnapshot().context.tools).toEqual([tool('search'), tool('delete')]);
-    expect(told.filter((event) => event.type === 'upstream.tools')).toEqual([
-      { type: 'upstream.tools', name: NAME, tools: [tool('search'), tool('delete')] },
+    expect(actor.getSnapshot().context.catalog.tools).toEqual([tool('search'), tool('delete')]);
+    expect(told.filter((event) => event.type === 'upstream.catalog')).toEqual([
+      { type: 'upstream.catalog', name: NAME, catalog: catalogOf([tool('search'), tool('delete')]) },
     ]);
   });
 
@@ -384,7 +392,7 @@ describe('upstream machine: a live connection', () => {
 
   it('opens a new session at once when tools/list finds the session expired', async () => {
     const expired = new FakeConnection('http');
-    expired.listTools = () =>
+    expired.listCatalog = () =>
       Promise.reject({ kind: 'session-expired', code: 'ERR_UPSTREAM_SESSION_EXPIRED', message: 'gone' });
     const fresh = new FakeConnection('http');
     const http = connector((n) => (n === 1 ? expired : fresh));
@@ -413,7 +421,7 @@ describe('upstream machine: what the supervisor is told', () => {
     const { told } = startUpstream({ transport: 'http', http: connector(() => new FakeConnection('http')) });
     await flush();
     expect(told).toEqual([
-      { type: 'upstream.tools', name: NAME, tools: [tool('search')] },
+      { type: 'upstream.catalog', name: NAME, catalog: catalogOf([tool('search')]) },
       { type: 'upstream.settled', name: NAME },
     ]);
   });
@@ -435,7 +443,12 @@ describe('upstream machine: what the supervisor is told', () => {
 });
 
 describe('upstream machine: calls', () => {
-  const request = (timeoutMs = 10_000): ToolCallRequest => ({ name: 'search', arguments: { q: 'x' }, timeoutMs });
+  const request = (timeoutMs = 10_000): ForwardedRequest => ({
+    method: 'tools/call',
+    params: { name: 'search', arguments: { q: 'x' } },
+    label: 'tools/call "search"',
+    timeoutMs,
+  });
   const ok: CallOutcome = { type: 'result', result: { content: [{ type: 'text', text: 'found' }] } };
 
   function replies() {
@@ -451,7 +464,7 @@ describe('upstream machine: calls', () => {
     await flush();
 
     const { outcomes, reply } = replies();
-    actor.send({ type: 'tool.call', id: 'call-1', request: request(), reply });
+    actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
     expect(connection.requests).toEqual([request()]);
     expect(Object.keys(actor.getSnapshot().context.calls)).toEqual(['call-1']);
     expect(Object.keys(actor.getSnapshot().children)).toContain('call-1');
@@ -474,7 +487,7 @@ describe('upstream machine: calls', () => {
     expect(actor.getSnapshot().value).toBe('reconnecting');
 
     const { outcomes, reply } = replies();
-    actor.send({ type: 'tool.call', id: 'call-1', request: request(), reply });
+    actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
     await flush();
     expect(connection.requests).toEqual([]);
     expect(outcomes).toEqual([]);
@@ -490,7 +503,7 @@ describe('upstream machine: calls', () => {
     const { actor } = startUpstream({ transport: 'http', http: connector(() => connection) });
     await flush();
     const { outcomes, reply } = replies();
-    actor.send({ type: 'tool.call', id: 'call-1', request: request(), reply });
+    actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
     await flush();
 
     connection.signal({ type: 'lost', failure: dropped });
@@ -513,7 +526,7 @@ describe('upstream machine: calls', () => {
     const { actor } = startUpstream({ transport: 'http', http: connector(() => connection) });
     await flush();
     const { outcomes, reply } = replies();
-    actor.send({ type: 'tool.call', id: 'call-1', request: request(), reply });
+    actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
 
     connection.signal({
       type: 'lost',
@@ -533,8 +546,8 @@ describe('upstream machine: calls', () => {
     await flush();
     const one = replies();
     const two = replies();
-    actor.send({ type: 'tool.call', id: 'one', request: request(), reply: one.reply });
-    actor.send({ type: 'tool.call', id: 'two', request: request(), reply: two.reply });
+    actor.send({ type: 'request.forward', id: 'one', request: request(), reply: one.reply });
+    actor.send({ type: 'request.forward', id: 'two', request: request(), reply: two.reply });
 
     answer.resolve(failing);
     await flush();
@@ -568,7 +581,7 @@ describe('upstream machine: calls', () => {
     await flush();
 
     const { outcomes, reply } = replies();
-    actor.send({ type: 'tool.call', id: 'call-1', request: request(), reply });
+    actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
     await flush();
     expect(first.closeCount).toBe(1);
     expect(second.requests).toEqual([request()]);
@@ -595,8 +608,8 @@ describe('upstream machine: calls', () => {
     await flush();
     const one = replies();
     const two = replies();
-    actor.send({ type: 'tool.call', id: 'one', request: request(5_000), reply: one.reply });
-    actor.send({ type: 'tool.call', id: 'two', request: request(5_000), reply: two.reply });
+    actor.send({ type: 'request.forward', id: 'one', request: request(5_000), reply: one.reply });
+    actor.send({ type: 'request.forward', id: 'two', request: request(5_000), reply: two.reply });
 
     early.resolve(expired);
     await flush();
@@ -613,7 +626,7 @@ describe('upstream machine: calls', () => {
     const { actor } = startUpstream({ transport: 'http', http: connector(() => forbidden) });
     await flush();
     const { outcomes, reply } = replies();
-    actor.send({ type: 'tool.call', id: 'call-1', request: request(), reply });
+    actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
     expect(outcomes).toEqual([{ type: 'failure', failure: forbidden }]);
     expect(actor.getSnapshot().context.calls).toEqual({});
   });
@@ -625,7 +638,7 @@ describe('upstream machine: calls', () => {
     });
     await flush();
     const { outcomes, reply } = replies();
-    actor.send({ type: 'tool.call', id: 'call-1', request: request(), reply });
+    actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
     await advance(clock, 1_000);
     expect(actor.getSnapshot().value).toBe('failed');
     expect(outcomes).toEqual([{ type: 'failure', failure: forbidden }]);

@@ -1,0 +1,85 @@
+/**
+ * What the proxy exposes, built from every upstream's lists: tools (filtered, named, collision-free), prompts
+ * (named like tools: prefix, client-safe, collisions by config order; the tool filters do not apply) and
+ * resources (under their own URIs). Pure, like the registries it is made of.
+ */
+import type { Prompt } from '@modelcontextprotocol/client';
+import type { UpstreamCatalog } from '../../machines/types.js';
+import { buildNamedRegistry, buildToolRegistry, type NamedRegistry, type ToolRegistry } from '../tools/registry.js';
+import { buildResourceRegistry, type ResourceRegistry } from './resources.js';
+
+export interface UpstreamCatalogSource {
+  upstream: string;
+  toolPrefix?: string;
+  /** The tool filter (include_tools / ignore_tools). */
+  filter: (toolName: string) => boolean;
+  catalog: UpstreamCatalog;
+}
+
+export interface Catalog {
+  readonly tools: ToolRegistry;
+  readonly prompts: NamedRegistry<Prompt>;
+  readonly resources: ResourceRegistry;
+  /** Collisions and duplicates of every kind, for the caller to log. */
+  readonly warnings: readonly string[];
+}
+
+export type CatalogKind = 'tools' | 'prompts' | 'resources';
+
+export function buildCatalog(sources: readonly UpstreamCatalogSource[]): Catalog {
+  const tools = buildToolRegistry(
+    sources.map(({ upstream, toolPrefix, filter, catalog }) => ({
+      upstream,
+      toolPrefix,
+      filter,
+      tools: catalog.tools,
+    })),
+  );
+  const prompts = buildNamedRegistry(
+    sources.map(({ upstream, toolPrefix, catalog }) => ({
+      upstream,
+      toolPrefix,
+      filter: () => true,
+      tools: catalog.prompts,
+    })),
+    'prompt',
+  );
+  const resources = buildResourceRegistry(
+    sources.map(({ upstream, catalog }) => ({
+      upstream,
+      resources: catalog.resources,
+      resourceTemplates: catalog.resourceTemplates,
+    })),
+  );
+  return { tools, prompts, resources, warnings: [...tools.warnings, ...prompts.warnings, ...resources.warnings] };
+}
+
+/** Which lists differ between two catalogs (relists often change nothing, and then the client hears nothing). */
+export function changedKinds(before: Catalog, after: Catalog): CatalogKind[] {
+  const changed: CatalogKind[] = [];
+  if (!sameNamed(before.tools, after.tools)) changed.push('tools');
+  if (!sameNamed(before.prompts, after.prompts)) changed.push('prompts');
+  if (
+    !sameList(before.resources.resources, after.resources.resources) ||
+    !sameList(before.resources.resourceTemplates, after.resources.resourceTemplates)
+  ) {
+    changed.push('resources');
+  }
+  return changed;
+}
+
+function sameNamed<T extends { name: string }>(a: NamedRegistry<T>, b: NamedRegistry<T>): boolean {
+  if (a.tools.length !== b.tools.length) return false;
+  return a.tools.every((item, i) => {
+    const other = b.tools[i]!;
+    return (
+      item.exposedName === other.exposedName &&
+      item.upstream === other.upstream &&
+      (item.definition === other.definition || JSON.stringify(item.definition) === JSON.stringify(other.definition))
+    );
+  });
+}
+
+function sameList(a: readonly object[], b: readonly object[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i] || JSON.stringify(item) === JSON.stringify(b[i]));
+}
