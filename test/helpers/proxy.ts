@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/client';
+import { Client, type ClientCapabilities } from '@modelcontextprotocol/client';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import type { ProxyConfig, UpstreamConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/log.js';
@@ -29,7 +29,12 @@ export interface TestProxy {
 
 export async function startTestProxy(
   upstreams: TestUpstream[],
-  options: { startupTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    startupTimeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
+    client?: { capabilities?: ClientCapabilities; setup?: (client: Client) => void };
+  } = {},
 ): Promise<TestProxy> {
   // Tokens never come from (or go to) the developer's own store.
   const tokenDir = await mkdtemp(join(tmpdir(), 'proxy-tokens-'));
@@ -62,7 +67,11 @@ export async function startTestProxy(
       for (const waiter of waiters) waiter(transition);
     },
   });
-  const client = new Client({ name: 'integration-test', version: '1.0.0' });
+  const client = new Client(
+    { name: 'integration-test', version: '1.0.0' },
+    { capabilities: options.client?.capabilities ?? {} },
+  );
+  options.client?.setup?.(client);
   let listChanged = 0;
   client.setNotificationHandler('notifications/tools/list_changed', () => {
     listChanged++;
