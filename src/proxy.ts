@@ -3,6 +3,7 @@
  * stdio server in front of it.
  */
 import type { Transport } from '@modelcontextprotocol/server';
+import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { createActor } from 'xstate';
 import type { CallContext } from '../machines/call.js';
 import { supervisorMachine } from '../machines/supervisor.js';
@@ -13,7 +14,7 @@ import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } f
 import type { AuthSession } from './oauth/session.js';
 import type { Logger } from './observe/log.js';
 import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
-import { createDownstreamServer, type SupervisorActor } from './server/downstream.js';
+import { createDownstream, type SupervisorActor } from './server/downstream.js';
 import { createToolFilter } from './tools/index.js';
 import { provideUpstreamMachine } from './upstream/actors.js';
 import { closeHttpAgent } from './upstream/http.js';
@@ -85,8 +86,12 @@ export async function startProxy({
     supervisor.start();
     downstream.attach(supervisor);
   };
-  const downstream = createDownstreamServer(logger, startUpstreams);
-  await downstream.server.connect(transport);
+  const downstream = createDownstream(logger, startUpstreams);
+  // Serves clients of either era (2025 initialize or 2026-07-28 per-request envelopes) on the one transport.
+  const serving = serveStdio(({ era }) => downstream.createServer(era), {
+    transport,
+    onerror: (error) => logger.debug(`downstream: ${error.message}`),
+  });
 
   const stop = () => {
     stopping ??= (async () => {
@@ -101,7 +106,7 @@ export async function startProxy({
         ]);
         supervisor.stop();
       }
-      await downstream.server.close().catch(() => {});
+      await serving.close().catch(() => {});
       for (const session of sessions.values()) session.close();
       await closeSharedCallbackServer();
       await closeHttpAgent();

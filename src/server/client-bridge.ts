@@ -2,7 +2,7 @@
  * The downstream client as the upstream sessions see it: its declared capabilities, its answers to sampling,
  * elicitation and roots requests, and where upstream log messages and resource updates go.
  */
-import type { LoggingLevel, Server } from '@modelcontextprotocol/server';
+import type { ClientCapabilities, LoggingLevel, Server } from '@modelcontextprotocol/server';
 import type { ClientBridge, ClientRequestMethod } from '../upstream/bridge.js';
 
 /**
@@ -29,24 +29,35 @@ export interface DownstreamClientBridge extends ClientBridge {
   rootsChanged(): void;
 }
 
-export function createClientBridge(server: Server): DownstreamClientBridge {
+export interface BridgedServer {
+  /** The server the client talks to now (none before the client opened the connection). */
+  current(): Server | undefined;
+  /** What the client declared. */
+  capabilities(): ClientCapabilities;
+}
+
+export function createClientBridge({ current, capabilities }: BridgedServer): DownstreamClientBridge {
   const rootsListeners = new Set<() => void>();
   let threshold: number | undefined;
   const ignore = () => {};
   return {
     get capabilities() {
-      return server.getClientCapabilities() ?? {};
+      return capabilities();
     },
     request(_upstream: string, method: ClientRequestMethod, params, signal) {
+      const server = current();
+      if (!server) return Promise.reject(new Error('the client is not connected'));
       return server.request({ method, params }, { signal, timeout: CLIENT_REQUEST_TIMEOUT_MS });
     },
     log(upstream, params) {
       const level = SEVERITY.indexOf(params.level as LoggingLevel);
       if (threshold !== undefined && level !== -1 && level < threshold) return;
-      server.notification({ method: 'notifications/message', params: { ...params, logger: upstream } }).catch(ignore);
+      current()
+        ?.notification({ method: 'notifications/message', params: { ...params, logger: upstream } })
+        .catch(ignore);
     },
     resourceUpdated(_upstream, params) {
-      server.sendResourceUpdated(params).catch(ignore);
+      current()?.sendResourceUpdated(params).catch(ignore);
     },
     onRootsChanged(listener) {
       rootsListeners.add(listener);

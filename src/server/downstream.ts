@@ -4,6 +4,8 @@
  * (they must see its capabilities), so every handler first waits for the supervisor.
  */
 import {
+  CLIENT_CAPABILITIES_META_KEY,
+  type ClientCapabilities,
   type LoggingLevel,
   ProtocolError,
   ProtocolErrorCode,
@@ -25,7 +27,12 @@ export type SupervisorActor = Actor<typeof supervisorMachine>;
 type RouteOutcome = Parameters<RouteEvent['reply']>[0];
 
 export interface Downstream {
-  server: Server;
+  /**
+   * A server for one opening of the connection, in the era the client opened it in (`serveStdio` may build a
+   * 2026-07-28 one for a `server/discover` probe and then a 2025-era one when the client falls back). The last
+   * one built is the one the client talks to.
+   */
+  createServer(era: 'legacy' | 'modern'): Server;
   bridge: DownstreamClientBridge;
   /** Serves with this supervisor from now on; requests that came before were waiting for it. */
   attach(supervisor: SupervisorActor): void;
@@ -39,30 +46,30 @@ export type StartUpstreams = () => void;
 
 let nextRequestId = 0;
 
-export function createDownstreamServer(logger: Logger, start: StartUpstreams): Downstream {
-  const server = new Server(IMPLEMENTATION, {
-    capabilities: {
-      tools: { listChanged: true },
-      prompts: { listChanged: true },
-      resources: { subscribe: true, listChanged: true },
-      completions: {},
-      logging: {},
-    },
+export function createDownstream(logger: Logger, start: StartUpstreams): Downstream {
+  let current: Server | undefined;
+  let era: 'legacy' | 'modern' = 'legacy';
+  /** A 2026-07-28 client declares its capabilities on every request instead of at initialize. */
+  let envelopeCapabilities: ClientCapabilities | undefined;
+  const bridge = createClientBridge({
+    current: () => current,
+    capabilities: () =>
+      era === 'legacy' ? (current?.getClientCapabilities() ?? {}) : withoutClientRequests(envelopeCapabilities ?? {}),
   });
-  const bridge = createClientBridge(server);
   let attach!: (supervisor: SupervisorActor) => void;
   const attached = new Promise<SupervisorActor>((resolve) => {
     attach = resolve;
   });
 
-  const supervisorReady = () => {
+  const supervisorReady = (ctx?: ServerContext) => {
+    const envelope = ctx?.mcpReq.envelope as Record<string, unknown> | undefined;
+    envelopeCapabilities ??= envelope?.[CLIENT_CAPABILITIES_META_KEY] as ClientCapabilities | undefined;
     start();
     return attached;
   };
-  server.oninitialized = start;
 
-  const catalog = async (): Promise<Catalog> => {
-    const supervisor = await supervisorReady();
+  const catalog = async (ctx: ServerContext): Promise<Catalog> => {
+    const supervisor = await supervisorReady(ctx);
     return new Promise<Catalog>((reply) => supervisor.send({ type: 'catalog.get', reply }));
   };
 
@@ -74,7 +81,7 @@ export function createDownstreamServer(logger: Logger, start: StartUpstreams): D
     label: string,
     ctx: ServerContext,
   ): Promise<Result> => {
-    const supervisor = await supervisorReady();
+    const supervisor = await supervisorReady(ctx);
     const { progressToken, ...meta } = (params._meta ?? {}) as Record<string, unknown>;
     const upstreamParams = { ...params };
     // The upstream gets a progress token of ours (the SDK adds it); its progress is passed on under the client's.
@@ -116,57 +123,72 @@ export function createDownstreamServer(logger: Logger, start: StartUpstreams): D
     }
   };
 
-  server.setRequestHandler('tools/list', async () => ({
-    tools: (await catalog()).tools.tools.map((tool) => tool.definition),
-  }));
-  server.setRequestHandler('prompts/list', async () => ({
-    prompts: (await catalog()).prompts.tools.map((prompt) => prompt.definition),
-  }));
-  server.setRequestHandler('resources/list', async () => ({
-    resources: [...(await catalog()).resources.resources],
-  }));
-  server.setRequestHandler('resources/templates/list', async () => ({
-    resourceTemplates: [...(await catalog()).resources.resourceTemplates],
-  }));
-
-  server.setRequestHandler('tools/call', (request, ctx) => {
-    const { name } = request.params;
-    return forward('tools/call', { kind: 'tool', name }, request.params, `tools/call "${name}"`, ctx) as never;
-  });
-  server.setRequestHandler('prompts/get', (request, ctx) => {
-    const { name } = request.params;
-    return forward('prompts/get', { kind: 'prompt', name }, request.params, `prompts/get "${name}"`, ctx) as never;
-  });
-  for (const method of ['resources/read', 'resources/subscribe', 'resources/unsubscribe'] as const) {
-    server.setRequestHandler(method, (request, ctx) => {
-      const { uri } = request.params;
-      return forward(method, { kind: 'resource', uri }, request.params, `${method} ${uri}`, ctx) as never;
+  const createServer = (openedIn: 'legacy' | 'modern'): Server => {
+    era = openedIn;
+    const server = new Server(IMPLEMENTATION, {
+      capabilities: {
+        tools: { listChanged: true },
+        prompts: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        completions: {},
+        logging: {},
+      },
     });
-  }
-  server.setRequestHandler('completion/complete', (request, ctx) => {
-    const { ref } = request.params;
-    const target: RequestTarget =
-      ref.type === 'ref/prompt' ? { kind: 'prompt', name: ref.name } : { kind: 'resource', uri: ref.uri };
-    const label = `completion/complete for ${ref.type === 'ref/prompt' ? `prompt "${ref.name}"` : ref.uri}`;
-    return forward('completion/complete', target, request.params, label, ctx) as never;
-  });
-  server.setRequestHandler('logging/setLevel', async (request) => {
-    const level = request.params.level as LoggingLevel;
-    bridge.setLogLevel(level);
-    (await supervisorReady()).send({ type: 'logging.setLevel', level });
-    return {};
-  });
-  server.setNotificationHandler('notifications/roots/list_changed', () => bridge.rootsChanged());
+    server.oninitialized = start;
+    server.setRequestHandler('tools/list', async (_request, ctx) => ({
+      tools: (await catalog(ctx)).tools.tools.map((tool) => tool.definition),
+    }));
+    server.setRequestHandler('prompts/list', async (_request, ctx) => ({
+      prompts: (await catalog(ctx)).prompts.tools.map((prompt) => prompt.definition),
+    }));
+    server.setRequestHandler('resources/list', async (_request, ctx) => ({
+      resources: [...(await catalog(ctx)).resources.resources],
+    }));
+    server.setRequestHandler('resources/templates/list', async (_request, ctx) => ({
+      resourceTemplates: [...(await catalog(ctx)).resources.resourceTemplates],
+    }));
+
+    server.setRequestHandler('tools/call', (request, ctx) => {
+      const { name } = request.params;
+      return forward('tools/call', { kind: 'tool', name }, request.params, `tools/call "${name}"`, ctx) as never;
+    });
+    server.setRequestHandler('prompts/get', (request, ctx) => {
+      const { name } = request.params;
+      return forward('prompts/get', { kind: 'prompt', name }, request.params, `prompts/get "${name}"`, ctx) as never;
+    });
+    for (const method of ['resources/read', 'resources/subscribe', 'resources/unsubscribe'] as const) {
+      server.setRequestHandler(method, (request, ctx) => {
+        const { uri } = request.params;
+        return forward(method, { kind: 'resource', uri }, request.params, `${method} ${uri}`, ctx) as never;
+      });
+    }
+    server.setRequestHandler('completion/complete', (request, ctx) => {
+      const { ref } = request.params;
+      const target: RequestTarget =
+        ref.type === 'ref/prompt' ? { kind: 'prompt', name: ref.name } : { kind: 'resource', uri: ref.uri };
+      const label = `completion/complete for ${ref.type === 'ref/prompt' ? `prompt "${ref.name}"` : ref.uri}`;
+      return forward('completion/complete', target, request.params, label, ctx) as never;
+    });
+    server.setRequestHandler('logging/setLevel', async (request, ctx) => {
+      const level = request.params.level as LoggingLevel;
+      bridge.setLogLevel(level);
+      (await supervisorReady(ctx)).send({ type: 'logging.setLevel', level });
+      return {};
+    });
+    server.setNotificationHandler('notifications/roots/list_changed', () => bridge.rootsChanged());
+    current = server;
+    return server;
+  };
 
   attached.then((supervisor) => {
     supervisor.on('catalog.changed', ({ kinds }) => {
       const notify = {
-        tools: () => server.sendToolListChanged(),
-        prompts: () => server.sendPromptListChanged(),
-        resources: () => server.sendResourceListChanged(),
+        tools: () => current?.sendToolListChanged(),
+        prompts: () => current?.sendPromptListChanged(),
+        resources: () => current?.sendResourceListChanged(),
       };
       for (const kind of kinds) {
-        notify[kind]().catch(() => {
+        notify[kind]()?.catch(() => {
           // Not connected yet, or the client is gone: nothing to tell.
         });
       }
@@ -174,8 +196,8 @@ export function createDownstreamServer(logger: Logger, start: StartUpstreams): D
     supervisor.on('warning', ({ message }) => logger.warn(message));
     // The client may show log messages where stderr is hidden: the sign-in link must reach the user somehow.
     supervisor.on('sign-in.needed', ({ upstream, url }) => {
-      server
-        .sendLoggingMessage({
+      current
+        ?.sendLoggingMessage({
           level: 'warning',
           logger: upstream,
           data: `Sign in to upstream "${upstream}": open ${url}`,
@@ -183,7 +205,12 @@ export function createDownstreamServer(logger: Logger, start: StartUpstreams): D
         .catch(() => {});
     });
   });
-  return { server, bridge, attach };
+  return { createServer, bridge, attach };
+}
+
+/** Requests a 2026-07-28 client cannot be sent outside its own requests; upstreams must not count on them. */
+function withoutClientRequests({ sampling, elicitation, roots, ...rest }: ClientCapabilities): ClientCapabilities {
+  return rest;
 }
 
 function unknownTarget(target: RequestTarget): Error {

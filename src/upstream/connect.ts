@@ -89,7 +89,13 @@ async function open(
   signal: AbortSignal | undefined,
   endSession?: () => Promise<void>,
 ): Promise<UpstreamConnection> {
-  const client = new Client(IMPLEMENTATION, { capabilities: target.bridge.capabilities, listMaxPages: 1_000 });
+  const client = new Client(IMPLEMENTATION, {
+    capabilities: target.bridge.capabilities,
+    listMaxPages: 1_000,
+    // Streamable HTTP servers of the 2026-07-28 era are spoken to in their era (one server/discover probe first;
+    // a 2025-era server answers it as unknown and gets the initialize handshake). Legacy SSE is 2025-era only.
+    ...(kind === 'http' && { versionNegotiation: { mode: 'auto' as const } }),
+  });
   let timer: NodeJS.Timeout | undefined;
   const abandon = () => void client.close().catch(() => {});
   signal?.addEventListener('abort', abandon, { once: true });

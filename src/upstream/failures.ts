@@ -80,6 +80,10 @@ function isNetworkError(error: unknown): boolean {
 /** A failure to open a session over `transport`. */
 export function classifyConnectError(name: string, transport: TransportKind, url: URL, error: unknown): UpstreamError {
   if (error instanceof UpstreamError) return error;
+  // The 2026-07-28 era probe wraps what went wrong (refused, HTML, not JSON): the cause is what tells.
+  if (error instanceof SdkError && error.code === SdkErrorCode.EraNegotiationFailed && error.cause !== undefined) {
+    return classifyConnectError(name, transport, url, error.cause);
+  }
   const where = `${TRANSPORT_NAMES[transport]} at ${displayUrl(url)}`;
   const status = httpStatusOf(error);
   const message = error instanceof Error ? error.message : String(error);
