@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import {
   type AuthProvider,
   checkResourceAllowed,
-  discoverOAuthServerInfo,
   exchangeAuthorization,
   extractWWWAuthenticateParams,
   type FetchLike,
@@ -27,6 +26,7 @@ import { UpstreamError } from '../upstream/failures.js';
 import { IMPLEMENTATION } from '../version.js';
 import { openInBrowser } from './browser.js';
 import { type CallbackServer, callbackPortFromEnv, DEFAULT_CALLBACK_PORT } from './callback.js';
+import { discoverServerInfo } from './discovery.js';
 import { acquireSignInLock } from './lock.js';
 import type { StoredClient, StoredTokens, TokenStore } from './store.js';
 
@@ -70,6 +70,8 @@ export class AuthSession {
   private resourceMetadataUrl: URL | undefined;
   private refreshing: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** The same-origin issuer mismatch is worth one warning per upstream, not one per discovery. */
+  private issuerMismatchWarned = false;
 
   constructor(private readonly options: AuthSessionOptions) {}
 
@@ -119,9 +121,16 @@ export class AuthSession {
     }
     let info: OAuthServerInfo;
     try {
-      info = await discoverOAuthServerInfo(this.options.upstream.url, {
+      info = await discoverServerInfo(this.options.upstream.url, {
         resourceMetadataUrl: this.resourceMetadataUrl,
         fetchFn: this.options.fetchFn,
+        onIssuerAccepted: ({ expected, received }) => {
+          if (this.issuerMismatchWarned) return;
+          this.issuerMismatchWarned = true;
+          this.options.logger.warn(
+            `upstream "${this.name}": its authorization server metadata names issuer ${received}, not ${expected}; accepted because it is on the same origin`,
+          );
+        },
       });
     } catch (error) {
       throw authError(

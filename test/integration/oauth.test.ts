@@ -285,3 +285,33 @@ describe('a 401 without OAuth', () => {
     expect(logs.join('\n')).toContain('refused access (401) and offers no OAuth sign-in; check its configured headers');
   });
 });
+
+describe('authorization-server metadata naming another issuer (RFC 8414 §3.3)', () => {
+  it('is accepted on the same origin as its metadata URL, with one warning naming the upstream', async () => {
+    // Path-based tenants whose metadata leaves the path out of `issuer` (as the conformance suite's mock AS does).
+    const fixture = await oauthUpstream({ metadataIssuer: (asUrl) => new URL('/tenant1', asUrl).href });
+    const { env, browserRuns } = await workspace();
+    const { client, waitForState, logs } = await proxyFor([{ name: 'tenant', url: fixture.mcpUrl }], env);
+    await waitForState('tenant', /^connected\.ready/, 15_000);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'same origin' } }))).toBe('same origin');
+    expect(await browserRuns()).toBe(1);
+    const warnings = logs.filter((line) => line.includes('authorization server metadata names issuer'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('upstream "tenant"');
+    expect(warnings[0]).toContain(`${fixture.asUrl.origin}/tenant1`);
+  });
+
+  it('is refused on another origin: no registration, no browser, no tools', async () => {
+    // `localhost` instead of `127.0.0.1`: the same server, but another origin, as an impersonating AS would name.
+    const fixture = await oauthUpstream({ metadataIssuer: (asUrl) => `http://localhost:${asUrl.port}/` });
+    const { env, browserRuns } = await workspace();
+    const { client, waitForState, logs } = await proxyFor([{ name: 'mixup', url: fixture.mcpUrl }], env);
+    await waitForState('mixup', 'reconnecting', 15_000);
+    expect(logs.join('\n')).toMatch(/upstream "mixup": cannot discover its authorization server \(Issuer mismatch/);
+    expect(logs.join('\n')).not.toContain('accepted because it is on the same origin');
+    expect((await client.listTools()).tools).toEqual([]);
+    expect(fixture.counters.registrations).toBe(0);
+    expect(fixture.counters.authorizations).toBe(0);
+    expect(await browserRuns()).toBe(0);
+  });
+});

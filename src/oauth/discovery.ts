@@ -1,0 +1,58 @@
+/**
+ * Authorization-server discovery: the SDK's, with one tolerance. RFC 8414 §3.3 wants the metadata's `issuer` to be
+ * exactly the URL the metadata was looked up for; the SDK rejects any other (`IssuerMismatchError`). Some servers
+ * publish path-based metadata (`/.well-known/oauth-authorization-server/tenant1`) whose `issuer` leaves the path
+ * out. An `issuer` on the same origin (scheme, host and port) as the metadata URL is that server speaking for
+ * itself, so it is accepted, with a warning; an `issuer` on another origin is what a mix-up attack looks like and
+ * stays an error.
+ */
+import {
+  discoverOAuthServerInfo,
+  type FetchLike,
+  IssuerMismatchError,
+  type OAuthServerInfo,
+} from '@modelcontextprotocol/client';
+
+export interface DiscoverServerInfoOptions {
+  /** From the 401's `WWW-Authenticate: … resource_metadata="…"`, when given. */
+  resourceMetadataUrl?: URL;
+  fetchFn: FetchLike;
+  /** Told when a same-origin `issuer` that differs from the expected one was accepted. */
+  onIssuerAccepted: (mismatch: { expected: string; received: string }) => void;
+}
+
+function originOf(url: string | undefined): string | undefined {
+  if (url === undefined || !URL.canParse(url)) return undefined;
+  return new URL(url).origin;
+}
+
+/** Whether `received` names the same origin as `expected` (the URL the metadata was fetched from is built on it). */
+function sameOrigin(expected: string | undefined, received: string | undefined): boolean {
+  const origin = originOf(expected);
+  return origin !== undefined && origin !== 'null' && origin === originOf(received);
+}
+
+/**
+ * `discoverOAuthServerInfo`, accepting an authorization-server `issuer` that differs from the expected one only when
+ * it is on the same origin. The SDK's own check decides first; only its metadata mismatch on one origin leads to a
+ * second discovery with the check off, whose `issuer` is checked for the same origin again.
+ */
+export async function discoverServerInfo(serverUrl: URL, options: DiscoverServerInfoOptions): Promise<OAuthServerInfo> {
+  const { resourceMetadataUrl, fetchFn } = options;
+  try {
+    return await discoverOAuthServerInfo(serverUrl, { resourceMetadataUrl, fetchFn });
+  } catch (error) {
+    if (!(IssuerMismatchError.isInstance(error) && error.kind === 'metadata')) throw error;
+    if (!sameOrigin(error.expected, error.received)) throw error;
+  }
+  const info = await discoverOAuthServerInfo(serverUrl, {
+    resourceMetadataUrl,
+    fetchFn,
+    skipIssuerMetadataValidation: true,
+  });
+  const expected = info.authorizationServerUrl;
+  const received = info.authorizationServerMetadata?.issuer;
+  if (!sameOrigin(expected, received)) throw new IssuerMismatchError('metadata', expected, received);
+  options.onIssuerAccepted({ expected, received: received as string });
+  return info;
+}
