@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/client';
+import { Client, type ClientOptions } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream } from '../fixtures/upstreams.js';
@@ -37,11 +37,11 @@ beforeAll(async () => {
 });
 afterAll(() => rm(tokenDir, { recursive: true, force: true }));
 
-async function connectBin(env: Record<string, string>, args: string[] = []) {
+async function connectBin(env: Record<string, string>, args: string[] = [], options: ClientOptions = {}) {
   const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, ...args], env, stderr: 'pipe' });
   const stderr: string[] = [];
   transport.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  const client = new Client({ name: 'e2e', version: '1.0.0' });
+  const client = new Client({ name: 'e2e', version: '1.0.0' }, options);
   await client.connect(transport);
   cleanups.push(() => client.close());
   return { client, transport, stderr: () => stderr.join('') };
@@ -63,6 +63,24 @@ async function runBin(env: Record<string, string>, args: string[] = []) {
 }
 
 describe('the built bin over stdio', () => {
+  it('serves a 2026-07-28 client (per-request envelopes, no initialize) as well as a 2025-era one', async () => {
+    const http = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['echo'] });
+    cleanups.push(() => http.close());
+    const env = cleanEnv({
+      ENABLE_ADDITIONAL_TOOLS: 'proxy',
+      PROXY_UPSTREAMS: JSON.stringify([{ name: 'alpha', url: http.url.href }]),
+    });
+    for (const options of [{ versionNegotiation: { mode: { pin: '2026-07-28' } } }, {}] as ClientOptions[]) {
+      const { client } = await connectBin(env, [], options);
+      const era = options.versionNegotiation ? 'modern' : 'legacy';
+      expect(client.getProtocolEra()).toBe(era);
+      const { tools } = await client.listTools();
+      expect(tools.map((tool) => tool.name)).toEqual(['echo']);
+      const result = await client.callTool({ name: 'echo', arguments: { text: era } });
+      expect(result.content).toEqual([{ type: 'text', text: era }]);
+    }
+  });
+
   it('proxies two upstreams, one over SSE, with the mcp-devtools configuration', async () => {
     const http = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['alpha_tool'] });
     const sse = await startUpstream({ kind: 'sse', name: 'beta', tools: ['beta_tool'] });

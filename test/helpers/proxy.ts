@@ -33,7 +33,12 @@ export async function startTestProxy(
     startupTimeoutMs?: number;
     env?: NodeJS.ProcessEnv;
     /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
-    client?: { capabilities?: ClientCapabilities; setup?: (client: Client) => void };
+    client?: {
+      capabilities?: ClientCapabilities;
+      setup?: (client: Client) => void;
+      /** The protocol versions the client offers (default: all the SDK knows). */
+      supportedProtocolVersions?: string[];
+    };
   } = {},
 ): Promise<TestProxy> {
   // Tokens never come from (or go to) the developer's own store.
@@ -69,7 +74,12 @@ export async function startTestProxy(
   });
   const client = new Client(
     { name: 'integration-test', version: '1.0.0' },
-    { capabilities: options.client?.capabilities ?? {} },
+    {
+      capabilities: options.client?.capabilities ?? {},
+      ...(options.client?.supportedProtocolVersions && {
+        supportedProtocolVersions: options.client.supportedProtocolVersions,
+      }),
+    },
   );
   options.client?.setup?.(client);
   let listChanged = 0;
