@@ -7,9 +7,13 @@
  * transport's GET, Streamable HTTP's standalone GET) would be cut by a body timeout, so there is none; a dead peer
  * is noticed by the transports and the connection's liveness ping.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/client';
 import { Agent, type Dispatcher, request } from 'undici';
+
+/** Requests in flight on one upstream connection that may share a signal without a leak warning. */
+const MAX_CONCURRENT_REQUESTS = 10_000;
 
 let agent: Agent | undefined;
 
@@ -52,6 +56,9 @@ function requestBody(body: BodyInit | null | undefined): Dispatcher.RequestOptio
 export const upstreamFetch: FetchLike = async (url, init = {}) => {
   const method = (init.method ?? 'GET').toUpperCase();
   const { signal } = init;
+  // The SDK passes one transport-wide signal with every request: 64 calls in flight are 64 listeners on it, which
+  // is no leak (each is removed when its request ends). A finite limit: 0 upsets undici on Node 20.
+  if (signal && getMaxListeners(signal) < MAX_CONCURRENT_REQUESTS) setMaxListeners(MAX_CONCURRENT_REQUESTS, signal);
   let response: Dispatcher.ResponseData;
   try {
     response = await request(url, {
