@@ -63,12 +63,22 @@ export async function openTestSession(
   return session;
 }
 
-/** Resolves once `predicate` holds, polling; rejects naming `what` after `timeoutMs`. Every wait is bounded. */
-export async function waitUntil(what: string, predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+/**
+ * Resolves once `predicate` holds, checking every few milliseconds, or after each run of `poll` when given (for a
+ * state only a request can observe); rejects naming `what` after `timeoutMs`. Every wait is bounded.
+ */
+export async function waitUntil(
+  what: string,
+  predicate: () => boolean,
+  timeoutMs = 5_000,
+  poll?: () => Promise<void>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  for (;;) {
+    await poll?.();
+    if (predicate()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, poll ? 100 : 10));
   }
 }
 
