@@ -8,6 +8,8 @@ import type {
   LoggingMessageNotificationParams,
   NotificationMethod,
   NotificationTypeMap,
+  Resource,
+  ResourceTemplateType,
 } from '@modelcontextprotocol/client';
 import { onTestFinished } from 'vitest';
 import { connectDirect, type TestClientOptions } from './direct.js';
@@ -105,4 +107,26 @@ export type LogMessage = LoggingMessageNotificationParams;
 /** The text of a log message's `data`, whatever its JSON type. */
 export function logText(message: LogMessage): string {
   return typeof message.data === 'string' ? message.data : JSON.stringify(message.data);
+}
+
+/**
+ * Every page of `resources/list` (or `resources/templates/list`), requested one by one, and how many pages it took.
+ * (The SDK client's `listResources()` without a cursor aggregates the pages itself, and may answer from its cache.)
+ */
+export async function walkPages<M extends 'resources/list' | 'resources/templates/list'>(
+  client: Client,
+  method: M,
+): Promise<{ items: (M extends 'resources/list' ? Resource : ResourceTemplateType)[]; pages: number }> {
+  const items: unknown[] = [];
+  let cursor: string | undefined;
+  for (let pages = 1; pages <= 100; pages++) {
+    const result: { resources?: unknown[]; resourceTemplates?: unknown[]; nextCursor?: string } = await client.request({
+      method,
+      params: cursor === undefined ? {} : { cursor },
+    });
+    items.push(...(result.resources ?? result.resourceTemplates ?? []));
+    cursor = result.nextCursor;
+    if (cursor === undefined) return { items: items as never, pages };
+  }
+  throw new Error(`${method} did not end within 100 pages`);
 }

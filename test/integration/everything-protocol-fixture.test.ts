@@ -3,13 +3,41 @@
  * fixture upstream (an SDK server on 127.0.0.1, `test/fixtures/upstreams.ts`) instead:
  * - cancellation: server-everything's long-running tool ignores its abort signal and records nothing, so whether a
  *   cancellation reached it is not observable; the fixture's `slow` tool records every abort of its request signal;
- * - audio content: no server-everything tool answers with an audio block; the fixture's `image` tool does.
+ * - audio content: no server-everything tool answers with an audio block; the fixture's `image` tool does;
+ * - pagination of resources/list: server-everything (2026.8.31) has 7 resources and answers them in one page; here
+ *   the fixture (through its `extend` hook) serves 25 in pages of 10.
  *
  * Same body directly and through the proxy, over Streamable HTTP and legacy SSE, like the server-everything tests.
  */
+import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_PNG_BASE64, FIXTURE_WAV_BASE64, startUpstream, type UpstreamFixture } from '../fixtures/upstreams.js';
-import { openTestSession, type UpstreamUnderTest, VIAS, waitUntil } from '../helpers/session.js';
+import { connectDirect } from '../helpers/direct.js';
+import { openTestSession, type UpstreamUnderTest, VIAS, waitUntil, walkPages } from '../helpers/session.js';
+
+const RESOURCES = 25;
+const PAGE_SIZE = 10;
+const resourceUri = (index: number) => `fixture://resource/${String(index).padStart(3, '0')}`;
+
+/** Serves `RESOURCES` text resources, `PAGE_SIZE` a page (the cursor is the next offset), and reads them. */
+function serveManyResources(server: Server): void {
+  server.registerCapabilities({ resources: {} });
+  server.setRequestHandler('resources/list', (request) => {
+    const offset = Number(request.params?.cursor ?? 0);
+    const next = Math.min(offset + PAGE_SIZE, RESOURCES);
+    const resources = [];
+    for (let index = offset; index < next; index++) {
+      resources.push({ uri: resourceUri(index), name: `resource ${index}`, mimeType: 'text/plain' });
+    }
+    return { resources, ...(next < RESOURCES && { nextCursor: String(next) }) };
+  });
+  server.setRequestHandler('resources/read', (request) => {
+    const { uri } = request.params;
+    const index = Array.from({ length: RESOURCES }, (_, i) => resourceUri(i)).indexOf(uri);
+    if (index < 0) throw new ProtocolError(ProtocolErrorCode.ResourceNotFound, `Resource ${uri} not found`);
+    return { contents: [{ uri, mimeType: 'text/plain', text: `resource number ${index}` }] };
+  });
+}
 
 describe.each([
   { kind: 'streamable-http' as const, transport: 'http' as const },
@@ -19,7 +47,7 @@ describe.each([
   let upstream: UpstreamUnderTest;
 
   beforeAll(async () => {
-    fixture = await startUpstream({ kind });
+    fixture = await startUpstream({ kind, extend: serveManyResources });
     upstream = { url: fixture.url, transport };
   });
   afterAll(async () => {
@@ -51,6 +79,23 @@ describe.each([
       expect(result.content).toEqual([
         { type: 'image', data: FIXTURE_PNG_BASE64, mimeType: 'image/png' },
         { type: 'audio', data: FIXTURE_WAV_BASE64, mimeType: 'audio/wav' },
+      ]);
+    });
+
+    it('lists every resource of every page, as a direct client gets them, and reads one from the last page', async () => {
+      const { client } = await openTestSession(via, upstream);
+      const direct = await connectDirect(upstream.url, transport);
+      const expected = await walkPages(direct, 'resources/list').finally(() => direct.close());
+      expect(expected.pages).toBe(3);
+      expect(expected.items).toHaveLength(RESOURCES);
+
+      // However the proxy pages them, walking its pages gives every resource once, in order.
+      const { items: resources } = await walkPages(client, 'resources/list');
+      expect(resources).toHaveLength(RESOURCES);
+      expect(resources).toEqual(expected.items);
+      const read = await client.readResource({ uri: 'fixture://resource/024' });
+      expect(read.contents).toEqual([
+        { uri: 'fixture://resource/024', mimeType: 'text/plain', text: 'resource number 24' },
       ]);
     });
   });

@@ -8,7 +8,7 @@
  * notification can only be the proxy's doing.
  */
 import { gunzipSync } from 'node:zlib';
-import type { Client, ListResourceTemplatesResult, Resource } from '@modelcontextprotocol/client';
+import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EverythingServer, startEverything } from '../fixtures/everything.js';
 import { connectDirect } from '../helpers/direct.js';
@@ -20,6 +20,7 @@ import {
   type UpstreamUnderTest,
   VIAS,
   waitUntil,
+  walkPages,
 } from '../helpers/session.js';
 
 const DOC = (name: string) => `demo://resource/static/document/${name}`;
@@ -27,31 +28,8 @@ const DOC = (name: string) => `demo://resource/static/document/${name}`;
 const PERIODIC_WAIT_MS = 12_000;
 const SIMULATED_LOG = /-level message|level-message/;
 
-async function listAllResources(client: Client): Promise<Resource[]> {
-  const resources: Resource[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const result = await client.listResources(cursor === undefined ? {} : { cursor });
-    resources.push(...result.resources);
-    cursor = result.nextCursor;
-    if (cursor === undefined) return resources;
-  }
-  throw new Error('resources/list did not end within 100 pages');
-}
-
-type ResourceTemplate = ListResourceTemplatesResult['resourceTemplates'][number];
-
-async function listAllTemplates(client: Client): Promise<ResourceTemplate[]> {
-  const templates: ResourceTemplate[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const result = await client.listResourceTemplates(cursor === undefined ? {} : { cursor });
-    templates.push(...result.resourceTemplates);
-    cursor = result.nextCursor;
-    if (cursor === undefined) return templates;
-  }
-  throw new Error('resources/templates/list did not end within 100 pages');
-}
+const listAllResources = async (client: Client) => (await walkPages(client, 'resources/list')).items;
+const listAllTemplates = async (client: Client) => (await walkPages(client, 'resources/templates/list')).items;
 
 /** What a plain client connected straight to the upstream gets from `run`. */
 async function reference<T>(upstream: UpstreamUnderTest, run: (client: Client) => Promise<T>): Promise<T> {
