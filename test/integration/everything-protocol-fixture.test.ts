@@ -22,6 +22,7 @@ const resourceUri = (index: number) => `fixture://resource/${String(index).padSt
 /** Serves `RESOURCES` text resources, `PAGE_SIZE` a page (the cursor is the next offset), and reads them. */
 function serveManyResources(server: Server): void {
   server.registerCapabilities({ resources: {} });
+  server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: [] }));
   server.setRequestHandler('resources/list', (request) => {
     const offset = Number(request.params?.cursor ?? 0);
     const next = Math.min(offset + PAGE_SIZE, RESOURCES);
@@ -97,6 +98,26 @@ describe.each([
       expect(read.contents).toEqual([
         { uri: 'fixture://resource/024', mimeType: 'text/plain', text: 'resource number 24' },
       ]);
+    });
+
+    // A server with resources but no templates may not implement resources/templates/list at all (the SDK's
+    // low-level Server answers Method not found): that must cost it neither its tools nor its resources.
+    it('keeps the tools and resources of an upstream that has no resources/templates/list', async () => {
+      const noTemplates = await startUpstream({
+        kind,
+        tools: ['echo'],
+        extend: (server) => {
+          server.registerCapabilities({ resources: {} });
+          server.setRequestHandler('resources/list', () => ({ resources: [{ uri: 'fixture://only', name: 'only' }] }));
+        },
+      });
+      try {
+        const { client } = await openTestSession(via, { url: noTemplates.url, transport });
+        expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['echo']);
+        expect((await walkPages(client, 'resources/list')).items).toEqual([{ uri: 'fixture://only', name: 'only' }]);
+      } finally {
+        await noTemplates.close();
+      }
     });
   });
 });
