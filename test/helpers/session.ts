@@ -1,0 +1,132 @@
+/**
+ * One test body, two ways to reach an upstream: a client connected straight to it (`direct`, which proves the
+ * expectation right) and a client connected to the proxy in front of it (`proxy`, which proves the proxy).
+ */
+
+import type {
+  Client,
+  LoggingMessageNotificationParams,
+  NotificationMethod,
+  NotificationTypeMap,
+  Resource,
+  ResourceTemplateType,
+} from '@modelcontextprotocol/client';
+import { onTestFinished } from 'vitest';
+import { connectDirect, type TestClientOptions } from './direct.js';
+import { startTestProxy } from './proxy.js';
+
+export type Via = 'direct' | 'proxy';
+
+export const VIAS: readonly Via[] = ['direct', 'proxy'];
+
+/** The name the proxy is given for the upstream under test. */
+export const PROXIED_UPSTREAM_NAME = 'everything';
+
+export interface UpstreamUnderTest {
+  url: URL;
+  transport: 'http' | 'sse';
+}
+
+export interface TestSession {
+  readonly client: Client;
+  readonly via: Via;
+  /**
+   * The `logger` a log message of the upstream carries when it reaches the client: the upstream's own (direct), or
+   * the upstream's configured name (through the proxy).
+   */
+  expectedLogger(upstreamLogger: string | undefined): string | undefined;
+  close(): Promise<void>;
+}
+
+export async function openSession(
+  via: Via,
+  upstream: UpstreamUnderTest,
+  options: TestClientOptions = {},
+): Promise<TestSession> {
+  if (via === 'direct') {
+    const client = await connectDirect(upstream.url, upstream.transport, options);
+    return { client, via, expectedLogger: (logger) => logger, close: () => client.close() };
+  }
+  const proxy = await startTestProxy(
+    [{ name: PROXIED_UPSTREAM_NAME, url: upstream.url, transport: upstream.transport }],
+    { client: options },
+  );
+  return { client: proxy.client, via, expectedLogger: () => PROXIED_UPSTREAM_NAME, close: () => proxy.close() };
+}
+
+/** `openSession`, closed when the current test ends. */
+export async function openTestSession(
+  via: Via,
+  upstream: UpstreamUnderTest,
+  options: TestClientOptions = {},
+): Promise<TestSession> {
+  const session = await openSession(via, upstream, options);
+  onTestFinished(() => session.close());
+  return session;
+}
+
+/**
+ * Resolves once `predicate` holds, checking every few milliseconds, or after each run of `poll` when given (for a
+ * state only a request can observe); rejects naming `what` after `timeoutMs`. Every wait is bounded.
+ */
+export async function waitUntil(
+  what: string,
+  predicate: () => boolean,
+  timeoutMs = 5_000,
+  poll?: () => Promise<void>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await poll?.();
+    if (predicate()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, poll ? 100 : 10));
+  }
+}
+
+/**
+ * Records every notification of `method` the client receives, in arrival order: pass `setup` in the client options
+ * (or call it on a connected client).
+ */
+export function recordNotifications<M extends NotificationMethod>(
+  method: M,
+): { received: NotificationTypeMap[M]['params'][]; setup: (client: Client) => void } {
+  const received: NotificationTypeMap[M]['params'][] = [];
+  return {
+    received,
+    setup: (client) => {
+      client.setNotificationHandler(method, (notification) => {
+        received.push(notification.params);
+      });
+    },
+  };
+}
+
+export type LogMessage = LoggingMessageNotificationParams;
+
+/** The text of a log message's `data`, whatever its JSON type. */
+export function logText(message: LogMessage): string {
+  return typeof message.data === 'string' ? message.data : JSON.stringify(message.data);
+}
+
+/**
+ * Every page of `resources/list` (or `resources/templates/list`), requested one by one, and how many pages it took.
+ * (The SDK client's `listResources()` without a cursor aggregates the pages itself, and may answer from its cache.)
+ */
+export async function walkPages<M extends 'resources/list' | 'resources/templates/list'>(
+  client: Client,
+  method: M,
+): Promise<{ items: (M extends 'resources/list' ? Resource : ResourceTemplateType)[]; pages: number }> {
+  const items: unknown[] = [];
+  let cursor: string | undefined;
+  for (let pages = 1; pages <= 100; pages++) {
+    const result: { resources?: unknown[]; resourceTemplates?: unknown[]; nextCursor?: string } = await client.request({
+      method,
+      params: cursor === undefined ? {} : { cursor },
+    });
+    items.push(...(result.resources ?? result.resourceTemplates ?? []));
+    cursor = result.nextCursor;
+    if (cursor === undefined) return { items: items as never, pages };
+  }
+  throw new Error(`${method} did not end within 100 pages`);
+}
