@@ -3,7 +3,7 @@
  * use. It forwards requests untouched, passes server-to-client traffic to the downstream client (through the
  * bridge), reports a dropped connection, and asks for a re-list on any list_changed.
  */
-import { type Client, type LoggingLevel, SseError } from '@modelcontextprotocol/client';
+import { type Client, type LoggingLevel, ProtocolErrorCode, SseError } from '@modelcontextprotocol/client';
 import type {
   CallOutcome,
   ConnectionSignal,
@@ -116,12 +116,14 @@ export function createConnection({
     );
   }
 
-  const listed = async <T>(what: string, list: () => Promise<T>): Promise<T> => {
+  const listed = async <T>(what: string, list: () => Promise<T[]>): Promise<T[]> => {
     try {
       return await list();
     } catch (error) {
       const outcome = classifyCallError(name, what, LIST_TIMEOUT_MS, error);
       if (outcome.type === 'failure') throw outcome.failure;
+      // Declaring `resources` without serving templates (the SDK's low-level server does that) means none.
+      if (outcome.type === 'rpc-error' && outcome.code === ProtocolErrorCode.MethodNotFound) return [];
       const reason = outcome.type === 'rpc-error' ? outcome.message : 'unexpected answer';
       // A JSON-RPC error: the upstream is there but will not list; retrying later may help.
       throw new UpstreamError('network', 'ERR_UPSTREAM_LIST', `upstream "${name}": ${what} failed (${reason})`);
@@ -135,16 +137,17 @@ export function createConnection({
     async listCatalog(): Promise<UpstreamCatalog> {
       const offers = client.getServerCapabilities() ?? {};
       const [tools, resources, resourceTemplates, prompts] = await Promise.all([
-        offers.tools ? listed('tools/list', () => client.listTools(undefined, fresh)).then((r) => r.tools) : [],
+        offers.tools ? listed('tools/list', async () => (await client.listTools(undefined, fresh)).tools) : [],
         offers.resources
-          ? listed('resources/list', () => client.listResources(undefined, fresh)).then((r) => r.resources)
+          ? listed('resources/list', async () => (await client.listResources(undefined, fresh)).resources)
           : [],
         offers.resources
-          ? listed('resources/templates/list', () => client.listResourceTemplates(undefined, fresh)).then(
-              (r) => r.resourceTemplates,
+          ? listed(
+              'resources/templates/list',
+              async () => (await client.listResourceTemplates(undefined, fresh)).resourceTemplates,
             )
           : [],
-        offers.prompts ? listed('prompts/list', () => client.listPrompts(undefined, fresh)).then((r) => r.prompts) : [],
+        offers.prompts ? listed('prompts/list', async () => (await client.listPrompts(undefined, fresh)).prompts) : [],
       ]);
       return { tools, resources, resourceTemplates, prompts };
     },
