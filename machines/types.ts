@@ -63,7 +63,19 @@ export interface ForwardedRequest {
   /** Aborted when the client cancels the request. */
   signal?: AbortSignal;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /**
+   * Answers the server-to-client requests (sampling, elicitation, roots) the upstream makes while serving this
+   * request, instead of sending them to the client on their own (a 2026-07-28 client takes them only as part of
+   * its request's answer). Without it they go to the client directly.
+   */
+  onClientRequest?: ClientRequestHandler;
 }
+
+export type ClientRequestHandler = (
+  method: 'sampling/createMessage' | 'elicitation/create' | 'roots/list',
+  params: Record<string, unknown> | undefined,
+  signal: AbortSignal,
+) => Promise<Result>;
 
 /** Everything an upstream offers, listed in full (all pages) after each connect and on every list_changed. */
 export interface UpstreamCatalog {

@@ -6,6 +6,8 @@
 import {
   CLIENT_CAPABILITIES_META_KEY,
   type ClientCapabilities,
+  type InputRequests,
+  inputRequired,
   type LoggingLevel,
   ProtocolError,
   ProtocolErrorCode,
@@ -16,11 +18,12 @@ import {
 } from '@modelcontextprotocol/server';
 import type { Actor } from 'xstate';
 import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machines/supervisor.js';
-import type { ForwardedMethod } from '../../machines/types.js';
+import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Logger } from '../observe/log.js';
 import { IMPLEMENTATION } from '../version.js';
 import { createClientBridge, type DownstreamClientBridge } from './client-bridge.js';
+import { type InputRound, InputRounds } from './input-rounds.js';
 
 export type SupervisorActor = Actor<typeof supervisorMachine>;
 
@@ -53,8 +56,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams): Downstr
   let envelopeCapabilities: ClientCapabilities | undefined;
   const bridge = createClientBridge({
     current: () => current,
-    capabilities: () =>
-      era === 'legacy' ? (current?.getClientCapabilities() ?? {}) : withoutClientRequests(envelopeCapabilities ?? {}),
+    capabilities: () => (era === 'legacy' ? (current?.getClientCapabilities() ?? {}) : (envelopeCapabilities ?? {})),
   });
   let attach!: (supervisor: SupervisorActor) => void;
   const attached = new Promise<SupervisorActor>((resolve) => {
@@ -73,14 +75,15 @@ export function createDownstream(logger: Logger, start: StartUpstreams): Downstr
     return new Promise<Catalog>((reply) => supervisor.send({ type: 'catalog.get', reply }));
   };
 
-  /** Sends a request to the upstream that owns `target` and turns the outcome into a reply. */
-  const forward = async (
+  /** Sends a request to the upstream that owns `target`; resolves with how it ended. */
+  const route = async (
     method: ForwardedMethod,
     target: RequestTarget,
     params: Record<string, unknown>,
     label: string,
     ctx: ServerContext,
-  ): Promise<Result> => {
+    extra: Pick<ForwardedRequest, 'signal' | 'onClientRequest'>,
+  ): Promise<RouteOutcome> => {
     const supervisor = await supervisorReady(ctx);
     const { progressToken, ...meta } = (params._meta ?? {}) as Record<string, unknown>;
     const upstreamParams = { ...params };
@@ -97,15 +100,19 @@ export function createDownstream(logger: Logger, start: StartUpstreams): Downstr
               })
               .catch(() => {});
           };
-    const outcome = await new Promise<RouteOutcome>((reply) =>
+    return new Promise<RouteOutcome>((reply) =>
       supervisor.send({
         type: 'request.route',
         id: `request-${++nextRequestId}`,
         target,
-        request: { method, params: upstreamParams, label, signal: ctx.mcpReq.signal, onProgress },
+        request: { method, params: upstreamParams, label, onProgress, ...extra },
         reply,
       }),
     );
+  };
+
+  /** Turns how a request ended into the reply. */
+  const answer = (method: ForwardedMethod, label: string, outcome: RouteOutcome): Result => {
     switch (outcome.type) {
       case 'result':
         return outcome.result;
@@ -121,6 +128,38 @@ export function createDownstream(logger: Logger, start: StartUpstreams): Downstr
         }
         throw new ProtocolError(ProtocolErrorCode.InternalError, outcome.failure.message);
     }
+  };
+
+  const rounds = new InputRounds<RouteOutcome>();
+
+  /** Forwards a request to the upstream that owns `target` and answers with what it answered. */
+  const forward = async (
+    method: ForwardedMethod,
+    target: RequestTarget,
+    params: Record<string, unknown>,
+    label: string,
+    ctx: ServerContext,
+  ): Promise<Result> => {
+    if (era === 'legacy' || !ROUND_TRIP_METHODS.has(method)) {
+      return answer(method, label, await route(method, target, params, label, ctx, { signal: ctx.mcpReq.signal }));
+    }
+    // A 2026-07-28 client: questions the upstream asks meanwhile end this request with input_required.
+    const token = ctx.mcpReq.requestState<string>();
+    let round: InputRound<RouteOutcome>;
+    if (token === undefined) {
+      round = rounds.start((onClientRequest, signal) =>
+        route(method, target, params, label, ctx, { signal, onClientRequest }),
+      );
+    } else {
+      round = rounds.resume(token);
+      round.answer(ctx.mcpReq.inputResponses as Record<string, unknown> | undefined);
+    }
+    const step = await round.next(ctx.mcpReq.signal);
+    if (step.type === 'done') return answer(method, label, step.outcome);
+    return inputRequired({
+      inputRequests: Object.fromEntries(step.questions.map(({ key, request }) => [key, request])) as InputRequests,
+      requestState: step.token,
+    }) as Result;
   };
 
   const createServer = (openedIn: 'legacy' | 'modern'): Server => {
@@ -208,10 +247,8 @@ export function createDownstream(logger: Logger, start: StartUpstreams): Downstr
   return { createServer, bridge, attach };
 }
 
-/** Requests a 2026-07-28 client cannot be sent outside its own requests; upstreams must not count on them. */
-function withoutClientRequests({ sampling, elicitation, roots, ...rest }: ClientCapabilities): ClientCapabilities {
-  return rest;
-}
+/** The requests of a 2026-07-28 client that may be answered with input_required. */
+const ROUND_TRIP_METHODS: ReadonlySet<ForwardedMethod> = new Set(['tools/call', 'prompts/get', 'resources/read']);
 
 function unknownTarget(target: RequestTarget): Error {
   switch (target.kind) {

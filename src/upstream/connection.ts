@@ -3,9 +3,11 @@
  * use. It forwards requests untouched, passes server-to-client traffic to the downstream client (through the
  * bridge), reports a dropped connection, and asks for a re-list on any list_changed.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { type Client, type LoggingLevel, ProtocolErrorCode, SseError } from '@modelcontextprotocol/client';
 import type {
   CallOutcome,
+  ClientRequestHandler,
   ConnectionSignal,
   ForwardedRequest,
   SessionState,
@@ -19,6 +21,12 @@ import { classifyCallError, networkReason, UpstreamError } from './failures.js';
 
 /** Listing everything (all pages) may take this long; then the list counts as failed and the upstream reconnects. */
 const LIST_TIMEOUT_MS = 60_000;
+
+/**
+ * The request being served, for the server-to-client requests the upstream makes meanwhile: they arrive on that
+ * request's response stream (or in its input_required rounds), so they run in its async context.
+ */
+const servingRequest = new AsyncLocalStorage<ClientRequestHandler>();
 
 /** How long the liveness check after a transport error may take before the connection counts as lost. */
 const LIVENESS_PING_TIMEOUT_MS = 5_000;
@@ -108,12 +116,14 @@ export function createConnection({
   // Only what the downstream client declared: the SDK refuses a handler for an undeclared capability.
   for (const [method, capability] of Object.entries(CLIENT_REQUESTS) as Array<[ClientRequestMethod, string]>) {
     if (!(capability in bridge.capabilities)) continue;
-    client.setRequestHandler(
-      method,
-      (request, ctx) =>
-        // The client's answer goes back as it is; the SDK validates it against the method's result schema.
-        bridge.request(name, method, request.params as Record<string, unknown> | undefined, ctx.mcpReq.signal) as never,
-    );
+    client.setRequestHandler(method, (request, ctx) => {
+      const params = request.params as Record<string, unknown> | undefined;
+      // Made while serving one of our requests (its response stream, or a 2026-07-28 input_required round)?
+      const perRequest = servingRequest.getStore();
+      // The client's answer goes back as it is; the SDK validates it against the method's result schema.
+      if (perRequest) return perRequest(method, params, ctx.mcpReq.signal) as never;
+      return bridge.request(name, method, params, ctx.mcpReq.signal) as never;
+    });
   }
 
   const listed = async <T>(what: string, list: () => Promise<T[]>): Promise<T[]> => {
@@ -151,14 +161,17 @@ export function createConnection({
       ]);
       return { tools, resources, resourceTemplates, prompts };
     },
-    async request({ method, params, label, timeoutMs, signal, onProgress }: ForwardedRequest): Promise<CallOutcome> {
+    async request(request: ForwardedRequest): Promise<CallOutcome> {
+      const { method, params, label, timeoutMs, signal, onProgress, onClientRequest } = request;
       try {
         // The generic `request`: a proxy passes the result on as it is, without validating it against a tool's
         // outputSchema (that is the client's business) or caching anything.
-        const result = await client.request(
-          { method, params },
-          { timeout: timeoutMs, resetTimeoutOnProgress: true, signal, onprogress: onProgress },
-        );
+        const send = () =>
+          client.request(
+            { method, params },
+            { timeout: timeoutMs, resetTimeoutOnProgress: true, signal, onprogress: onProgress },
+          );
+        const result = await (onClientRequest ? servingRequest.run(onClientRequest, send) : send());
         return { type: 'result', result };
       } catch (error) {
         return classifyCallError(name, label, timeoutMs, error);

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Client, type ClientOptions } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startEverything } from '../fixtures/everything.js';
+import { startModernUpstream } from '../fixtures/modern-upstream.js';
 import { startUpstream } from '../fixtures/upstreams.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
@@ -63,6 +65,41 @@ async function runBin(env: Record<string, string>, args: string[] = []) {
 }
 
 describe('the built bin over stdio', () => {
+  it("asks a 2026-07-28 client the upstream's questions as input_required rounds, from either era of upstream", async () => {
+    const modern = await startModernUpstream('modern');
+    const everything = await startEverything('streamableHttp');
+    cleanups.push(
+      () => modern.close(),
+      () => everything.close(),
+    );
+    const env = cleanEnv({
+      ENABLE_ADDITIONAL_TOOLS: 'proxy',
+      PROXY_UPSTREAMS: JSON.stringify([
+        { name: 'modern', url: modern.url.href },
+        { name: 'everything', url: everything.url.href },
+      ]),
+    });
+    const asked: string[] = [];
+    const { client } = await connectBin(env, [], {
+      capabilities: { elicitation: { form: {} } },
+      versionNegotiation: { mode: { pin: '2026-07-28' } },
+    });
+    client.setRequestHandler('elicitation/create', ({ params }) => {
+      asked.push(params.message);
+      return { action: 'accept', content: { name: 'Ada', check: true } };
+    });
+    const { tools } = await client.listTools();
+    expect(tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(['ask_name', 'trigger-elicitation-request']));
+
+    // A 2026-07-28 upstream asks in its own input_required round; the proxy asks the client in one of its own.
+    const named = await client.callTool({ name: 'ask_name', arguments: {} });
+    expect(named.content).toEqual([{ type: 'text', text: 'hello Ada' }]);
+    // A 2025-era upstream sends elicitation/create mid-call and waits; the proxy turns it into a round too.
+    const elicited = await client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+    expect(JSON.stringify(elicited.content)).toContain('Name: Ada');
+    expect(asked).toEqual(['What is your name?', 'Please provide inputs for the following fields:']);
+  });
+
   it('serves a 2026-07-28 client (per-request envelopes, no initialize) as well as a 2025-era one', async () => {
     const http = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['echo'] });
     cleanups.push(() => http.close());
