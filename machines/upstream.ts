@@ -18,6 +18,7 @@ import {
   fromCallback,
   fromPromise,
   setup,
+  spawnChild,
   stateIn,
   stopChild,
 } from 'xstate';
@@ -85,7 +86,6 @@ export interface UpstreamContext {
   stepUpScope?: string;
   /** Step-up sign-ins so far; bounded by MAX_STEP_UPS. */
   stepUps: number;
-  calls: Record<string, CallRef>;
 }
 
 export type UpstreamEvent =
@@ -98,6 +98,8 @@ export type UpstreamEvent =
   | { type: 'auth.signedIn' }
   | { type: 'auth.failed'; failure: UpstreamFailure }
   | CallToParentEvent;
+
+type ForwardEvent = Extract<UpstreamEvent, { type: 'request.forward' }>;
 
 /** What an upstream tells its supervisor. */
 export type UpstreamToSupervisorEvent =
@@ -133,6 +135,12 @@ function lostDuringCall(name: string, failure: UpstreamFailure): UpstreamFailure
     code: 'ERR_UPSTREAM_CONNECTION_LOST',
     message: `connection to upstream "${name}" was lost during the call (${failure.reason ?? failure.message}); it is reconnecting, try again`,
   };
+}
+
+/** The calls in flight: the upstream's children spawned from the `call` machine (not its invoked actors). */
+export function callsOf(self: AnyActorRef): CallRef[] {
+  const children = (self.getSnapshot() as { children: Record<string, AnyActorRef> }).children;
+  return Object.values(children).filter((child): child is CallRef => child.src === 'call');
 }
 
 /** Where a failed list leads, from the first list and from a re-list alike. */
@@ -242,8 +250,8 @@ export const upstreamMachine = setup({
     tellSupervisor: enqueueActions(({ context, enqueue }, event: UpstreamToSupervisorEvent) => {
       if (context.parentRef) enqueue.sendTo(context.parentRef, event);
     }),
-    tellCalls: enqueueActions(({ context, enqueue }, event: Parameters<CallRef['send']>[0]) => {
-      for (const ref of Object.values(context.calls)) enqueue.sendTo(ref, event);
+    tellCalls: enqueueActions(({ self, enqueue }, event: Parameters<CallRef['send']>[0]) => {
+      for (const ref of callsOf(self)) enqueue.sendTo(ref, event);
     }),
   },
   guards: {
@@ -278,37 +286,43 @@ export const upstreamMachine = setup({
     attempt: 0,
     catalog: EMPTY_CATALOG,
     subscriptions: [],
-    calls: {},
     stepUps: 0,
   }),
   initial: 'connecting',
   on: {
     'request.forward': {
-      actions: assign({
-        subscriptions: ({ context, event: { request } }) => {
-          const uri = request.params.uri as string;
-          if (request.method === 'resources/subscribe' && !context.subscriptions.includes(uri)) {
-            return [...context.subscriptions, uri];
-          }
-          if (request.method === 'resources/unsubscribe') return context.subscriptions.filter((known) => known !== uri);
-          return context.subscriptions;
-        },
-        calls: ({ context, event, spawn, self }) => {
-          const ready = context.connection !== undefined && self.getSnapshot().matches({ connected: 'ready' });
-          const ref = spawn('call', {
-            id: event.id,
-            input: {
+      actions: [
+        assign({
+          subscriptions: ({ context, event: { request } }) => {
+            const uri = request.params.uri as string;
+            if (request.method === 'resources/subscribe' && !context.subscriptions.includes(uri)) {
+              return [...context.subscriptions, uri];
+            }
+            if (request.method === 'resources/unsubscribe')
+              return context.subscriptions.filter((known) => known !== uri);
+            return context.subscriptions;
+          },
+        }),
+        // The call is a child actor under its request id (the snapshot's `children` is the list of calls in flight:
+        // no copy of it in context, which would cost a copy per call).
+        spawnChild('call', {
+          id: ({ event }) => (event as ForwardEvent).id,
+          input: ({ context, event: forwarded, self }) => {
+            const event = forwarded as ForwardEvent;
+            return {
               id: event.id,
               upstream: context.name,
               request: event.request,
               reply: event.reply,
               parentRef: self,
-              connection: ready ? context.connection : undefined,
-            },
-          });
-          return { ...context.calls, [event.id]: ref };
-        },
-      }),
+              connection:
+                context.connection !== undefined && self.getSnapshot().matches({ connected: 'ready' })
+                  ? context.connection
+                  : undefined,
+            };
+          },
+        }),
+      ],
     },
     // Kept for the next session; the current one, if ready, is told at once.
     'logging.setLevel': {
@@ -319,17 +333,7 @@ export const upstreamMachine = setup({
         },
       ],
     },
-    'call.settled': {
-      actions: [
-        stopChild(({ event }) => event.id),
-        assign({
-          calls: ({ context, event }) => {
-            const { [event.id]: _settled, ...rest } = context.calls;
-            return rest;
-          },
-        }),
-      ],
-    },
+    'call.settled': { actions: stopChild(({ event }) => event.id) },
   },
   states: {
     connecting: {
@@ -477,8 +481,8 @@ export const upstreamMachine = setup({
           {
             // The report is about a session already replaced: if the new one is ready, the waiting call can go on.
             guard: stateIn({ connected: 'ready' }),
-            actions: enqueueActions(({ context, event, enqueue }) => {
-              const call = context.calls[event.id];
+            actions: enqueueActions(({ context, event, enqueue, self }) => {
+              const call = callsOf(self).find((ref) => ref.id === event.id);
               if (call) enqueue.sendTo(call, { type: 'upstream.ready', connection: context.connection! });
             }),
           },

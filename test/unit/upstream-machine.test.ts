@@ -16,7 +16,7 @@ import {
   type UpstreamConnection,
   type UpstreamFailure,
 } from '../../machines/types.js';
-import { reconnectDelayMs, upstreamMachine } from '../../machines/upstream.js';
+import { callsOf, reconnectDelayMs, upstreamMachine } from '../../machines/upstream.js';
 
 const NAME = 'jira';
 
@@ -466,13 +466,13 @@ describe('upstream machine: calls', () => {
     const { outcomes, reply } = replies();
     actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
     expect(connection.requests).toEqual([request()]);
-    expect(Object.keys(actor.getSnapshot().context.calls)).toEqual(['call-1']);
+    expect(callsOf(actor).map((call) => call.id)).toEqual(['call-1']);
     expect(Object.keys(actor.getSnapshot().children)).toContain('call-1');
 
     answer.resolve(ok);
     await flush();
     expect(outcomes).toEqual([ok]);
-    expect(actor.getSnapshot().context.calls).toEqual({});
+    expect(callsOf(actor)).toEqual([]);
     expect(Object.keys(actor.getSnapshot().children)).not.toContain('call-1');
   });
 
@@ -495,7 +495,7 @@ describe('upstream machine: calls', () => {
     await advance(clock, 1_000);
     expect(connection.requests).toEqual([request()]);
     expect(outcomes).toEqual([ok]);
-    expect(actor.getSnapshot().context.calls).toEqual({});
+    expect(callsOf(actor)).toEqual([]);
   });
 
   it('fails a call in flight at once when the connection is lost, naming the upstream', async () => {
@@ -517,7 +517,7 @@ describe('upstream machine: calls', () => {
         },
       },
     ]);
-    expect(actor.getSnapshot().context.calls).toEqual({});
+    expect(callsOf(actor)).toEqual([]);
     expect(Object.keys(actor.getSnapshot().children)).not.toContain('call-1');
   });
 
@@ -557,7 +557,7 @@ describe('upstream machine: calls', () => {
     expect(first.checkAliveCount).toBe(1);
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
     expect(first.closeCount).toBe(0);
-    expect(Object.keys(actor.getSnapshot().context.calls)).toEqual(['two']);
+    expect(callsOf(actor).map((call) => call.id)).toEqual(['two']);
 
     // The check found the upstream gone: now the other call fails at once.
     first.signal({ type: 'lost', failure: dropped });
@@ -586,7 +586,7 @@ describe('upstream machine: calls', () => {
     expect(first.closeCount).toBe(1);
     expect(second.requests).toEqual([request()]);
     expect(outcomes).toEqual([ok]);
-    expect(actor.getSnapshot().context.calls).toEqual({});
+    expect(callsOf(actor)).toEqual([]);
   });
 
   // BUG (machines/call.ts:130-140 with machines/upstream.ts:365): a call whose session-expired answer arrives
@@ -628,7 +628,7 @@ describe('upstream machine: calls', () => {
     const { outcomes, reply } = replies();
     actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
     expect(outcomes).toEqual([{ type: 'failure', failure: forbidden }]);
-    expect(actor.getSnapshot().context.calls).toEqual({});
+    expect(callsOf(actor)).toEqual([]);
   });
 
   it('fails the waiting calls when the upstream fails', async () => {
@@ -642,6 +642,6 @@ describe('upstream machine: calls', () => {
     await advance(clock, 1_000);
     expect(actor.getSnapshot().value).toBe('failed');
     expect(outcomes).toEqual([{ type: 'failure', failure: forbidden }]);
-    expect(actor.getSnapshot().context.calls).toEqual({});
+    expect(callsOf(actor)).toEqual([]);
   });
 });
