@@ -13,6 +13,7 @@ import type { ProxyConfig } from './config/index.js';
 import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } from './oauth/callback.js';
 import type { AuthSession } from './oauth/session.js';
 import type { Logger } from './observe/log.js';
+import { type ProxyStatus, takeStatus } from './observe/status.js';
 import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
 import { createDownstream, type SupervisorActor } from './server/downstream.js';
 import { createToolFilter } from './tools/index.js';
@@ -25,6 +26,10 @@ const SESSION_END_BUDGET_MS = 1_500;
 export interface RunningProxy {
   /** The actor system, once the client has initialized (upstreams start then). */
   supervisor(): SupervisorActor | undefined;
+  /** What every upstream is doing now. */
+  status(): ProxyStatus;
+  /** Calls `listener` after every change of an upstream's state; returns the unsubscribe. */
+  onStatusChange(listener: () => void): () => void;
   /** Ends upstream sessions (DELETE for Streamable HTTP), stops every actor, closes the client transport. */
   stop(): Promise<void>;
 }
@@ -46,7 +51,14 @@ export async function startProxy({
   onTransition,
   env = process.env,
 }: StartOptions): Promise<RunningProxy> {
-  const listeners: TransitionListener[] = [logUpstreamStates(logger)];
+  const statusListeners = new Set<() => void>();
+  const listeners: TransitionListener[] = [
+    logUpstreamStates(logger),
+    (transition) => {
+      if (transition.machine === 'call') return;
+      for (const listener of statusListeners) listener();
+    },
+  ];
   if (logger.debugEnabled) listeners.push(logOtherTransitions(logger));
   if (onTransition) listeners.push(onTransition);
 
@@ -86,7 +98,12 @@ export async function startProxy({
     supervisor.start();
     downstream.attach(supervisor);
   };
-  const downstream = createDownstream(logger, startUpstreams);
+  const status = () => takeStatus({ upstreams: config.upstreams, supervisor: () => supervisor, sessions: () => sessions });
+  const onStatusChange = (listener: () => void) => {
+    statusListeners.add(listener);
+    return () => statusListeners.delete(listener);
+  };
+  const downstream = createDownstream(logger, startUpstreams, { take: status, onChange: onStatusChange });
   // Serves clients of either era (2025 initialize or 2026-07-28 per-request envelopes) on the one transport.
   const serving = serveStdio(({ era }) => downstream.createServer(era), {
     transport,
@@ -113,7 +130,7 @@ export async function startProxy({
     })();
     return stopping;
   };
-  return { supervisor: () => supervisor, stop };
+  return { supervisor: () => supervisor, status, onStatusChange, stop };
 }
 
 /** One stderr line per change of an upstream's state, with the reason when it is a failure. */

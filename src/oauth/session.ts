@@ -103,6 +103,11 @@ export class AuthSession {
     },
   };
 
+  /** When the access token in use expires (for status: the time only, never the token). */
+  get tokenExpiresAt(): number | undefined {
+    return this.tokens?.expiresAt;
+  }
+
   /** Whether `refresh` can be tried before a sign-in. */
   get canRefresh(): boolean {
     return this.tokens?.refreshToken !== undefined;

@@ -21,6 +21,7 @@ import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machine
 import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Logger } from '../observe/log.js';
+import type { ProxyStatus } from '../observe/status.js';
 import { IMPLEMENTATION } from '../version.js';
 import { createClientBridge, type DownstreamClientBridge } from './client-bridge.js';
 import { type InputRound, InputRounds } from './input-rounds.js';
@@ -49,7 +50,21 @@ export type StartUpstreams = () => void;
 
 let nextRequestId = 0;
 
-export function createDownstream(logger: Logger, start: StartUpstreams): Downstream {
+/** The proxy's own status, served as the `proxy://status` resource. */
+export interface StatusSource {
+  take(): ProxyStatus;
+  onChange(listener: () => void): () => void;
+}
+
+export const STATUS_RESOURCE = {
+  uri: 'proxy://status',
+  name: 'proxy-status',
+  title: 'Proxy status',
+  description: 'What every upstream of mcp-upstream-proxy is doing: state, transport, tools, last error, reconnects',
+  mimeType: 'application/json',
+} as const;
+
+export function createDownstream(logger: Logger, start: StartUpstreams, status: StatusSource): Downstream {
   let current: Server | undefined;
   let era: 'legacy' | 'modern' = 'legacy';
   /** A 2026-07-28 client declares its capabilities on every request instead of at initialize. */
@@ -132,6 +147,21 @@ export function createDownstream(logger: Logger, start: StartUpstreams): Downstr
 
   const rounds = new InputRounds<RouteOutcome>();
 
+  let stopWatchingStatus: (() => void) | undefined;
+  /** `proxy://status`: read here, and a subscriber hears of every change of an upstream's state. */
+  const serveStatus = (method: 'resources/read' | 'resources/subscribe' | 'resources/unsubscribe'): Result => {
+    if (method === 'resources/read') {
+      const text = JSON.stringify(status.take(), null, 2);
+      return { contents: [{ uri: STATUS_RESOURCE.uri, mimeType: STATUS_RESOURCE.mimeType, text }] };
+    }
+    stopWatchingStatus?.();
+    stopWatchingStatus =
+      method === 'resources/subscribe'
+        ? status.onChange(() => void current?.sendResourceUpdated({ uri: STATUS_RESOURCE.uri }).catch(() => {}))
+        : undefined;
+    return {};
+  };
+
   /** Forwards a request to the upstream that owns `target` and answers with what it answered. */
   const forward = async (
     method: ForwardedMethod,
@@ -180,8 +210,9 @@ export function createDownstream(logger: Logger, start: StartUpstreams): Downstr
     server.setRequestHandler('prompts/list', async (_request, ctx) => ({
       prompts: (await catalog(ctx)).prompts.tools.map((prompt) => prompt.definition),
     }));
+    // The status resource comes first and is always there, whatever the upstreams list.
     server.setRequestHandler('resources/list', async (_request, ctx) => ({
-      resources: [...(await catalog(ctx)).resources.resources],
+      resources: [STATUS_RESOURCE, ...(await catalog(ctx)).resources.resources],
     }));
     server.setRequestHandler('resources/templates/list', async (_request, ctx) => ({
       resourceTemplates: [...(await catalog(ctx)).resources.resourceTemplates],
@@ -198,6 +229,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams): Downstr
     for (const method of ['resources/read', 'resources/subscribe', 'resources/unsubscribe'] as const) {
       server.setRequestHandler(method, (request, ctx) => {
         const { uri } = request.params;
+        if (uri === STATUS_RESOURCE.uri) return serveStatus(method) as never;
         return forward(method, { kind: 'resource', uri }, request.params, `${method} ${uri}`, ctx) as never;
       });
     }

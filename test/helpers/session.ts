@@ -112,6 +112,7 @@ export function logText(message: LogMessage): string {
 /**
  * Every page of `resources/list` (or `resources/templates/list`), requested one by one, and how many pages it took.
  * (The SDK client's `listResources()` without a cursor aggregates the pages itself, and may answer from its cache.)
+ * The proxy's own `proxy://status` resource is left out: it is not the upstream's (protocol.test.ts covers it).
  */
 export async function walkPages<M extends 'resources/list' | 'resources/templates/list'>(
   client: Client,
@@ -124,7 +125,11 @@ export async function walkPages<M extends 'resources/list' | 'resources/template
       method,
       params: cursor === undefined ? {} : { cursor },
     });
-    items.push(...(result.resources ?? result.resourceTemplates ?? []));
+    items.push(
+      ...(result.resources ?? result.resourceTemplates ?? []).filter(
+        (item) => (item as { uri?: string }).uri !== 'proxy://status',
+      ),
+    );
     cursor = result.nextCursor;
     if (cursor === undefined) return { items: items as never, pages };
   }

@@ -73,7 +73,7 @@ describe('upstreams of both eras', () => {
     expect(asked.content).toEqual([{ type: 'text', text: 'hello Ada' }]);
 
     const { resources } = await proxy.client.listResources();
-    expect(resources.map((resource) => resource.uri)).toEqual(['modern://readme']);
+    expect(resources.map((resource) => resource.uri)).toEqual(['proxy://status', 'modern://readme']);
     const read = await proxy.client.readResource({ uri: 'modern://readme' });
     expect(read.contents).toEqual([{ uri: 'modern://readme', mimeType: 'text/plain', text: 'modern readme' }]);
     const prompt = await proxy.client.getPrompt({ name: 'greet' });

@@ -109,6 +109,7 @@ describe('resources, prompts and completion', () => {
 
     const { resources } = await client.listResources();
     expect(resources.map((resource) => resource.uri)).toEqual([
+      'proxy://status',
       'mem://shared/readme',
       'mem://alpha/notes',
       'mem://beta/doc',
@@ -176,7 +177,11 @@ describe('resources, prompts and completion', () => {
     await eventually(() => changed.length > 0);
     expect(changed).toEqual(['resources']);
     const listed = await client.listResources();
-    expect(listed.resources.map((resource) => resource.uri)).toEqual(['mem://alpha/notes', 'mem://alpha/new']);
+    expect(listed.resources.map((resource) => resource.uri)).toEqual([
+      'proxy://status',
+      'mem://alpha/notes',
+      'mem://alpha/new',
+    ]);
   });
 });
 

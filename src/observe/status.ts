@@ -1,0 +1,86 @@
+/**
+ * What every upstream is doing, as plain data: the same facts for the `proxy://status` resource, the status page
+ * and anyone else. Built from the actor system's snapshots on demand; it holds no state of its own. Never a token,
+ * code, secret or header value: only states, names, counts, error messages (which never hold secrets either), and
+ * the time a token expires.
+ */
+import type { AnyActorRef } from 'xstate';
+import type { SupervisorContext } from '../../machines/supervisor.js';
+import { callsOf, type UpstreamContext } from '../../machines/upstream.js';
+import type { UpstreamConfig } from '../config/index.js';
+import type { AuthSession } from '../oauth/session.js';
+import { displayUrl } from '../upstream/failures.js';
+import { VERSION } from '../version.js';
+import { stateToString } from './transitions.js';
+
+export interface UpstreamStatus {
+  name: string;
+  /** Without its query string (it may hold a key). */
+  url: string;
+  /** The statechart state, e.g. `connected.ready.idle`, `reconnecting`; `starting` before the client initialized. */
+  state: string;
+  /** The transport in use or being tried. */
+  transport?: 'http' | 'sse';
+  /** Exposed tool names (after filters, prefix and collisions). */
+  tools: string[];
+  /** The upstream's own names of the tools its filters leave out. */
+  filteredOut: string[];
+  prompts: number;
+  resources: number;
+  resourceTemplates: number;
+  lastError?: { code: string; message: string };
+  /** Reconnect attempts since it was last ready. */
+  reconnectAttempts: number;
+  /** The user has to sign in (the link is on stderr and in the client's log). */
+  waitingForSignIn: boolean;
+  /** ISO time the access token expires, when there is one with a known lifetime. */
+  tokenExpiresAt?: string;
+  /** Requests forwarded and not answered yet. */
+  inFlight: number;
+}
+
+export interface ProxyStatus {
+  version: string;
+  /** ISO time the status was taken. */
+  time: string;
+  upstreams: UpstreamStatus[];
+}
+
+export interface StatusSources {
+  upstreams: readonly UpstreamConfig[];
+  /** The supervisor, once the client has initialized. */
+  supervisor(): AnyActorRef | undefined;
+  sessions(): ReadonlyMap<string, AuthSession>;
+}
+
+export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): ProxyStatus {
+  const system = supervisor()?.getSnapshot() as { context: SupervisorContext } | undefined;
+  const catalog = system?.context.catalog;
+  return {
+    version: VERSION,
+    time: new Date().toISOString(),
+    upstreams: upstreams.map((config): UpstreamStatus => {
+      const ref = system?.context.refs[config.name];
+      const snapshot = ref?.getSnapshot();
+      const context = snapshot?.context as UpstreamContext | undefined;
+      const state = snapshot ? stateToString(snapshot.value) : 'starting';
+      const expiresAt = sessions().get(config.name)?.tokenExpiresAt;
+      return {
+        name: config.name,
+        url: displayUrl(config.url),
+        state,
+        transport: context?.transport,
+        tools: catalog?.tools.tools.filter((tool) => tool.upstream === config.name).map((tool) => tool.exposedName) ?? [],
+        filteredOut: catalog?.tools.filteredOut.get(config.name) ?? [],
+        prompts: context?.catalog.prompts.length ?? 0,
+        resources: context?.catalog.resources.length ?? 0,
+        resourceTemplates: context?.catalog.resourceTemplates.length ?? 0,
+        ...(context?.lastError && { lastError: { code: context.lastError.code, message: context.lastError.message } }),
+        reconnectAttempts: context?.attempt ?? 0,
+        waitingForSignIn: state.startsWith('authorizing.waitingForUser') || state === 'needsSignIn',
+        ...(expiresAt !== undefined && { tokenExpiresAt: new Date(expiresAt).toISOString() }),
+        inFlight: ref ? callsOf(ref).length : 0,
+      };
+    }),
+  };
+}
