@@ -18,6 +18,8 @@ const USAGE = `Usage: mcp-upstream-proxy [--config FILE]
 A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP or SSE).
 
   --config FILE   upstreams as JSON: {"upstreams": [{"name": "...", "url": "https://..."}]}
+  --trace FILE    append one JSON line per actor transition to FILE (or PROXY_TRACE=FILE)
+  --inspect       Stately inspector and a local status page on 127.0.0.1 (or PROXY_INSPECT=1)
   --help          show this help
   --version       show the version
 
@@ -25,10 +27,16 @@ Without --config, upstreams come from PROXY_UPSTREAMS (a JSON array), used when
 ENABLE_ADDITIONAL_TOOLS contains "proxy" or "all". DEBUG=1 logs more on stderr.`;
 
 async function main(): Promise<void> {
-  let args: { config?: string; help?: boolean; version?: boolean };
+  let args: { config?: string; trace?: string; inspect?: boolean; help?: boolean; version?: boolean };
   try {
     args = parseArgs({
-      options: { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } },
+      options: {
+        config: { type: 'string' },
+        trace: { type: 'string' },
+        inspect: { type: 'boolean' },
+        help: { type: 'boolean' },
+        version: { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -48,13 +56,13 @@ async function main(): Promise<void> {
   const logger = createLogger({ debug: isDebugEnabled(process.env) });
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
-    config = await loadConfig({ configPath: args.config, env: process.env });
+    config = await loadConfig({
+      configPath: args.config,
+      env: process.env,
+      flags: { trace: args.trace, inspect: args.inspect },
+    });
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(
-      `mcp-upstream-proxy: invalid configuration:\n${error.problems.map((problem) => `  - ${problem}`).join('\n')}\n`,
-    );
-    process.exit(2);
+    exitOnConfigError(error);
   }
   for (const notice of config.notices) logger.warn(notice);
   if (config.upstreams.length === 0 && config.notices.length === 0) {
@@ -68,7 +76,7 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (error) => logger.error(`uncaught exception: ${error.stack ?? error.message}`));
 
   const transport = createStdioTransport();
-  const proxy = await startProxy({ config, logger, transport });
+  const proxy = await startProxy({ config, logger, transport }).catch(exitOnConfigError);
   logger.info(`started with ${config.upstreams.length} upstream(s), version ${VERSION}`);
 
   let exiting = false;
@@ -84,6 +92,15 @@ async function main(): Promise<void> {
   process.stdin.on('close', () => shutdown('stdin closed'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/** A configuration problem ends the process with status 2 and one line per problem; anything else is rethrown. */
+function exitOnConfigError(error: unknown): never {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(
+    `mcp-upstream-proxy: invalid configuration:\n${error.problems.map((problem) => `  - ${problem}`).join('\n')}\n`,
+  );
+  process.exit(2);
 }
 
 main().catch((error: unknown) => {

@@ -14,6 +14,7 @@ import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } f
 import type { AuthSession } from './oauth/session.js';
 import type { Logger } from './observe/log.js';
 import { type ProxyStatus, takeStatus } from './observe/status.js';
+import { openTraceLog } from './observe/trace.js';
 import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
 import { createDownstream, type SupervisorActor } from './server/downstream.js';
 import { createToolFilter } from './tools/index.js';
@@ -61,6 +62,8 @@ export async function startProxy({
   ];
   if (logger.debugEnabled) listeners.push(logOtherTransitions(logger));
   if (onTransition) listeners.push(onTransition);
+  const trace = config.trace === undefined ? undefined : await openTraceLog(config.trace, logger);
+  if (trace) listeners.push(trace.listener);
 
   let supervisor: SupervisorActor | undefined;
   let sessions: ReadonlyMap<string, AuthSession> = new Map();
@@ -98,7 +101,8 @@ export async function startProxy({
     supervisor.start();
     downstream.attach(supervisor);
   };
-  const status = () => takeStatus({ upstreams: config.upstreams, supervisor: () => supervisor, sessions: () => sessions });
+  const status = () =>
+    takeStatus({ upstreams: config.upstreams, supervisor: () => supervisor, sessions: () => sessions });
   const onStatusChange = (listener: () => void) => {
     statusListeners.add(listener);
     return () => statusListeners.delete(listener);
@@ -126,6 +130,7 @@ export async function startProxy({
       await serving.close().catch(() => {});
       for (const session of sessions.values()) session.close();
       await closeSharedCallbackServer();
+      await trace?.close();
       await closeHttpAgent();
     })();
     return stopping;

@@ -24,6 +24,15 @@ export function isDebugEnabled(env: Env): boolean {
   return value === '1' || value === 'true';
 }
 
+/** PROXY_INSPECT: 1/true/yes/on or 0/false/no/off (unset is off); anything else is added to `problems`. */
+export function readInspect(env: Env, problems: string[]): boolean {
+  const value = readEnv(env, 'PROXY_INSPECT')?.toLowerCase();
+  if (value === undefined || ['0', 'false', 'no', 'off'].includes(value)) return false;
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  problems.push('PROXY_INSPECT must be 1 or 0 (true/false, yes/no, on/off)');
+  return false;
+}
+
 /** PROXY_STARTUP_TIMEOUT_MS, or the default; a bad value is added to `problems`. */
 export function readStartupTimeoutMs(env: Env, problems: string[]): number {
   const value = readEnv(env, 'PROXY_STARTUP_TIMEOUT_MS');

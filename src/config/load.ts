@@ -6,7 +6,14 @@ import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
 import { z } from 'zod';
 import { callbackPortFromEnv, oauthTimeoutFromEnv } from '../oauth/callback.js';
-import { expandEnvReferences, isDebugEnabled, isProxyEnabled, readEnv, readStartupTimeoutMs } from './env.js';
+import {
+  expandEnvReferences,
+  isDebugEnabled,
+  isProxyEnabled,
+  readEnv,
+  readInspect,
+  readStartupTimeoutMs,
+} from './env.js';
 import { ConfigError } from './errors.js';
 import {
   describeUpstreamIssues,
@@ -23,6 +30,10 @@ export interface ProxyConfig {
   upstreams: UpstreamConfig[];
   startupTimeoutMs: number;
   debug: boolean;
+  /** PROXY_TRACE or --trace: the file that gets one JSON line per actor transition. */
+  trace?: string;
+  /** PROXY_INSPECT or --inspect: the Stately inspector bridge and the local status page. */
+  inspect: boolean;
   /** Not errors, but worth telling the user on stderr (an ignored PROXY_UPSTREAMS, say). */
   notices: string[];
   source: 'file' | 'env' | 'none';
@@ -32,6 +43,8 @@ export interface LoadConfigOptions {
   /** From --config; when given, PROXY_UPSTREAMS and the ENABLE_ADDITIONAL_TOOLS gate are ignored. */
   configPath?: string;
   env: Env;
+  /** Command-line flags, which win over their environment variables. */
+  flags?: { trace?: string; inspect?: boolean };
 }
 
 export const PROXY_DISABLED_NOTICE =
@@ -43,6 +56,8 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const problems: string[] = [];
   const notices: string[] = [];
   const startupTimeoutMs = readStartupTimeoutMs(env, problems);
+  const inspect = options.flags?.inspect ?? readInspect(env, problems);
+  const trace = options.flags?.trace ?? readEnv(env, 'PROXY_TRACE');
   // Read again where they are used; checked here so a typo stops the proxy like any other configuration error.
   for (const check of [callbackPortFromEnv, oauthTimeoutFromEnv]) {
     try {
@@ -71,7 +86,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return { upstreams, startupTimeoutMs, debug: isDebugEnabled(env), notices, source };
+  return { upstreams, startupTimeoutMs, debug: isDebugEnabled(env), trace, inspect, notices, source };
 }
 
 /**

@@ -221,6 +221,19 @@ describe('the built bin over stdio', () => {
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('exits 2 for a trace file it cannot write and for a PROXY_INSPECT it cannot read', async () => {
+    const env = cleanEnv({ ENABLE_ADDITIONAL_TOOLS: 'proxy', PROXY_UPSTREAMS: '[]' });
+    const trace = await runBin(env, ['--trace', join(tokenDir, 'no-such-dir', 'trace.jsonl')]);
+    expect(trace.code).toBe(2);
+    expect(trace.stdout).toBe('');
+    expect(trace.stderr).toContain('trace file (--trace or PROXY_TRACE): cannot write');
+    expect(trace.stderr).toContain('no-such-dir');
+
+    const inspect = await runBin({ ...env, PROXY_INSPECT: 'maybe' });
+    expect(inspect.code).toBe(2);
+    expect(inspect.stderr).toContain('PROXY_INSPECT must be 1 or 0');
+  });
+
   it('reads --config FILE without the gate', async () => {
     const http = await startUpstream({ kind: 'streamable-http-stateless', name: 'filed', tools: ['from_file'] });
     const dir = await mkdtemp(join(tmpdir(), 'proxy-e2e-'));

@@ -32,6 +32,8 @@ export async function startTestProxy(
   options: {
     startupTimeoutMs?: number;
     env?: NodeJS.ProcessEnv;
+    /** A trace file (as `--trace`). */
+    trace?: string;
     /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
     client?: {
       capabilities?: ClientCapabilities;
@@ -55,6 +57,8 @@ export async function startTestProxy(
     })),
     startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
     debug: true,
+    inspect: false,
+    trace: options.trace,
     notices: [],
     source: 'env',
   };
