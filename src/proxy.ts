@@ -13,6 +13,7 @@ import type { ProxyConfig } from './config/index.js';
 import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } from './oauth/callback.js';
 import type { AuthSession } from './oauth/session.js';
 import type { Logger } from './observe/log.js';
+import { registerSecret } from './observe/redact.js';
 import { type ProxyStatus, takeStatus } from './observe/status.js';
 import { openTraceLog } from './observe/trace.js';
 import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
@@ -62,6 +63,9 @@ export async function startProxy({
   ];
   if (logger.debugEnabled) listeners.push(logOtherTransitions(logger));
   if (onTransition) listeners.push(onTransition);
+  for (const upstream of config.upstreams) {
+    for (const value of Object.values(upstream.headers)) registerSecret(value);
+  }
   const trace = config.trace === undefined ? undefined : await openTraceLog(config.trace, logger);
   if (trace) listeners.push(trace.listener);
 

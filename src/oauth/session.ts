@@ -22,6 +22,7 @@ import {
 } from '@modelcontextprotocol/client';
 import { envPrefixFor, readEnv, type UpstreamConfig } from '../config/index.js';
 import type { Logger } from '../observe/log.js';
+import { registerSecret } from '../observe/redact.js';
 import { UpstreamError } from '../upstream/failures.js';
 import { IMPLEMENTATION } from '../version.js';
 import { openInBrowser } from './browser.js';
@@ -303,6 +304,7 @@ export class AuthSession {
     if (!clientId) return undefined;
     const clientSecret =
       readEnv(this.options.env, `${prefix}CLIENT_SECRET`) ?? this.options.upstream.oauth?.clientSecret;
+    registerSecret(clientSecret);
     return clientSecret ? { client_id: clientId, client_secret: clientSecret } : { client_id: clientId };
   }
 

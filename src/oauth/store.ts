@@ -16,6 +16,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
+import { registerSecret } from '../observe/redact.js';
 
 export interface StoredTokens {
   accessToken: string;
@@ -225,6 +226,8 @@ export class TokenStore {
     const parsed = tokensFileSchema.safeParse(file.json);
     if (!parsed.success) return this.ignore(TOKENS_FILE, describeIssues(parsed.error));
     const data = parsed.data;
+    registerSecret(data.access_token);
+    registerSecret(data.refresh_token ?? undefined);
     let expiresAt = instantToMs(data.expires_at);
     if (expiresAt === undefined && data.expires_at === undefined) {
       // Only a relative lifetime: count it from when the file was written.
@@ -251,6 +254,8 @@ export class TokenStore {
   }
 
   async writeTokens(tokens: StoredTokens): Promise<void> {
+    registerSecret(tokens.accessToken);
+    registerSecret(tokens.refreshToken);
     const expiresAt = tokens.expiresAt;
     await this.writeJson(TOKENS_FILE, {
       access_token: tokens.accessToken,
@@ -272,6 +277,7 @@ export class TokenStore {
     const parsed = clientFileSchema.safeParse(file.json);
     if (!parsed.success) return this.ignore(CLIENT_FILE, describeIssues(parsed.error));
     const data = parsed.data;
+    registerSecret(data.client_secret ?? undefined);
     return dropUndefined({
       clientId: data.client_id,
       clientSecret: data.client_secret,
@@ -284,6 +290,7 @@ export class TokenStore {
   }
 
   async writeClient(client: StoredClient): Promise<void> {
+    registerSecret(client.clientSecret);
     await this.writeJson(CLIENT_FILE, {
       ...client.raw,
       client_id: client.clientId,

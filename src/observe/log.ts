@@ -2,6 +2,8 @@
  * Logging to stderr, the only place logs may go: stdout carries JSON-RPC alone. One line per message, prefixed so
  * a user reading their MCP client's server log sees where it came from.
  */
+import { redact } from './redact.js';
+
 export interface Logger {
   info(message: string): void;
   warn(message: string): void;
@@ -13,7 +15,8 @@ export interface Logger {
 
 export function createLogger(options: { debug: boolean; write?: (line: string) => void }): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const line = (level: string, message: string) => write(`[mcp-upstream-proxy] ${level}${message}`);
+  // Every line is redacted: no configured header value, token, code or secret reaches stderr.
+  const line = (level: string, message: string) => write(`[mcp-upstream-proxy] ${level}${redact(message)}`);
   return {
     debugEnabled: options.debug,
     info: (message) => line('', message),

@@ -17,7 +17,7 @@ import type { Logger } from '../observe/log.js';
 import { IMPLEMENTATION } from '../version.js';
 import type { ClientBridge } from './bridge.js';
 import { createConnection } from './connection.js';
-import { classifyConnectError, UpstreamError } from './failures.js';
+import { classifyConnectError, displayUrl, networkReason, UpstreamError } from './failures.js';
 import { upstreamFetch } from './http.js';
 
 /** Opening a session (transport start + initialize) may take this long before it counts as unreachable. */
@@ -40,7 +40,7 @@ export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSigna
     authProvider: target.authProvider,
     // Step-up (a 403 asking for a wider scope) is a sign-in, which the upstream's statechart runs.
     onInsufficientScope: 'throw',
-    fetch: upstreamFetch,
+    fetch: fetchFor(target),
     requestInit: { headers: target.headers },
     // The standalone GET stream is re-opened by the SDK a few times; after that the connection's liveness ping
     // decides, and the upstream machine reconnects with its own backoff.
@@ -58,10 +58,29 @@ export function connectSse(target: ConnectTarget, signal?: AbortSignal): Promise
   const transport = new SSEClientTransport(target.url, {
     authProvider: target.authProvider,
     // The SDK sends these headers on the GET that opens the stream as well as on every POST.
-    fetch: withScopeChallenge(upstreamFetch),
+    fetch: withScopeChallenge(fetchFor(target)),
     requestInit: { headers: target.headers },
   });
   return open(target, 'sse', transport, signal);
+}
+
+/** With DEBUG=1, every HTTP exchange with the upstream is one stderr line; otherwise the fetch is untouched. */
+function fetchFor(target: ConnectTarget): FetchLike {
+  if (!target.logger.debugEnabled) return upstreamFetch;
+  return async (url, init) => {
+    const started = performance.now();
+    const what = `upstream "${target.name}": ${init?.method ?? 'GET'} ${displayUrl(new URL(url))}`;
+    const elapsed = () => `${Math.round(performance.now() - started)} ms`;
+    try {
+      const response = await upstreamFetch(url, init);
+      const type = response.headers.get('content-type')?.split(';')[0];
+      target.logger.debug(`${what} → ${response.status}${type ? ` ${type}` : ''} (${elapsed()})`);
+      return response;
+    } catch (error) {
+      target.logger.debug(`${what} → failed: ${networkReason(error)} (${elapsed()})`);
+      throw error;
+    }
+  };
 }
 
 /**
