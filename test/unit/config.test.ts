@@ -370,9 +370,21 @@ describe('loadConfig', () => {
       upstreams: [],
       startupTimeoutMs: 30_000,
       debug: false,
+      inspect: false,
       notices: [],
       source: 'none',
     });
+  });
+
+  it('reads PROXY_TRACE and PROXY_INSPECT, with the command-line flags winning', async () => {
+    const env = { PROXY_TRACE: '/tmp/env.jsonl', PROXY_INSPECT: 'yes' };
+    expect(await loadConfig({ env })).toMatchObject({ trace: '/tmp/env.jsonl', inspect: true });
+    expect(await loadConfig({ env, flags: { trace: '/tmp/flag.jsonl', inspect: false } })).toMatchObject({
+      trace: '/tmp/flag.jsonl',
+      inspect: false,
+    });
+    expect((await loadConfig({ env: { PROXY_INSPECT: 'off' } })).inspect).toBe(false);
+    await expect(loadConfig({ env: { PROXY_INSPECT: 'sometimes' } })).rejects.toThrow(/PROXY_INSPECT must be 1 or 0/);
     expect((await loadConfig({ env: { ...ENABLED, PROXY_UPSTREAMS: '  ' } })).source).toBe('none');
   });
 

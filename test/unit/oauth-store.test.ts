@@ -536,7 +536,12 @@ describe('acquireSignInLock', () => {
     // layout, beside a link to node_modules (for zod).
     beforeAll(async () => {
       build = await mkdtemp(join(tmpdir(), 'oauth-lock-build-'));
-      const sources = ['src/oauth/lock.ts', 'src/oauth/store.ts', 'test/fixtures/lock-holder.ts'];
+      const sources = [
+        'src/oauth/lock.ts',
+        'src/oauth/store.ts',
+        'src/observe/redact.ts',
+        'test/fixtures/lock-holder.ts',
+      ];
       for (const source of sources) {
         const input = await readFile(join(PROJECT, source), 'utf8');
         const { outputText } = ts.transpileModule(input, {
