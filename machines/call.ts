@@ -49,6 +49,11 @@ function failure(code: string, message: string): CallOutcome {
   return { type: 'failure', failure: { kind: 'network', code, message } };
 }
 
+/** The outcome a `done` event of forwardCall carries (named guards see the event untyped). */
+function outputOf(event: { type: string }): CallOutcome {
+  return (event as unknown as { output: CallOutcome }).output;
+}
+
 function failureKind(outcome: CallOutcome): string | undefined {
   return outcome.type === 'failure' ? outcome.failure.kind : undefined;
 }
@@ -86,6 +91,15 @@ export const callMachine = setup({
   },
   guards: {
     hasConnection: ({ context }) => context.connection !== undefined,
+    /** The upstream never saw the call (its session was gone): worth one retry on a new session. */
+    sessionExpiredFirstTime: ({ context, event }) =>
+      failureKind(outputOf(event)) === 'session-expired' && !context.retried,
+    widerScopeNeeded: ({ event }) => {
+      const output = outputOf(event);
+      return output.type === 'failure' && output.failure.code === INSUFFICIENT_SCOPE;
+    },
+    /** Network (one bad socket, or a dead server?) or auth (a refresh that failed): the upstream should check. */
+    connectionSuspect: ({ event }) => ['network', 'auth'].includes(failureKind(outputOf(event)) ?? ''),
   },
   delays: {
     callTimeout: ({ context }) => context.request.timeoutMs,
@@ -142,7 +156,7 @@ export const callMachine = setup({
         onDone: [
           {
             // The upstream never saw the call: retry it once on a new session.
-            guard: ({ context, event }) => failureKind(event.output) === 'session-expired' && !context.retried,
+            guard: 'sessionExpiredFirstTime',
             target: 'waiting',
             actions: [
               sendTo(
@@ -158,7 +172,7 @@ export const callMachine = setup({
           },
           {
             // The upstream wants a wider scope: its actor signs in again asking for it (step-up).
-            guard: ({ event }) => event.output.type === 'failure' && event.output.failure.code === INSUFFICIENT_SCOPE,
+            guard: 'widerScopeNeeded',
             target: 'done',
             actions: [
               sendTo(
@@ -173,7 +187,7 @@ export const callMachine = setup({
           },
           {
             // Network (one bad socket, or a dead server?) or auth (a refresh that failed): the upstream checks.
-            guard: ({ event }) => ['network', 'auth'].includes(failureKind(event.output) ?? ''),
+            guard: 'connectionSuspect',
             target: 'done',
             actions: [
               sendTo(

@@ -145,6 +145,8 @@ export const supervisorMachine = setup({
     }),
   },
   guards: {
+    targetUnknown: ({ context, event }) =>
+      event.type === 'request.route' && resolve(context.catalog, event.target) === undefined,
     allSettled: ({ context }) => context.upstreams.every((upstream) => context.settled[upstream.name]),
   },
   delays: {
@@ -228,7 +230,7 @@ export const supervisorMachine = setup({
         },
         // A client may use a list it cached in an earlier session: hold the request until startup settles.
         'request.route': {
-          guard: ({ context, event }) => resolve(context.catalog, event.target) === undefined,
+          guard: 'targetUnknown',
           actions: assign({ pendingRequests: ({ context, event }) => [...context.pendingRequests, event] }),
         },
         'upstream.settled': {

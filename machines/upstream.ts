@@ -255,6 +255,12 @@ export const upstreamMachine = setup({
     }),
   },
   guards: {
+    /** Discovery found a refresh token: try it before the browser. */
+    refreshTokenStored: ({ event }) => (event as unknown as { output: unknown }).output === 'refresh',
+    /** The user did not finish signing in (timeout, closed tab): wait for a call to start again. */
+    signInNotCompleted: ({ event }) => event.type === 'auth.failed' && event.failure.kind === 'auth',
+    signInRefused: ({ event }) => event.type === 'auth.failed' && event.failure.kind === 'permanent',
+    stepUpAllowed: ({ context }) => context.stepUps < MAX_STEP_UPS,
     signInRequired: ({ event }) => asFailure(errorOf(event), '').kind === 'auth',
     insufficientScope: ({ event }) => asFailure(errorOf(event), '').code === INSUFFICIENT_SCOPE,
     widerScopeNeeded: ({ context, event }) =>
@@ -377,7 +383,7 @@ export const upstreamMachine = setup({
       invoke: {
         src: 'discoverAuthorization',
         input: ({ context }) => ({ name: context.name }),
-        onDone: [{ guard: ({ event }) => event.output === 'refresh', target: 'refreshing' }, { target: 'authorizing' }],
+        onDone: [{ guard: 'refreshTokenStored', target: 'refreshing' }, { target: 'authorizing' }],
         onError: [
           { guard: 'retryCannotFix', target: 'failed', actions: 'recordAuthFailure' },
           { target: 'reconnecting', actions: 'recordAuthFailure' },
@@ -430,9 +436,9 @@ export const upstreamMachine = setup({
       on: {
         'auth.signedIn': { target: 'connecting', actions: assign({ signInUrl: undefined }) },
         'auth.failed': [
-          { guard: ({ event }) => event.failure.kind === 'auth', target: 'needsSignIn' },
+          { guard: 'signInNotCompleted', target: 'needsSignIn' },
           {
-            guard: ({ event }) => event.failure.kind === 'permanent',
+            guard: 'signInRefused',
             target: 'failed',
             actions: { type: 'recordFailure', params: ({ event }) => event.failure },
           },
@@ -471,7 +477,7 @@ export const upstreamMachine = setup({
         // Step-up: sign in again asking for the wider scope, a few times at most (a server that always asks for
         // more must not loop through the browser).
         'upstream.stepUp': {
-          guard: ({ context }) => context.stepUps < MAX_STEP_UPS,
+          guard: 'stepUpAllowed',
           target: 'authorizing',
           actions: 'recordStepUp',
         },

@@ -23,6 +23,11 @@ import { upstreamFetch } from './http.js';
 /** Opening a session (transport start + initialize) may take this long before it counts as unreachable. */
 export const CONNECT_TIMEOUT_MS = 30_000;
 
+/** A server slow to answer the standalone GET does not hold up the connection longer than this. */
+const STANDALONE_STREAM_WAIT_MS = 2_000;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
 export interface ConnectTarget {
   name: string;
   url: URL;
@@ -36,11 +41,25 @@ export interface ConnectTarget {
 }
 
 export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
+  // The standalone GET stream carries what the server sends on its own (list changes, roots requests): it is
+  // answered (opened, or refused with 405) before the connection counts as made, so none of that is lost.
+  let streamAnswered!: () => void;
+  const standaloneStream = new Promise<void>((resolve) => {
+    streamAnswered = resolve;
+  });
+  const fetchFn = fetchFor(target);
   const transport = new StreamableHTTPClientTransport(target.url, {
     authProvider: target.authProvider,
     // Step-up (a 403 asking for a wider scope) is a sign-in, which the upstream's statechart runs.
     onInsufficientScope: 'throw',
-    fetch: fetchFor(target),
+    fetch: async (url, init) => {
+      if ((init?.method ?? 'GET') !== 'GET') return fetchFn(url, init);
+      try {
+        return await fetchFn(url, init);
+      } finally {
+        streamAnswered();
+      }
+    },
     requestInit: { headers: target.headers },
     // The standalone GET stream is re-opened by the SDK a few times; after that the connection's liveness ping
     // decides, and the upstream machine reconnects with its own backoff.
@@ -51,7 +70,10 @@ export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSigna
       maxRetries: 3,
     },
   });
-  return open(target, 'http', transport, signal, () => transport.terminateSession());
+  return open(target, 'http', transport, signal, {
+    endSession: () => transport.terminateSession(),
+    standaloneStream,
+  });
 }
 
 export function connectSse(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
@@ -106,7 +128,7 @@ async function open(
   kind: TransportKind,
   transport: Transport,
   signal: AbortSignal | undefined,
-  endSession?: () => Promise<void>,
+  session: { endSession?: () => Promise<void>; standaloneStream?: Promise<void> } = {},
 ): Promise<UpstreamConnection> {
   const client = new Client(IMPLEMENTATION, {
     capabilities: target.bridge.capabilities,
@@ -134,13 +156,17 @@ async function open(
       );
     });
     await Promise.race([client.connect(transport, { timeout: CONNECT_TIMEOUT_MS }), timeout]);
+    // A 2026-07-28 session has no standalone stream (changes come through subscriptions/listen).
+    if (session.standaloneStream && client.getProtocolEra() !== 'modern') {
+      await Promise.race([session.standaloneStream, delay(STANDALONE_STREAM_WAIT_MS)]);
+    }
     return createConnection({
       name: target.name,
       transport: kind,
       client,
       bridge: target.bridge,
       logger: target.logger,
-      endSession,
+      endSession: session.endSession,
     });
   } catch (error) {
     // Close what was opened: a legacy EventSource would otherwise keep reconnecting on its own.

@@ -30,7 +30,8 @@ describe.each(['streamable-http', 'sse'] as const)('%s upstream killed and resta
     const failedAfterMs = Date.now() - killedAt;
     expect(failed.isError).toBe(true);
     expect(textOf(failed)).toMatch(/upstream "flaky"/);
-    expect(failedAfterMs).toBeLessThan(2_000);
+    // At once, not when the 10 s call would have ended (a wide margin: the machine may be busy).
+    expect(failedAfterMs).toBeLessThan(5_000);
     await reconnecting;
 
     await fixture.restart();

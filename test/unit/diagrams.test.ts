@@ -156,7 +156,7 @@ describe('statechartOf', () => {
     expect(transition(upstream, 'connected.listing', 'failed')[0]?.label).toBe(
       'error: listCatalog [insufficientScope]',
     );
-    expect(transition(upstream, 'discovering', 'refreshing')[0]?.guard).toBe('inline guard');
+    expect(transition(upstream, 'discovering', 'refreshing')[0]?.guard).toBe('refreshTokenStored');
   });
 
   it('keeps transitions that only run actions, with no target', () => {
