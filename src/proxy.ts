@@ -4,7 +4,7 @@
  */
 import type { Transport } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
-import { createActor } from 'xstate';
+import { createActor, type InspectionEvent } from 'xstate';
 import type { CallContext } from '../machines/call.js';
 import { supervisorMachine } from '../machines/supervisor.js';
 import type { UpstreamCatalog } from '../machines/types.js';
@@ -14,6 +14,7 @@ import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } f
 import type { AuthSession } from './oauth/session.js';
 import type { Logger } from './observe/log.js';
 import { registerSecret } from './observe/redact.js';
+import type { StatelyBridge } from './observe/stately.js';
 import { type ProxyStatus, takeStatus } from './observe/status.js';
 import { openTraceLog } from './observe/trace.js';
 import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
@@ -32,6 +33,8 @@ export interface RunningProxy {
   status(): ProxyStatus;
   /** Calls `listener` after every change of an upstream's state; returns the unsubscribe. */
   onStatusChange(listener: () => void): () => void;
+  /** With `--inspect`: where the status page and the Stately inspector bridge are served. */
+  watching?: { statusPage: string; inspector: string };
   /** Ends upstream sessions (DELETE for Streamable HTTP), stops every actor, closes the client transport. */
   stop(): Promise<void>;
 }
@@ -68,6 +71,10 @@ export async function startProxy({
   }
   const trace = config.trace === undefined ? undefined : await openTraceLog(config.trace, logger);
   if (trace) listeners.push(trace.listener);
+  // With --inspect only: loaded and started here, so that off, nothing of it runs (nor is even imported).
+  const stately: StatelyBridge | undefined = config.inspect
+    ? await (await import('./observe/stately.js')).createStatelyBridge()
+    : undefined;
 
   let supervisor: SupervisorActor | undefined;
   let sessions: ReadonlyMap<string, AuthSession> = new Map();
@@ -96,7 +103,7 @@ export async function startProxy({
           filter: createToolFilter({ include: upstream.includeTools, ignore: upstream.ignoreTools }),
         })),
       },
-      inspect: createInspector(listeners),
+      inspect: composeObservers(createInspector(listeners), stately?.inspect),
       // XState's own log() output must never reach stdout.
       logger: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
     });
@@ -111,6 +118,15 @@ export async function startProxy({
     statusListeners.add(listener);
     return () => statusListeners.delete(listener);
   };
+  const page = stately
+    ? await (await import('./observe/status-page.js')).startStatusPage({ status, onStatusChange, stately })
+    : undefined;
+  if (page) {
+    logger.info(`status page: ${page.url}`);
+    logger.info(
+      `Stately inspector: ${page.inspectorUrl} (the inspector UI loads from stately.ai; the feed stays here)`,
+    );
+  }
   const downstream = createDownstream(logger, startUpstreams, { take: status, onChange: onStatusChange });
   // Serves clients of either era (2025 initialize or 2026-07-28 per-request envelopes) on the one transport.
   const serving = serveStdio(({ era }) => downstream.createServer(era), {
@@ -131,7 +147,7 @@ export async function startProxy({
         ]);
         supervisor.stop();
       }
-      await serving.close().catch(() => {});
+      await Promise.all([serving.close().catch(() => {}), page?.close()]);
       for (const session of sessions.values()) session.close();
       await closeSharedCallbackServer();
       await trace?.close();
@@ -139,7 +155,24 @@ export async function startProxy({
     })();
     return stopping;
   };
-  return { supervisor: () => supervisor, status, onStatusChange, stop };
+  return {
+    supervisor: () => supervisor,
+    status,
+    onStatusChange,
+    ...(page && { watching: { statusPage: page.url, inspector: page.inspectorUrl } }),
+    stop,
+  };
+}
+
+type InspectionObserver = (event: InspectionEvent) => void;
+
+/** Both XState inspection observers when there are two, else the one there is (no wrapper when inspect is off). */
+function composeObservers(...observers: Array<InspectionObserver | undefined>): InspectionObserver | undefined {
+  const present = observers.filter((observer) => observer !== undefined);
+  if (present.length <= 1) return present[0];
+  return (event) => {
+    for (const observer of present) observer(event);
+  };
 }
 
 /** One stderr line per change of an upstream's state, with the reason when it is a failure. */

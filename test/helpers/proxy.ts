@@ -34,6 +34,8 @@ export async function startTestProxy(
     env?: NodeJS.ProcessEnv;
     /** A trace file (as `--trace`). */
     trace?: string;
+    /** The status page and the Stately inspector feed (as `--inspect`). */
+    inspect?: boolean;
     /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
     client?: {
       capabilities?: ClientCapabilities;
@@ -57,7 +59,7 @@ export async function startTestProxy(
     })),
     startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
     debug: true,
-    inspect: false,
+    inspect: options.inspect ?? false,
     trace: options.trace,
     notices: [],
     source: 'env',
