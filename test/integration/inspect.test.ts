@@ -105,7 +105,9 @@ describe('--inspect', () => {
     });
     expect(reconnecting?.snapshot?.context).toMatchObject({ name: 'alpha', attempt: 1, tools: ['echo', 'add'] });
     expect(Object.keys(reconnecting?.snapshot ?? {}).sort()).toEqual(['context', 'status', 'value']);
-    const forwarded = events().find((event) => event.type === '@xstate.event' && event.event?.type === 'request.forward');
+    const forwarded = events().find(
+      (event) => event.type === '@xstate.event' && event.event?.type === 'request.forward',
+    );
     expect(forwarded?.event).toEqual({ type: 'request.forward', id: expect.any(String) });
 
     expect(feed.raw).not.toContain('s3cret');
