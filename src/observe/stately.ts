@@ -14,6 +14,7 @@ import type { AnyActorRef, AnyEventObject, InspectionEvent, MachineContext } fro
 import type { CallContext } from '../../machines/call.js';
 import type { SupervisorContext } from '../../machines/supervisor.js';
 import type { UpstreamContext } from '../../machines/upstream.js';
+import { redact } from './redact.js';
 
 /** One event in the Stately inspector's format (`@xstate.actor`, `@xstate.event`, `@xstate.snapshot`). */
 export type StatelyEvent = { type: string; sessionId: string } & Record<string, unknown>;
@@ -51,7 +52,8 @@ function failureOf(value: unknown): { kind?: string; code: string; message: stri
   if (typeof value !== 'object' || value === null) return undefined;
   const { kind, code, message } = value as Record<string, unknown>;
   if (typeof code !== 'string' || typeof message !== 'string') return undefined;
-  return { ...(typeof kind === 'string' && { kind }), code, message };
+  // Failure messages never hold a secret; redacted anyway, as every stderr line is.
+  return { ...(typeof kind === 'string' && { kind }), code, message: redact(message) };
 }
 
 /** What the inspector may see of an actor's context: names, states, counts, error codes and messages. */

@@ -4,7 +4,7 @@
  * every value goes in with `textContent`. The one exception is each upstream's statechart, an HTML fragment the
  * server renders with every label escaped.
  */
-import { STATECHART_CSS } from './statechart-html-standin.js';
+import { STATECHART_CSS } from './statechart-html.js';
 
 const PAGE_CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:16px;color:#222;background:#f6f7f9}
 h1{font-size:18px;margin:0 0 4px}

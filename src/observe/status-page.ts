@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { upstreamMachine } from '../../machines/upstream.js';
-import { renderStatechartHtml } from './statechart-html-standin.js';
+import { renderStatechartHtml } from './statechart-html.js';
 import type { StatelyBridge } from './stately.js';
 import type { ProxyStatus } from './status.js';
 import { inspectorBridgeHtml, statusPageHtml } from './status-page-html.js';
