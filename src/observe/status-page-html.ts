@@ -30,10 +30,23 @@ const PAGE_SCRIPT = `(function () {
   var live = document.getElementById('live');
   var time = document.getElementById('time');
   var version = document.getElementById('version');
-  function text(tag, value, cls) {
+  var FIELDS = [
+    ['transport', 'transport'],
+    ['tools', 'tools exposed'],
+    ['filteredOut', 'filtered out'],
+    ['counts', 'prompts, resources, templates'],
+    ['lastError', 'last error'],
+    ['reconnectAttempts', 'reconnect attempts'],
+    ['waitingForSignIn', 'waiting for sign-in'],
+    ['tokenExpiresAt', 'token expires'],
+    ['inFlight', 'requests in flight']
+  ];
+  // One card per upstream, made once and then updated in place, so a redraw never moves what is on screen.
+  var cards = {};
+  function element(tag, cls, value) {
     var el = document.createElement(tag);
-    el.textContent = value;
     if (cls) el.className = cls;
+    if (value !== undefined) el.textContent = value;
     return el;
   }
   function list(values) {
@@ -44,47 +57,73 @@ const PAGE_SCRIPT = `(function () {
     if (state === 'failed') return 'state bad';
     return 'state trouble';
   }
-  function field(dl, name, key, value) {
-    dl.appendChild(text('dt', name));
-    var dd = text('dd', value);
-    dd.setAttribute('data-field', key);
-    dl.appendChild(dd);
+  function values(upstream) {
+    return {
+      transport: upstream.transport === 'sse' ? 'SSE' : upstream.transport === 'http' ? 'Streamable HTTP' : '-',
+      tools: list(upstream.tools),
+      filteredOut: list(upstream.filteredOut),
+      counts: upstream.prompts + ', ' + upstream.resources + ', ' + upstream.resourceTemplates,
+      lastError: upstream.lastError ? upstream.lastError.code + ': ' + upstream.lastError.message : '-',
+      reconnectAttempts: String(upstream.reconnectAttempts),
+      waitingForSignIn: upstream.waitingForSignIn ? 'yes' : 'no',
+      tokenExpiresAt: upstream.tokenExpiresAt || '-',
+      inFlight: String(upstream.inFlight)
+    };
+  }
+  function cardFor(upstream) {
+    var card = cards[upstream.name];
+    if (card) return card;
+    var section = element('section', 'upstream');
+    section.setAttribute('data-upstream', upstream.name);
+    var title = element('h2', '', upstream.name);
+    var url = element('span', 'url', upstream.url);
+    title.appendChild(url);
+    section.appendChild(title);
+    var state = element('span', 'state');
+    state.setAttribute('data-field', 'state');
+    section.appendChild(state);
+    var dl = element('dl');
+    var fields = {};
+    FIELDS.forEach(function (field) {
+      dl.appendChild(element('dt', '', field[1]));
+      var dd = element('dd');
+      dd.setAttribute('data-field', field[0]);
+      dl.appendChild(dd);
+      fields[field[0]] = dd;
+    });
+    section.appendChild(dl);
+    var chart = element('div', 'chart');
+    section.appendChild(chart);
+    card = { section: section, url: url, state: state, fields: fields, chart: chart, chartHtml: null };
+    cards[upstream.name] = card;
+    return card;
+  }
+  function set(el, value) {
+    if (el.textContent !== value) el.textContent = value;
   }
   function draw(data) {
     var status = data.status;
-    version.textContent = status.version;
-    time.textContent = status.time;
-    var cards = [];
+    set(version, status.version);
+    set(time, status.time);
+    var sections = [];
     status.upstreams.forEach(function (upstream) {
-      var card = document.createElement('section');
-      card.className = 'upstream';
-      card.setAttribute('data-upstream', upstream.name);
-      var title = text('h2', upstream.name);
-      title.appendChild(text('span', upstream.url, 'url'));
-      card.appendChild(title);
-      var state = text('span', upstream.state, stateClass(upstream.state));
-      state.setAttribute('data-field', 'state');
-      card.appendChild(state);
-      var dl = document.createElement('dl');
-      field(dl, 'transport', 'transport', upstream.transport === 'sse' ? 'SSE' : upstream.transport === 'http' ? 'Streamable HTTP' : '-');
-      field(dl, 'tools exposed', 'tools', list(upstream.tools));
-      field(dl, 'filtered out', 'filteredOut', list(upstream.filteredOut));
-      field(dl, 'prompts, resources, templates', 'counts', upstream.prompts + ', ' + upstream.resources + ', ' + upstream.resourceTemplates);
-      field(dl, 'last error', 'lastError', upstream.lastError ? upstream.lastError.code + ': ' + upstream.lastError.message : '-');
-      field(dl, 'reconnect attempts', 'reconnectAttempts', String(upstream.reconnectAttempts));
-      field(dl, 'waiting for sign-in', 'waitingForSignIn', upstream.waitingForSignIn ? 'yes' : 'no');
-      field(dl, 'token expires', 'tokenExpiresAt', upstream.tokenExpiresAt || '-');
-      field(dl, 'requests in flight', 'inFlight', String(upstream.inFlight));
-      card.appendChild(dl);
-      var chart = document.createElement('div');
-      chart.className = 'chart';
-      // Rendered by the server with every label escaped.
-      chart.innerHTML = data.charts[upstream.name] || '';
-      card.appendChild(chart);
-      cards.push(card);
+      var card = cardFor(upstream);
+      set(card.url, upstream.url);
+      set(card.state, upstream.state);
+      card.state.className = stateClass(upstream.state);
+      var shown = values(upstream);
+      Object.keys(shown).forEach(function (key) { set(card.fields[key], shown[key]); });
+      var html = data.charts[upstream.name] || '';
+      if (card.chartHtml !== html) {
+        // Rendered by the server with every label escaped.
+        card.chart.innerHTML = html;
+        card.chartHtml = html;
+      }
+      sections.push(card.section);
     });
-    if (cards.length === 0) cards.push(text('p', 'No upstreams configured.', 'empty'));
-    root.replaceChildren.apply(root, cards);
+    if (sections.length === 0) sections.push(element('p', 'empty', 'No upstreams configured.'));
+    var same = sections.length === root.children.length && sections.every(function (section, i) { return root.children[i] === section; });
+    if (!same) root.replaceChildren.apply(root, sections);
   }
   var source = new EventSource('events');
   source.onopen = function () { live.textContent = 'live'; live.className = 'live on'; };
