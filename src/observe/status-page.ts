@@ -89,9 +89,27 @@ function openStream(response: ServerResponse): void {
   response.flushHeaders();
 }
 
-/** One server-sent event; JSON has no raw newline, so one `data:` line. */
-function writeEvent(response: ServerResponse, data: unknown): void {
-  response.write(`data: ${JSON.stringify(data)}\n\n`);
+/** A follower this far behind (a tab in the background, say) is cut off; its EventSource reconnects and catches up. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Server-sent events to one follower, written once per turn of the event loop: a call makes a dozen inspector
+ * events, and one socket write each would cost more than making them.
+ */
+function eventWriter(response: ServerResponse): (data: unknown) => void {
+  let pending = '';
+  const flush = () => {
+    const chunk = pending;
+    pending = '';
+    if (response.writableEnded) return;
+    if (response.writableLength > MAX_BUFFERED_BYTES) response.end();
+    else response.write(chunk);
+  };
+  return (data) => {
+    if (pending === '') setImmediate(flush);
+    // JSON has no raw newline, so one `data:` line.
+    pending += `data: ${JSON.stringify(data)}\n\n`;
+  };
 }
 
 export async function startStatusPage({
@@ -101,7 +119,7 @@ export async function startStatusPage({
   port = 0,
 }: StatusPageOptions): Promise<StatusPage> {
   const streams = new Set<ServerResponse>();
-  const statusStreams = new Set<ServerResponse>();
+  const statusStreams = new Map<ServerResponse, (data: unknown) => void>();
   let hosts: Set<string> = new Set();
   let lastSent = '';
   let scheduled = false;
@@ -115,7 +133,7 @@ export async function startStatusPage({
     const key = JSON.stringify(event.status.upstreams);
     if (key === lastSent) return;
     lastSent = key;
-    for (const response of statusStreams) writeEvent(response, event);
+    for (const write of statusStreams.values()) write(event);
   };
   const unsubscribe = onStatusChange(() => {
     if (scheduled || statusStreams.size === 0) return;
@@ -150,8 +168,9 @@ export async function startStatusPage({
         openStream(response);
         const event = statusEvent(status());
         lastSent = JSON.stringify(event.status.upstreams);
-        writeEvent(response, event);
-        statusStreams.add(response);
+        const write = eventWriter(response);
+        write(event);
+        statusStreams.set(response, write);
         return follow(request, response, () => statusStreams.delete(response));
       }
       case '/inspector':
@@ -160,11 +179,7 @@ export async function startStatusPage({
         });
       case '/inspector/events': {
         openStream(response);
-        return follow(
-          request,
-          response,
-          stately.follow((event) => writeEvent(response, event)),
-        );
+        return follow(request, response, stately.follow(eventWriter(response)));
       }
       default:
         return send(response, 404, 'text/plain', 'not found\n');
