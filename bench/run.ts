@@ -13,6 +13,9 @@
  *   npm run bench                  the table
  *   npm run bench -- --profile     also a CPU profile of the proxy (node --cpu-prof) and its hotspots
  *   npm run bench -- --quick       a tenth of the calls, to try the bench itself
+ *   npm run bench -- --trace       the proxy writes a trace log (PROXY_TRACE, to a temporary file)
+ *   npm run bench -- --inspect     the proxy runs with PROXY_INSPECT=1, and the bench follows its status page's and
+ *                                  inspector feed's event streams the whole time, as a browser showing them would
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -59,7 +62,12 @@ interface Scenario {
 class BenchError extends Error {}
 
 const { values: flags } = parseArgs({
-  options: { profile: { type: 'boolean' }, quick: { type: 'boolean' } },
+  options: {
+    profile: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    trace: { type: 'boolean' },
+    inspect: { type: 'boolean' },
+  },
   strict: true,
   allowPositionals: false,
 });
@@ -105,6 +113,28 @@ function collectLines(stream: Readable | null, into: string[]): void {
     into.push(line);
     if (into.length > 200) into.shift();
   });
+}
+
+/** Reads the status page's and the inspector feed's event streams to the end, as a browser showing both would. */
+async function followInspectStreams(proxyLog: string[]): Promise<() => Promise<void>> {
+  const page = proxyLog.map((line) => /status page: (\S+)/.exec(line)?.[1]).find(Boolean);
+  if (!page) throw new BenchError('--inspect: the proxy printed no status page URL');
+  const abort = new AbortController();
+  const drain = async (url: string) => {
+    const response = await fetch(url, { signal: abort.signal });
+    if (!response.ok || !response.body) throw new BenchError(`--inspect: ${url} answered ${response.status}`);
+    void (async () => {
+      try {
+        for await (const _chunk of response.body!) {
+          // discarded: only the proxy's cost of sending it is measured
+        }
+      } catch {
+        // aborted at the end
+      }
+    })();
+  };
+  await Promise.all([drain(`${page}events`), drain(`${page}inspector/events`)]);
+  return async () => abort.abort();
 }
 
 async function startUpstreamProcess(): Promise<{ child: ChildProcess; url: string }> {
@@ -194,6 +224,11 @@ async function bench(state: BenchState): Promise<void> {
   });
 
   const profileDir = flags.profile ? mkdtempSync(join(tmpdir(), 'mcp-upstream-proxy-profile-')) : undefined;
+  const traceFile = flags.trace
+    ? join(mkdtempSync(join(tmpdir(), 'mcp-upstream-proxy-trace-')), 'trace.jsonl')
+    : undefined;
+  const observing = [traceFile && `trace log ${traceFile}`, flags.inspect && 'inspect on, its streams followed'];
+  console.log(`proxy observed by: ${observing.filter(Boolean).join(', ') || 'nothing (no trace, no inspect)'}`);
   const proxyTransport = new StdioClientTransport({
     command: process.execPath,
     args: [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), CLI_PATH],
@@ -201,6 +236,8 @@ async function bench(state: BenchState): Promise<void> {
       ...getDefaultEnvironment(),
       ENABLE_ADDITIONAL_TOOLS: 'proxy',
       PROXY_UPSTREAMS: JSON.stringify([{ name: 'bench', url: upstream.url, transport: 'http' }]),
+      ...(traceFile && { PROXY_TRACE: traceFile }),
+      ...(flags.inspect && { PROXY_INSPECT: '1' }),
     },
     stderr: 'pipe',
   });
@@ -212,6 +249,7 @@ async function bench(state: BenchState): Promise<void> {
   if (!tools.some((tool) => tool.name === 'echo')) {
     throw new BenchError(`the proxy does not expose "echo" (it lists: ${tools.map((tool) => tool.name).join(', ')})`);
   }
+  if (flags.inspect) state.closers.unshift(await followInspectStreams(state.proxyLog));
   const clients: Record<Way, Client> = { direct, proxy };
   for (const way of WAYS) {
     const result = await clients[way].callTool({ name: 'echo', arguments: { text: 'ping' } });
