@@ -130,6 +130,10 @@ describe('--inspect', () => {
       return response.text();
     });
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//); // nothing from elsewhere
+    // The inspector page embeds the Stately UI (from the network) and feeds it from here only.
+    const bridge = await fetch(proxy.proxy.watching!.inspector).then((response) => response.text());
+    expect(bridge).toContain('<iframe id="inspector" src="https://stately.ai/inspect"');
+    expect(bridge).toContain("new EventSource('inspector/events')");
 
     const stream = await follow(`${page}events`);
     await eventually(() => stream.events.length > 0);
