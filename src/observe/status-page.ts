@@ -166,10 +166,9 @@ export async function startStatusPage({
         return send(response, 200, 'application/json', `${JSON.stringify(status(), null, 2)}\n`);
       case '/events': {
         openStream(response);
-        const event = statusEvent(status());
-        lastSent = JSON.stringify(event.status.upstreams);
+        // The newcomer gets the status now; `lastSent` stays what the others got, so none of them misses a change.
         const write = eventWriter(response);
-        write(event);
+        write(statusEvent(status()));
         statusStreams.set(response, write);
         return follow(request, response, () => statusStreams.delete(response));
       }
