@@ -52,14 +52,9 @@ export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSigna
     authProvider: target.authProvider,
     // Step-up (a 403 asking for a wider scope) is a sign-in, which the upstream's statechart runs.
     onInsufficientScope: 'throw',
-    fetch: async (url, init) => {
-      if ((init?.method ?? 'GET') !== 'GET') return fetchFn(url, init);
-      try {
-        return await fetchFn(url, init);
-      } finally {
-        streamAnswered();
-      }
-    },
+    // Not an async function: the POSTs of every call pass straight through, without another promise.
+    fetch: (url, init) =>
+      (init?.method ?? 'GET') === 'GET' ? fetchFn(url, init).finally(streamAnswered) : fetchFn(url, init),
     requestInit: { headers: target.headers },
     // The standalone GET stream is re-opened by the SDK a few times; after that the connection's liveness ping
     // decides, and the upstream machine reconnects with its own backoff.
