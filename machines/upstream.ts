@@ -411,20 +411,7 @@ export const upstreamMachine = setup({
       },
       initial: 'starting',
       states: {
-        starting: {
-          on: {
-            'auth.waiting': {
-              target: 'waitingForUser',
-              actions: [
-                assign({ signInUrl: ({ event }) => event.url }),
-                {
-                  type: 'tellSupervisor',
-                  params: ({ context, event }) => ({ type: 'upstream.signIn', name: context.name, url: event.url }),
-                },
-              ],
-            },
-          },
-        },
+        starting: {},
         waitingForUser: {
           entry: {
             type: 'tellSupervisor',
@@ -434,6 +421,17 @@ export const upstreamMachine = setup({
         },
       },
       on: {
+        // From `starting`, or again while waiting (a new link: the latest is the one that works).
+        'auth.waiting': {
+          target: '.waitingForUser',
+          actions: [
+            assign({ signInUrl: ({ event }) => event.url }),
+            {
+              type: 'tellSupervisor',
+              params: ({ context, event }) => ({ type: 'upstream.signIn', name: context.name, url: event.url }),
+            },
+          ],
+        },
         'auth.signedIn': { target: 'connecting', actions: assign({ signInUrl: undefined }) },
         'auth.failed': [
           { guard: 'signInNotCompleted', target: 'needsSignIn' },

@@ -134,6 +134,27 @@ describe('upstream chart: OAuth states', () => {
     expect(actor.getSnapshot().context.signInUrl).toBeUndefined();
   });
 
+  it('takes a new sign-in link while waiting, and answers calls with the latest', async () => {
+    let again: (() => void) | undefined;
+    const { actor, told } = start({
+      connects: [needsAuth, liveConnection()],
+      authorize: (sendBack) => {
+        sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1' });
+        again = () => sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=2' });
+      },
+    });
+    await flush();
+    again!();
+    expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
+    expect(actor.getSnapshot().context.signInUrl).toBe('https://as.example/authorize?x=2');
+    expect(told.filter((event) => event.type === 'upstream.signIn').map((event) => event.url)).toEqual([
+      'https://as.example/authorize?x=1',
+      'https://as.example/authorize?x=2',
+    ]);
+    const [outcome] = call(actor);
+    expect(outcome).toMatchObject({ failure: { message: expect.stringContaining('authorize?x=2') } });
+  });
+
   it('waits in needsSignIn after a sign-in times out, and a call starts a new one', async () => {
     const { actor, counts } = start({
       connects: [needsAuth],
