@@ -30,6 +30,9 @@ const CLIENT_METADATA_URL = 'https://conformance-test.local/client-metadata.json
 /** How long to wait for the scenario's tool to be listed (a sign-in comes first in the auth scenarios). */
 const TOOL_WAIT_MS = Number(process.env.CONFORMANCE_TOOL_WAIT_MS ?? 20_000);
 
+/** How long a failed call is tried again while the proxy signs in again (step-up). */
+const RETRY_WINDOW_MS = 15_000;
+
 /** The tool each scenario's server offers; the auth scenarios' servers all offer `test-tool`. */
 const SCENARIO_TOOLS = {
   initialize: undefined,
@@ -114,10 +117,12 @@ try {
     if (!names.includes(tool.name)) throw new Error(`tool ${tool.name} never appeared`);
     let result = await client.callTool(tool);
     log(`call ${tool.name}: ${JSON.stringify(result).slice(0, 300)}`);
-    if (result.isError) {
-      // A call that met a demand for a wider scope fails while the proxy signs in again (step-up): a host (or the
-      // model) tries again, once.
-      await sleep(1000);
+    // A call that met a demand for a wider scope fails while the proxy signs in again (step-up), and calls made
+    // while the user is still signing in are answered with the sign-in link: a host (or the model) tries again.
+    // Bounded in count and time; on a slow machine the sign-in may take a few seconds.
+    const retryUntil = Date.now() + RETRY_WINDOW_MS;
+    while (result.isError && Date.now() < retryUntil) {
+      await sleep(500);
       result = await client.callTool(tool);
       log(`call ${tool.name} again: ${JSON.stringify(result).slice(0, 300)}`);
     }
