@@ -71,8 +71,11 @@ export interface ForwardedRequest {
   onClientRequest?: ClientRequestHandler;
 }
 
+/** Server-to-client requests an upstream may send (each allowed by one client capability). */
+export type ClientRequestMethod = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';
+
 export type ClientRequestHandler = (
-  method: 'sampling/createMessage' | 'elicitation/create' | 'roots/list',
+  method: ClientRequestMethod,
   params: Record<string, unknown> | undefined,
   signal: AbortSignal,
 ) => Promise<Result>;

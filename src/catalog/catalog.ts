@@ -32,7 +32,7 @@ export function buildCatalog(sources: readonly UpstreamCatalogSource[]): Catalog
       upstream,
       toolPrefix,
       filter,
-      tools: catalog.tools,
+      items: catalog.tools,
     })),
   );
   const prompts = buildNamedRegistry(
@@ -40,7 +40,7 @@ export function buildCatalog(sources: readonly UpstreamCatalogSource[]): Catalog
       upstream,
       toolPrefix,
       filter: () => true,
-      tools: catalog.prompts,
+      items: catalog.prompts,
     })),
     'prompt',
   );
@@ -69,9 +69,9 @@ export function changedKinds(before: Catalog, after: Catalog): CatalogKind[] {
 }
 
 function sameNamed<T extends { name: string }>(a: NamedRegistry<T>, b: NamedRegistry<T>): boolean {
-  if (a.tools.length !== b.tools.length) return false;
-  return a.tools.every((item, i) => {
-    const other = b.tools[i]!;
+  if (a.items.length !== b.items.length) return false;
+  return a.items.every((item, i) => {
+    const other = b.items[i]!;
     return (
       item.exposedName === other.exposedName &&
       item.upstream === other.upstream &&

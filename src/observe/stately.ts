@@ -97,8 +97,8 @@ export function sanitizeContext(machine: string, context: MachineContext | undef
       upstreams: supervisor.upstreams.map((upstream) => upstream.name),
       settled: Object.keys(supervisor.settled),
       started: supervisor.started,
-      tools: supervisor.catalog.tools.tools.length,
-      prompts: supervisor.catalog.prompts.tools.length,
+      tools: supervisor.catalog.tools.items.length,
+      prompts: supervisor.catalog.prompts.items.length,
       pendingLists: supervisor.pendingLists.length,
       pendingRequests: supervisor.pendingRequests.length,
     };

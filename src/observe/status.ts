@@ -71,7 +71,7 @@ export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): 
         state,
         transport: context?.transport,
         tools:
-          catalog?.tools.tools.filter((tool) => tool.upstream === config.name).map((tool) => tool.exposedName) ?? [],
+          catalog?.tools.items.filter((tool) => tool.upstream === config.name).map((tool) => tool.exposedName) ?? [],
         filteredOut: catalog?.tools.filteredOut.get(config.name) ?? [],
         prompts: context?.catalog.prompts.length ?? 0,
         resources: context?.catalog.resources.length ?? 0,

@@ -205,10 +205,10 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     });
     server.oninitialized = start;
     server.setRequestHandler('tools/list', async (_request, ctx) => ({
-      tools: (await catalog(ctx)).tools.tools.map((tool) => tool.definition),
+      tools: (await catalog(ctx)).tools.items.map((tool) => tool.definition),
     }));
     server.setRequestHandler('prompts/list', async (_request, ctx) => ({
-      prompts: (await catalog(ctx)).prompts.tools.map((prompt) => prompt.definition),
+      prompts: (await catalog(ctx)).prompts.items.map((prompt) => prompt.definition),
     }));
     // The status resource comes first and is always there, whatever the upstreams list.
     server.setRequestHandler('resources/list', async (_request, ctx) => ({

@@ -14,7 +14,7 @@ export interface UpstreamNamedSource<T extends Named> {
   /** Decides on the upstream's own name, before prefixing. */
   filter: (name: string) => boolean;
   /** As listed by the upstream, in its order; empty while the upstream is not ready. */
-  tools: readonly T[];
+  items: readonly T[];
 }
 
 export interface Exposed<T extends Named> {
@@ -29,7 +29,7 @@ export interface Exposed<T extends Named> {
 
 export interface NamedRegistry<T extends Named> {
   /** Config order, then each upstream's order. */
-  readonly tools: readonly Exposed<T>[];
+  readonly items: readonly Exposed<T>[];
   readonly byName: ReadonlyMap<string, Exposed<T>>;
   /** Upstream -> original names removed by its filter; every source has an entry, possibly empty. */
   readonly filteredOut: ReadonlyMap<string, string[]>;
@@ -71,7 +71,7 @@ export function buildNamedRegistry<T extends Named>(
   for (const source of sources) {
     const removed: string[] = [];
     const seen = new Set<string>();
-    for (const tool of source.tools) {
+    for (const tool of source.items) {
       if (seen.has(tool.name)) {
         warnings.push(`upstream "${source.upstream}" lists ${kind} "${tool.name}" more than once; the first is kept`);
         continue;
@@ -115,10 +115,10 @@ export function buildNamedRegistry<T extends Named>(
     );
   }
 
-  const tools = candidates.map(toExposedTool);
+  const items = candidates.map(toExposedTool);
   const byName = new Map<string, Exposed<T>>();
-  for (const exposed of tools) byName.set(exposed.exposedName, exposed);
-  return { tools, byName, filteredOut, warnings };
+  for (const exposed of items) byName.set(exposed.exposedName, exposed);
+  return { items, byName, filteredOut, warnings };
 }
 
 function firstFreeName(start: string, taken: ReadonlyMap<string, unknown>): string {

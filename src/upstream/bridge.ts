@@ -4,15 +4,16 @@
  * traffic those capabilities allow straight through this bridge.
  */
 import type { ClientCapabilities, Result } from '@modelcontextprotocol/client';
+import type { ClientRequestMethod } from '../../machines/types.js';
 
-/** Server-to-client requests an upstream may send, each allowed by one client capability. */
+export type { ClientRequestMethod };
+
+/** The client capability that allows each server-to-client request. */
 export const CLIENT_REQUESTS = {
   'sampling/createMessage': 'sampling',
   'elicitation/create': 'elicitation',
   'roots/list': 'roots',
-} as const satisfies Record<string, keyof ClientCapabilities>;
-
-export type ClientRequestMethod = keyof typeof CLIENT_REQUESTS;
+} as const satisfies Record<ClientRequestMethod, keyof ClientCapabilities>;
 
 export interface ClientBridge {
   /** What the downstream client declared at initialize; the upstreams see exactly this. */

@@ -11,7 +11,7 @@ import type {
   Resource,
   ResourceTemplateType,
 } from '@modelcontextprotocol/client';
-import { onTestFinished } from 'vitest';
+import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { connectDirect, type TestClientOptions } from './direct.js';
 import { startTestProxy } from './proxy.js';
 
@@ -25,6 +25,33 @@ export const PROXIED_UPSTREAM_NAME = 'everything';
 export interface UpstreamUnderTest {
   url: URL;
   transport: 'http' | 'sse';
+}
+
+/** Both HTTP transports, for `describe.each`: server-everything's name for each, and ours. */
+export const HTTP_TRANSPORTS = [
+  { kind: 'streamableHttp', transport: 'http' },
+  { kind: 'sse', transport: 'sse' },
+] as const;
+
+/**
+ * An upstream for every test of the enclosing `describe`: started before them, closed after. The object returned is
+ * filled in when it has started, so tests can hold on to it from the start.
+ */
+export function upstreamForSuite(
+  transport: UpstreamUnderTest['transport'],
+  start: () => Promise<{ url: URL; close(): Promise<void> }>,
+): UpstreamUnderTest {
+  const upstream: UpstreamUnderTest = { url: new URL('http://127.0.0.1/not-started'), transport };
+  let close: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const started = await start();
+    upstream.url = started.url;
+    close = () => started.close();
+  });
+  afterAll(async () => {
+    await close?.();
+  });
+  return upstream;
 }
 
 export interface TestSession {

@@ -13,10 +13,10 @@ import type {
   ElicitResult,
   Root,
 } from '@modelcontextprotocol/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EverythingServer, startEverything } from '../fixtures/everything.js';
+import { describe, expect, it } from 'vitest';
+import { startEverything } from '../fixtures/everything.js';
 import { connectDirect } from '../helpers/direct.js';
-import { openTestSession, type UpstreamUnderTest, VIAS, waitUntil } from '../helpers/session.js';
+import { HTTP_TRANSPORTS, openTestSession, upstreamForSuite, VIAS, waitUntil } from '../helpers/session.js';
 
 /** Every capability whose tools server-everything registers only for a client that declares it. */
 const ALL_CAPABILITIES: ClientCapabilities = {
@@ -35,20 +35,8 @@ function texts(content: ReadonlyArray<{ type: string }>): string {
   return content.map((block) => ('text' in block && typeof block.text === 'string' ? block.text : '')).join('\n');
 }
 
-describe.each([
-  { kind: 'streamableHttp' as const, transport: 'http' as const },
-  { kind: 'sse' as const, transport: 'sse' as const },
-])('server-everything tools over $kind', ({ kind, transport }) => {
-  let everything: EverythingServer;
-  let upstream: UpstreamUnderTest;
-
-  beforeAll(async () => {
-    everything = await startEverything(kind);
-    upstream = { url: everything.url, transport };
-  });
-  afterAll(async () => {
-    await everything?.close();
-  });
+describe.each(HTTP_TRANSPORTS)('server-everything tools over $kind', ({ kind, transport }) => {
+  const upstream = upstreamForSuite(transport, () => startEverything(kind));
 
   describe.each(VIAS)('%s', (via) => {
     it('offers the capability-dependent tools exactly when the client declares the capabilities', async () => {

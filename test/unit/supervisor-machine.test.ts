@@ -142,7 +142,7 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
     const answers: string[][] = [];
     actor.send({
       type: 'catalog.get',
-      reply: (catalog) => answers.push(catalog.tools.tools.map(({ definition }) => definition.name)),
+      reply: (catalog) => answers.push(catalog.tools.items.map(({ definition }) => definition.name)),
     });
     return answers;
   };
@@ -161,7 +161,7 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
   const call = (name: string, args: Record<string, unknown> = {}) =>
     route('tools/call', { kind: 'tool', name }, { name, arguments: args });
   const exposed = () =>
-    actor.getSnapshot().context.catalog.tools.tools.map(({ exposedName, upstream }) => `${upstream}:${exposedName}`);
+    actor.getSnapshot().context.catalog.tools.items.map(({ exposedName, upstream }) => `${upstream}:${exposedName}`);
   return { actor, clock, servers: servers as Record<string, FakeServer>, emitted, list, call, route, exposed };
 }
 
@@ -359,7 +359,7 @@ describe('supervisor machine: prompts and resources', () => {
     const { actor, servers, route, emitted } = startSupervisor([{ name: 'a' }, { name: 'b', toolPrefix: 'b.' }]);
     await servers.a!.accept([], { prompts: [prompt('summarize'), prompt('b.review')] });
     await servers.b!.accept([], { prompts: [prompt('review')] });
-    const names = actor.getSnapshot().context.catalog.prompts.tools.map(({ definition }) => definition.name);
+    const names = actor.getSnapshot().context.catalog.prompts.items.map(({ definition }) => definition.name);
     expect(names).toEqual(['summarize', 'b_review', 'b_review_2']);
     expect(emitted).toContainEqual({
       type: 'warning',

@@ -176,24 +176,24 @@ function tool(name: string, extra: Partial<Tool> = {}): Tool {
 }
 
 function source(upstream: string, tools: Tool[], options: Partial<UpstreamToolSource> = {}): UpstreamToolSource {
-  return { upstream, filter: () => true, tools, ...options };
+  return { upstream, filter: () => true, items: tools, ...options };
 }
 
 /** Exposed name → "upstream:original", in registry order. */
 function summary(sources: UpstreamToolSource[]): string[] {
-  return buildToolRegistry(sources).tools.map((t) => `${t.exposedName} <- ${t.upstream}:${t.originalName}`);
+  return buildToolRegistry(sources).items.map((t) => `${t.exposedName} <- ${t.upstream}:${t.originalName}`);
 }
 
 describe('buildToolRegistry', () => {
   it('exposes every tool under its own name, config order then each upstream’s order', () => {
     const registry = buildToolRegistry([source('a', [tool('one'), tool('two')]), source('b', [tool('three')])]);
-    expect(registry.tools.map((t) => [t.exposedName, t.upstream, t.originalName])).toEqual([
+    expect(registry.items.map((t) => [t.exposedName, t.upstream, t.originalName])).toEqual([
       ['one', 'a', 'one'],
       ['two', 'a', 'two'],
       ['three', 'b', 'three'],
     ]);
     expect([...registry.byName.keys()]).toEqual(['one', 'two', 'three']);
-    for (const exposed of registry.tools) expect(registry.byName.get(exposed.exposedName)).toBe(exposed);
+    for (const exposed of registry.items) expect(registry.byName.get(exposed.exposedName)).toBe(exposed);
     expect(registry.warnings).toEqual([]);
   });
 
@@ -223,7 +223,7 @@ describe('buildToolRegistry', () => {
   it('keeps the first of a tool listed twice by one upstream, with a warning', () => {
     const first = tool('echo', { description: 'first' });
     const registry = buildToolRegistry([source('dup', [first, tool('echo', { description: 'second' }), tool('x')])]);
-    expect(registry.tools.map((t) => t.exposedName)).toEqual(['echo', 'x']);
+    expect(registry.items.map((t) => t.exposedName)).toEqual(['echo', 'x']);
     expect(registry.byName.get('echo')?.definition).toBe(first);
     expect(registry.warnings).toEqual(['upstream "dup" lists tool "echo" more than once; the first is kept']);
   });
@@ -235,14 +235,14 @@ describe('buildToolRegistry', () => {
         filter: createToolFilter({ ignore: ['delete'] }),
       }),
     ]);
-    expect(registry.tools.map((t) => [t.exposedName, t.originalName])).toEqual([['jira_search', 'search']]);
+    expect(registry.items.map((t) => [t.exposedName, t.originalName])).toEqual([['jira_search', 'search']]);
     expect(registry.byName.get('jira_search')?.definition.name).toBe('jira_search');
     expect(registry.filteredOut.get('jira')).toEqual(['delete']);
   });
 
   it('makes prefixed names client-safe too', () => {
     const registry = buildToolRegistry([source('x', [tool('get issue')], { toolPrefix: 'my.' })]);
-    expect(registry.tools.map((t) => [t.exposedName, t.originalName])).toEqual([['my_get_issue', 'get issue']]);
+    expect(registry.items.map((t) => [t.exposedName, t.originalName])).toEqual([['my_get_issue', 'get issue']]);
   });
 
   it('reports what each filter removed, with an entry (possibly empty) for every source', () => {
@@ -256,7 +256,7 @@ describe('buildToolRegistry', () => {
       ['b', []],
       ['c', []],
     ]);
-    expect(registry.tools.map((t) => t.exposedName)).toEqual(['keep', 'keep_too']);
+    expect(registry.items.map((t) => t.exposedName)).toEqual(['keep', 'keep_too']);
   });
 
   it('passes definitions through unchanged: the very same object when the name is unchanged', () => {
@@ -309,7 +309,7 @@ describe('buildToolRegistry', () => {
 
   it('renames tools of one upstream whose names become equal once client-safe, keeping them callable', () => {
     const registry = buildToolRegistry([source('a', [tool('get.issue'), tool('get issue'), tool('get_issue')])]);
-    expect(registry.tools.map((t) => [t.exposedName, t.originalName])).toEqual([
+    expect(registry.items.map((t) => [t.exposedName, t.originalName])).toEqual([
       ['get_issue', 'get.issue'],
       ['get_issue_2', 'get issue'],
       ['get_issue_3', 'get_issue'],
@@ -326,11 +326,11 @@ describe('buildToolRegistry', () => {
       source(upstream, [tool(long)]),
       source('b', [tool(long)]),
     ]);
-    const names = registry.tools.map((t) => t.exposedName);
+    const names = registry.items.map((t) => t.exposedName);
     expect(new Set(names).size).toBe(4);
     expect(registry.byName.size).toBe(4);
     for (const name of names) expect(name).toMatch(CLIENT_SAFE);
-    expect(registry.tools.map((t) => t.originalName)).toEqual([long, `${upstream}_${long}`, long, long]);
+    expect(registry.items.map((t) => t.originalName)).toEqual([long, `${upstream}_${long}`, long, long]);
   });
 
   it('does not mutate its input and depends on nothing else', () => {
@@ -342,15 +342,15 @@ describe('buildToolRegistry', () => {
     const sources = make();
     const before = structuredClone(sources.map(({ filter: _filter, ...rest }) => rest));
     for (const s of sources) {
-      for (const t of s.tools) Object.freeze(t);
-      Object.freeze(s.tools);
+      for (const t of s.items) Object.freeze(t);
+      Object.freeze(s.items);
       Object.freeze(s);
     }
     Object.freeze(sources);
     const first = buildToolRegistry(sources);
     expect(sources.map(({ filter: _filter, ...rest }) => rest)).toEqual(before);
     const again = buildToolRegistry(make());
-    expect(again.tools).toEqual(first.tools);
+    expect(again.items).toEqual(first.items);
     expect(again.warnings).toEqual(first.warnings);
     expect([...again.filteredOut]).toEqual([...first.filteredOut]);
   });
