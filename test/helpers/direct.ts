@@ -24,7 +24,21 @@ export async function connectDirect(
     options.capabilities && { capabilities: options.capabilities },
   );
   options.setup?.(client);
-  await client.connect(transport === 'sse' ? new SSEClientTransport(url) : new StreamableHTTPClientTransport(url));
+  if (transport === 'sse') {
+    await client.connect(new SSEClientTransport(url));
+    return client;
+  }
+  // As the proxy does: the session counts as open once its standalone GET stream is answered. A server that asks
+  // the client something right after initialize (server-everything asks for roots) loses the request otherwise.
+  let streamAnswered!: () => void;
+  const standaloneStream = new Promise<void>((resolve) => {
+    streamAnswered = resolve;
+  });
+  const fetchWatchingStream: typeof fetch = (input, init) =>
+    (init?.method ?? 'GET') === 'GET' ? fetch(input, init).finally(streamAnswered) : fetch(input, init);
+  await client.connect(new StreamableHTTPClientTransport(url, { fetch: fetchWatchingStream }));
+  // Bounded: a client that never opens the stream is not held up for good.
+  await Promise.race([standaloneStream, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
   return client;
 }
 
