@@ -38,6 +38,8 @@ export interface UpstreamFailure {
   readonly message: string;
   /** The bare cause (e.g. "ECONNREFUSED"), for messages that add their own context. */
   readonly reason?: string;
+  /** A server's Retry-After (429, 503), in ms: the next attempt waits at least this long. */
+  readonly retryAfterMs?: number;
 }
 
 /** Requests the proxy forwards to the upstream that owns their target. */

@@ -2,7 +2,8 @@
 
 type Env = NodeJS.ProcessEnv;
 
-export const DEFAULT_STARTUP_TIMEOUT_MS = 30_000;
+/** Well inside the 10 s that common clients give a request: a late list answer is a list the client dropped. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 5_000;
 
 /** Node's timers overflow above this and fire at once, so no timeout may exceed it. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -22,6 +23,15 @@ export function isProxyEnabled(env: Env): boolean {
 export function isDebugEnabled(env: Env): boolean {
   const value = readEnv(env, 'DEBUG')?.toLowerCase();
   return value === '1' || value === 'true';
+}
+
+/** PROXY_CATALOG_CACHE: on unless 0/false/no/off; anything else is added to `problems`. */
+export function readCatalogCache(env: Env, problems: string[]): boolean {
+  const value = readEnv(env, 'PROXY_CATALOG_CACHE')?.toLowerCase();
+  if (value === undefined || ['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  problems.push('PROXY_CATALOG_CACHE must be 1 or 0 (true/false, yes/no, on/off)');
+  return true;
 }
 
 /** PROXY_INSPECT: 1/true/yes/on or 0/false/no/off (unset is off); anything else is added to `problems`. */

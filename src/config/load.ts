@@ -11,6 +11,7 @@ import {
   isDebugEnabled,
   isProxyEnabled,
   readEnv,
+  readCatalogCache,
   readInspect,
   readStartupTimeoutMs,
 } from './env.js';
@@ -34,6 +35,8 @@ export interface ProxyConfig {
   trace?: string;
   /** PROXY_INSPECT or --inspect: the Stately inspector bridge and the local status page. */
   inspect: boolean;
+  /** PROXY_CATALOG_CACHE (default on): answer the first lists from each upstream's last persisted catalog. */
+  catalogCache: boolean;
   /** Not errors, but worth telling the user on stderr (an ignored PROXY_UPSTREAMS, say). */
   notices: string[];
   source: 'file' | 'env' | 'none';
@@ -58,6 +61,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const startupTimeoutMs = readStartupTimeoutMs(env, problems);
   const inspect = options.flags?.inspect ?? readInspect(env, problems);
   const trace = options.flags?.trace ?? readEnv(env, 'PROXY_TRACE');
+  const catalogCache = readCatalogCache(env, problems);
   // Read again where they are used; checked here so a typo stops the proxy like any other configuration error.
   for (const check of [callbackPortFromEnv, oauthTimeoutFromEnv]) {
     try {
@@ -86,7 +90,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return { upstreams, startupTimeoutMs, debug: isDebugEnabled(env), trace, inspect, notices, source };
+  return { upstreams, startupTimeoutMs, debug: isDebugEnabled(env), trace, inspect, catalogCache, notices, source };
 }
 
 /**
@@ -282,6 +286,7 @@ function toUpstreamConfig(raw: RawUpstream, headers: Record<string, string>): Up
     transport: raw.transport,
     headers,
     timeoutMs: raw.timeout_ms,
+    maxCallMs: raw.max_call_ms,
     allowHttp: raw.allow_http,
   };
   // Optional fields stay absent rather than undefined, so `in` checks and deep equality stay simple.

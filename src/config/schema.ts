@@ -25,13 +25,17 @@ export interface UpstreamConfig {
   /** `${ENV_VAR}` references already expanded. */
   headers: Record<string, string>;
   toolPrefix?: string;
-  /** Per tool call. */
+  /** Per tool call, restarted by every progress notification. */
   timeoutMs: number;
+  /** The most any call may take, progress or not. */
+  maxCallMs: number;
   oauth?: OAuthConfig;
   allowHttp: boolean;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+/** A call that keeps sending progress is still bounded: 30 minutes. */
+export const DEFAULT_MAX_CALL_MS = 30 * 60_000;
 export const MAX_NAME_LENGTH = 64;
 export const MAX_TOOL_PREFIX_LENGTH = 32;
 
@@ -85,6 +89,7 @@ export const upstreamSchema = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
   tool_prefix: z.string().max(MAX_TOOL_PREFIX_LENGTH).optional(),
   timeout_ms: z.int().positive().max(MAX_TIMER_MS).default(DEFAULT_CALL_TIMEOUT_MS),
+  max_call_ms: z.int().positive().max(MAX_TIMER_MS).default(DEFAULT_MAX_CALL_MS),
   oauth: oauthSchema.optional(),
   allow_http: z.boolean().default(false),
 });
@@ -104,6 +109,7 @@ const FIELD_MESSAGES: Record<string, string> = {
   headers: 'headers must be an object of string values',
   tool_prefix: `tool_prefix must be a string of at most ${MAX_TOOL_PREFIX_LENGTH} characters`,
   timeout_ms: `timeout_ms must be a positive integer of milliseconds, at most ${MAX_TIMER_MS}`,
+  max_call_ms: `max_call_ms must be a positive integer of milliseconds, at most ${MAX_TIMER_MS}`,
   oauth: 'oauth must be an object',
   'oauth.client_id': 'oauth.client_id must be a non-empty string',
   'oauth.client_secret': 'oauth.client_secret must be a non-empty string',

@@ -36,6 +36,8 @@ export async function startTestProxy(
     trace?: string;
     /** The status page and the Stately inspector feed (as `--inspect`). */
     inspect?: boolean;
+    /** Persisted catalogs (PROXY_CATALOG_CACHE); off unless a test is about them. */
+    catalogCache?: boolean;
     /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
     client?: {
       capabilities?: ClientCapabilities;
@@ -53,6 +55,7 @@ export async function startTestProxy(
       transport: 'http-first',
       headers: {},
       timeoutMs: 60_000,
+      maxCallMs: 1_800_000,
       allowHttp: false,
       ...upstream,
       url: new URL(upstream.url),
@@ -61,6 +64,7 @@ export async function startTestProxy(
     debug: true,
     inspect: options.inspect ?? false,
     trace: options.trace,
+    catalogCache: options.catalogCache ?? false,
     notices: [],
     source: 'env',
   };

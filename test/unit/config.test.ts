@@ -59,6 +59,7 @@ describe('parseUpstreams', () => {
         ignoreTools: ['*update*', '*create*', '*add*', '*edit*', '*delete*', '*jira*'],
         headers: {},
         timeoutMs: 60_000,
+        maxCallMs: 1_800_000,
         allowHttp: false,
       },
       {
@@ -67,6 +68,7 @@ describe('parseUpstreams', () => {
         transport: 'http',
         headers: {},
         timeoutMs: 60_000,
+        maxCallMs: 1_800_000,
         allowHttp: false,
       },
     ]);
@@ -81,9 +83,10 @@ describe('parseUpstreams', () => {
       transport: 'http-first',
       headers: {},
       timeoutMs: 60_000,
+      maxCallMs: 1_800_000,
       allowHttp: false,
     });
-    expect(Object.keys(upstream!).sort()).toEqual(['allowHttp', 'headers', 'name', 'timeoutMs', 'transport', 'url']);
+    expect(Object.keys(upstream!).sort()).toEqual(['allowHttp', 'headers', 'maxCallMs', 'name', 'timeoutMs', 'transport', 'url']);
   });
 
   it('maps every field to its camelCase form', () => {
@@ -97,6 +100,7 @@ describe('parseUpstreams', () => {
         headers: { 'X-Environment': 'production' },
         tool_prefix: 'ex_',
         timeout_ms: 5_000,
+        max_call_ms: 600_000,
         oauth: {
           client_id: 'id-1',
           client_secret: 'shh',
@@ -115,6 +119,7 @@ describe('parseUpstreams', () => {
       headers: { 'X-Environment': 'production' },
       toolPrefix: 'ex_',
       timeoutMs: 5_000,
+      maxCallMs: 600_000,
       oauth: {
         clientId: 'id-1',
         clientSecret: 'shh',
@@ -368,9 +373,10 @@ describe('loadConfig', () => {
   it('has no upstreams and no notices when nothing is configured', async () => {
     expect(await loadConfig({ env: {} })).toEqual({
       upstreams: [],
-      startupTimeoutMs: 30_000,
+      startupTimeoutMs: 5_000,
       debug: false,
       inspect: false,
+      catalogCache: true,
       notices: [],
       source: 'none',
     });
