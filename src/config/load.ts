@@ -10,8 +10,8 @@ import {
   expandEnvReferences,
   isDebugEnabled,
   isProxyEnabled,
-  readEnv,
   readCatalogCache,
+  readEnv,
   readInspect,
   readStartupTimeoutMs,
 } from './env.js';

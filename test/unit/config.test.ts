@@ -86,7 +86,15 @@ describe('parseUpstreams', () => {
       maxCallMs: 1_800_000,
       allowHttp: false,
     });
-    expect(Object.keys(upstream!).sort()).toEqual(['allowHttp', 'headers', 'maxCallMs', 'name', 'timeoutMs', 'transport', 'url']);
+    expect(Object.keys(upstream!).sort()).toEqual([
+      'allowHttp',
+      'headers',
+      'maxCallMs',
+      'name',
+      'timeoutMs',
+      'transport',
+      'url',
+    ]);
   });
 
   it('maps every field to its camelCase form', () => {
