@@ -10,6 +10,8 @@ import {
   type CallOutcome,
   type ForwardedRequest,
   INSUFFICIENT_SCOPE,
+  NOT_SENT,
+  type UpstreamCatalog,
   type UpstreamConnection,
   type UpstreamFailure,
 } from './types.js';
@@ -26,12 +28,16 @@ export interface CallInput {
 }
 
 export interface CallContext extends CallInput {
-  /** A call retries once on a new session after its session expired (the upstream never saw it). */
+  /**
+   * A call the upstream provably never saw (its session was gone, or the connection was refused) is sent once
+   * more on the next session; once only, so a broken upstream cannot keep a call going round.
+   */
   retried: boolean;
 }
 
 export type CallEvent =
-  | { type: 'upstream.ready'; connection: UpstreamConnection }
+  /** The upstream is ready; `catalog` is what it lists now (a waiting call's tool may be gone from it). */
+  | { type: 'upstream.ready'; connection: UpstreamConnection; catalog?: UpstreamCatalog }
   | { type: 'upstream.lost'; failure: UpstreamFailure }
   | { type: 'upstream.failed'; failure: UpstreamFailure }
   | { type: 'call.cancelled' };
@@ -58,6 +64,17 @@ function failureKind(outcome: CallOutcome): string | undefined {
   return outcome.type === 'failure' ? outcome.failure.kind : undefined;
 }
 
+/** The tool or prompt a waiting call is for, when the upstream's fresh lists no longer have it. */
+function goneTarget(request: ForwardedRequest, catalog: UpstreamCatalog | undefined): string | undefined {
+  if (catalog === undefined) return undefined;
+  const name = request.params.name as string | undefined;
+  if (request.method === 'tools/call' && !catalog.tools.some((tool) => tool.name === name)) return `tool "${name}"`;
+  if (request.method === 'prompts/get' && !catalog.prompts.some((prompt) => prompt.name === name)) {
+    return `prompt "${name}"`;
+  }
+  return undefined;
+}
+
 export const callMachine = setup({
   types: {
     context: {} as CallContext,
@@ -66,8 +83,9 @@ export const callMachine = setup({
   },
   actors: {
     /** Connections never reject from request(); the machine still maps a rejection (see onError). */
-    forwardCall: fromPromise<CallOutcome, { connection: UpstreamConnection; request: ForwardedRequest }>(({ input }) =>
-      input.connection.request(input.request),
+    forwardCall: fromPromise<CallOutcome, { connection: UpstreamConnection; request: ForwardedRequest }>(
+      // The actor's signal is aborted when it stops, which is when the call ends whatever the reason.
+      ({ input, signal }) => input.connection.request(input.request, signal),
     ),
     /** While waiting there is no upstream request to abort, so the client's cancellation is watched here. */
     watchCancellation: fromCallback<{ type: 'call.cancelled' }, { signal?: AbortSignal }>(({ input, sendBack }) => {
@@ -94,6 +112,13 @@ export const callMachine = setup({
     /** The upstream never saw the call (its session was gone): worth one retry on a new session. */
     sessionExpiredFirstTime: ({ context, event }) =>
       failureKind(outputOf(event)) === 'session-expired' && !context.retried,
+    /** Refused at connect: the upstream never saw the call, which can wait for the reconnect and go then. */
+    neverSentFirstTime: ({ context, event }) => {
+      const output = outputOf(event);
+      return output.type === 'failure' && output.failure.code === NOT_SENT && !context.retried;
+    },
+    targetGone: ({ context, event }) =>
+      event.type === 'upstream.ready' && goneTarget(context.request, event.catalog) !== undefined,
     widerScopeNeeded: ({ event }) => {
       const output = outputOf(event);
       return output.type === 'failure' && output.failure.code === INSUFFICIENT_SCOPE;
@@ -128,10 +153,26 @@ export const callMachine = setup({
         },
       },
       on: {
-        'upstream.ready': {
-          target: 'running',
-          actions: assign({ connection: ({ event }) => event.connection }),
-        },
+        'upstream.ready': [
+          {
+            // Listed from the saved catalog, or before a re-list: the live catalog no longer has it.
+            guard: 'targetGone',
+            target: 'done',
+            actions: {
+              type: 'settle',
+              params: ({ context, event }) =>
+                ({
+                  type: 'failure',
+                  failure: {
+                    kind: 'upstream',
+                    code: 'ERR_TARGET_GONE',
+                    message: `upstream "${context.upstream}" no longer offers ${goneTarget(context.request, event.catalog)}; list the tools again`,
+                  },
+                }) as const,
+            },
+          },
+          { target: 'running', actions: assign({ connection: ({ event }) => event.connection }) },
+        ],
         'upstream.failed': {
           target: 'done',
           actions: { type: 'settle', params: ({ event }) => ({ type: 'failure' as const, failure: event.failure }) },
@@ -166,6 +207,19 @@ export const callMachine = setup({
                   id: context.id,
                   connection: context.connection!,
                 }),
+              ),
+              assign({ retried: true, connection: undefined }),
+            ],
+          },
+          {
+            // Refused at connect: the upstream is probably down. Its actor checks, and the call waits for the
+            // reconnect (within its timeout) instead of failing a request that was never sent.
+            guard: 'neverSentFirstTime',
+            target: 'waiting',
+            actions: [
+              sendTo(
+                ({ context }) => context.parentRef,
+                ({ context }) => ({ type: 'upstream.suspect' as const, connection: context.connection! }),
               ),
               assign({ retried: true, connection: undefined }),
             ],

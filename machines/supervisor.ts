@@ -22,11 +22,18 @@ export interface SupervisedUpstream {
   toolPrefix?: string;
   filter: (toolName: string) => boolean;
   timeoutMs: number;
+  /** `max_call_ms`: a call that keeps sending progress still ends after this. */
+  maxCallMs?: number;
 }
 
 export interface SupervisorInput {
   upstreams: SupervisedUpstream[];
   startupTimeoutMs: number;
+  /**
+   * Catalogs saved by an earlier session, by upstream: exposed until the live ones are listed, so the first lists
+   * need not wait for these upstreams.
+   */
+  savedCatalogs?: Record<string, UpstreamCatalog>;
 }
 
 type UpstreamRef = ActorRefFrom<typeof upstreamMachine>;
@@ -69,6 +76,8 @@ export type RouteEvent = {
 
 export type SupervisorEvent =
   | { type: 'catalog.get'; reply: (catalog: Catalog) => void }
+  /** The downstream client has initialized: the upstreams may open their sessions, and the startup wait begins. */
+  | { type: 'client.initialized' }
   | RouteEvent
   | { type: 'logging.setLevel'; level: LoggingLevel }
   | UpstreamToSupervisorEvent;
@@ -154,27 +163,36 @@ export const supervisorMachine = setup({
   },
 }).createMachine({
   id: 'supervisor',
-  context: ({ input, spawn, self }) => ({
-    upstreams: input.upstreams,
-    startupTimeoutMs: input.startupTimeoutMs,
-    refs: Object.fromEntries(
-      input.upstreams.map((upstream) => [
-        upstream.name,
-        spawn('upstream', {
-          id: upstream.name,
-          systemId: `upstream:${upstream.name}`,
-          input: { name: upstream.name, transport: upstream.transport, parentRef: self },
-        }),
-      ]),
-    ),
-    catalogs: {},
-    settled: {},
-    catalog: catalogOf({ upstreams: input.upstreams, catalogs: {} }),
-    pendingLists: [],
-    pendingRequests: [],
-    reportedWarnings: [],
-    started: false,
-  }),
+  context: ({ input, spawn, self }) => {
+    const saved = input.savedCatalogs ?? {};
+    return {
+      upstreams: input.upstreams,
+      startupTimeoutMs: input.startupTimeoutMs,
+      refs: Object.fromEntries(
+        input.upstreams.map((upstream) => [
+          upstream.name,
+          spawn('upstream', {
+            id: upstream.name,
+            systemId: `upstream:${upstream.name}`,
+            input: {
+              name: upstream.name,
+              transport: upstream.transport,
+              parentRef: self,
+              catalog: saved[upstream.name],
+            },
+          }),
+        ]),
+      ),
+      catalogs: { ...saved },
+      // What an upstream saved last time is what the first lists show of it: nothing to wait for.
+      settled: Object.fromEntries(Object.keys(saved).map((name) => [name, true as const])),
+      catalog: catalogOf({ upstreams: input.upstreams, catalogs: saved }),
+      pendingLists: [],
+      pendingRequests: [],
+      reportedWarnings: [],
+      started: false,
+    };
+  },
   initial: 'starting',
   on: {
     'upstream.catalog': {
@@ -207,6 +225,7 @@ export const supervisorMachine = setup({
             ...event.request,
             params: upstreamParams(event.request, owner.originalName),
             timeoutMs: upstream.timeoutMs,
+            ...(upstream.maxCallMs !== undefined && { maxTotalMs: upstream.maxCallMs }),
           },
           reply: event.reply,
         });
@@ -220,10 +239,27 @@ export const supervisorMachine = setup({
     },
   },
   states: {
-    // The first list waits here until every upstream has settled, or the startup timeout.
+    // Until the first list can be answered: requests are held here.
     starting: {
-      always: { guard: 'allSettled', target: 'running' },
-      after: { startupTimeout: { target: 'running' } },
+      initial: 'waitingForClient',
+      states: {
+        // Upstreams are spawned (their saved catalogs known) but open no session before the client has initialized.
+        waitingForClient: {
+          on: {
+            'client.initialized': {
+              target: 'settling',
+              actions: enqueueActions(({ context, event, enqueue }) => {
+                for (const ref of Object.values(context.refs)) enqueue.sendTo(ref, event);
+              }),
+            },
+          },
+        },
+        // The first list waits until every upstream has settled (a saved catalog counts), or the startup timeout.
+        settling: {
+          always: { guard: 'allSettled', target: '#supervisor.running' },
+          after: { startupTimeout: { target: '#supervisor.running' } },
+        },
+      },
       on: {
         'catalog.get': {
           actions: assign({ pendingLists: ({ context, event }) => [...context.pendingLists, event.reply] }),

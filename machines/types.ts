@@ -27,6 +27,9 @@ export type TransportKind = 'http' | 'sse';
  */
 export type FailureKind = 'auth' | 'fallback' | 'network' | 'session-expired' | 'permanent' | 'upstream';
 
+/** The code of a failure of a request that provably never reached the upstream (refused at connect). */
+export const NOT_SENT = 'ERR_UPSTREAM_NOT_SENT';
+
 /** The code of a failure that asks for a wider OAuth scope (step-up); its `reason` is the scope. */
 export const INSUFFICIENT_SCOPE = 'ERR_UPSTREAM_INSUFFICIENT_SCOPE';
 
@@ -62,6 +65,8 @@ export interface ForwardedRequest {
   label: string;
   /** Per-request timeout; progress notifications reset it. */
   timeoutMs: number;
+  /** The most the request may take, progress or not (`max_call_ms`); unbounded when absent. */
+  maxTotalMs?: number;
   /** Aborted when the client cancels the request. */
   signal?: AbortSignal;
   onProgress?: (progress: { progress: number; total?: number; message?: string }) => void;
@@ -112,22 +117,29 @@ export type CallOutcome =
   | { type: 'failure'; failure: UpstreamFailure };
 
 /** Signals from a live connection to the upstream actor that owns it. */
-export type ConnectionSignal = { type: 'lost'; failure: UpstreamFailure } | { type: 'catalog-changed' };
+export type ConnectionSignal =
+  | { type: 'lost'; failure: UpstreamFailure }
+  | { type: 'catalog-changed' }
+  /** A liveness check found the session working (calls that waited on a suspicion may go on). */
+  | { type: 'alive' };
 
 /** An initialized MCP session with one upstream, over one transport. */
 export interface UpstreamConnection {
   readonly transport: TransportKind;
   /** Lists what the server's capabilities say it has; rejects with an UpstreamFailure. */
   listCatalog(): Promise<UpstreamCatalog>;
-  /** Never rejects: every failure becomes an outcome. */
-  request(request: ForwardedRequest): Promise<CallOutcome>;
+  /**
+   * Never rejects: every failure becomes an outcome. `ended` aborts the request's HTTP exchange with the upstream
+   * however the call ends (timeout, cancel, connection lost, shutdown), so no response stream outlives its call.
+   */
+  request(request: ForwardedRequest, ended?: AbortSignal): Promise<CallOutcome>;
   /** Tells a new session the client's subscriptions and log level; failures are logged, never thrown. */
   restore(state: SessionState): void;
   /** `logging/setLevel`, when the server has logging; never rejects. */
   setLogLevel(level: LoggingLevel): void;
   /** Returns the unsubscribe function. */
   watch(listener: (signal: ConnectionSignal) => void): () => void;
-  /** Checks (one ping at a time) that the session still works; if not, `lost` is signalled to the watchers. */
+  /** Checks (one ping at a time) that the session still works: `alive` or `lost` is signalled to the watchers. */
   checkAlive(): void;
   /** Ends the session (DELETE for Streamable HTTP) and closes the transport; never rejects. */
   close(): Promise<void>;

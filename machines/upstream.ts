@@ -41,13 +41,17 @@ export const RECONNECT_CAP_MS = 30_000;
 /** Step-up sign-ins (403 insufficient_scope) allowed per upstream: with the first sign-in, three in all. */
 export const MAX_STEP_UPS = 2;
 
+/** A server's Retry-After is honoured up to this; beyond it the server is asking for something else. */
+export const RETRY_AFTER_CAP_MS = 10 * 60_000;
+
 /**
  * Exponential backoff with jitter: 1 s doubling to a 30 s cap, then a random 75–100% of it, so many proxies
- * restarted together don't reconnect in lockstep. `attempt` counts from 1.
+ * restarted together don't reconnect in lockstep; never sooner than a server's Retry-After. `attempt` counts from 1.
  */
-export function reconnectDelayMs(attempt: number, random: () => number): number {
+export function reconnectDelayMs(attempt: number, random: () => number, retryAfterMs = 0): number {
   const ceiling = Math.min(RECONNECT_BASE_MS * 2 ** Math.min(attempt - 1, 30), RECONNECT_CAP_MS);
-  return Math.round(ceiling * (0.75 + 0.25 * random()));
+  const backoff = Math.round(ceiling * (0.75 + 0.25 * random()));
+  return Math.max(backoff, Math.min(retryAfterMs, RETRY_AFTER_CAP_MS));
 }
 
 export interface UpstreamInput {
@@ -57,6 +61,8 @@ export interface UpstreamInput {
   parentRef?: AnyActorRef;
   /** Jitter source; tests fix it. */
   random?: () => number;
+  /** The catalog saved by an earlier session: exposed (and its calls wait) until the live one is listed. */
+  catalog?: UpstreamCatalog;
 }
 
 export type CallRef = ActorRefFrom<typeof callMachine>;
@@ -86,15 +92,26 @@ export interface UpstreamContext {
   stepUpScope?: string;
   /** Step-up sign-ins so far; bounded by MAX_STEP_UPS. */
   stepUps: number;
+  /**
+   * A session the server forgot was replaced at once, and no session has been ready since: the next expiry waits
+   * for the backoff, so a server that forgets every session is not re-initialized in a hot loop.
+   */
+  sessionRenewed: boolean;
+  /** http-first / sse-first: why the first transport was refused, for the message when the other fails too. */
+  firstTransportFailure?: UpstreamFailure;
 }
 
 export type UpstreamEvent =
+  /** The downstream client has initialized: its capabilities are known, so sessions can be opened. */
+  | { type: 'client.initialized' }
   | { type: 'request.forward'; id: string; request: ForwardedRequest; reply: (outcome: CallOutcome) => void }
   | { type: 'logging.setLevel'; level: LoggingLevel }
   | { type: 'connection.lost'; failure: UpstreamFailure }
   | { type: 'connection.catalogChanged' }
+  | { type: 'connection.alive' }
   | { type: 'auth.refresh' }
-  | { type: 'auth.waiting'; url: string }
+  /** The user must sign in at `url`; `browserOpened` when a browser was started for it (not BROWSER=none). */
+  | { type: 'auth.waiting'; url: string; browserOpened: boolean }
   | { type: 'auth.signedIn' }
   | { type: 'auth.failed'; failure: UpstreamFailure }
   | CallToParentEvent;
@@ -145,7 +162,7 @@ export function callsOf(self: AnyActorRef): CallRef[] {
 
 /** Where a failed list leads, from the first list and from a re-list alike. */
 const LIST_FAILED = [
-  { guard: 'sessionExpired', target: '#upstream.connecting' },
+  { guard: 'sessionExpiredFirstTime', target: '#upstream.connecting', actions: 'recordSessionRenewed' },
   // A server may let initialize through and ask for sign-in (or a wider scope) on a list.
   { guard: 'widerScopeNeeded', target: '#upstream.authorizing', actions: 'recordStepUp' },
   { guard: 'insufficientScope', target: '#upstream.failed', actions: 'recordScopeRefused' },
@@ -172,13 +189,11 @@ export const upstreamMachine = setup({
       input.connection.listCatalog(),
     ),
     watchConnection: fromCallback<UpstreamEvent, { connection: UpstreamConnection }>(({ input, sendBack }) =>
-      input.connection.watch((signal: ConnectionSignal) =>
-        sendBack(
-          signal.type === 'lost'
-            ? { type: 'connection.lost', failure: signal.failure }
-            : { type: 'connection.catalogChanged' },
-        ),
-      ),
+      input.connection.watch((signal: ConnectionSignal) => {
+        if (signal.type === 'lost') sendBack({ type: 'connection.lost', failure: signal.failure });
+        else if (signal.type === 'alive') sendBack({ type: 'connection.alive' });
+        else sendBack({ type: 'connection.catalogChanged' });
+      }),
     ),
     call: callMachine,
   },
@@ -191,14 +206,23 @@ export const upstreamMachine = setup({
       enqueue.assign({ connection: undefined });
     }),
     recordFailure: assign({ lastError: (_, failure: UpstreamFailure) => failure }),
-    /** A connect actor's error, as the failure it carries. */
+    /** A connect actor's error, as the failure it carries (naming what both transports answered, after a fallback). */
     recordConnectFailure: assign({
-      lastError: ({ context, event }) =>
-        asFailure(
+      lastError: ({ context, event }) => {
+        const failure = asFailure(
           errorOf(event),
           `upstream "${context.name}": connecting over ${context.transport === 'sse' ? 'SSE' : 'Streamable HTTP'} failed`,
-        ),
+        );
+        const first = context.firstTransportFailure;
+        return first !== undefined && failure.kind === 'fallback' ? bothRefused(context.name, first, failure) : failure;
+      },
+      firstTransportFailure: undefined,
     }),
+    /** Falling back: the first transport's refusal is kept for the message if the other is refused too. */
+    recordFallback: assign({
+      firstTransportFailure: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": refused`),
+    }),
+    recordSessionRenewed: assign({ sessionRenewed: true }),
     /** Step-up: the scope a 403 asked for (from a call's event or a list's error), for the next sign-in. */
     recordStepUp: assign({
       stepUpScope: ({ event }) =>
@@ -232,6 +256,8 @@ export const upstreamMachine = setup({
     recordListFailure: assign({
       lastError: ({ context, event }) => asFailure(errorOf(event), `upstream "${context.name}": listing failed`),
     }),
+    /** Saves the fresh lists for the next session's first answers; provided by src/ (a no-op here). */
+    persistCatalog: ({ context }) => void context,
     /** Fresh lists: kept (they stay exposed while reconnecting) and passed to the supervisor. */
     adoptCatalog: enqueueActions(({ context, event, enqueue }) => {
       const catalog = (event as unknown as { output: UpstreamCatalog }).output;
@@ -250,6 +276,15 @@ export const upstreamMachine = setup({
     tellSupervisor: enqueueActions(({ context, enqueue }, event: UpstreamToSupervisorEvent) => {
       if (context.parentRef) enqueue.sendTo(context.parentRef, event);
     }),
+    /**
+     * With a browser open the user is likely signing in now, and the first list waits for it (up to the startup
+     * timeout). With only a printed link nobody may be looking: the other upstreams' tools need not wait.
+     */
+    settleUnlessBrowserOpened: enqueueActions(({ context, enqueue }, browserOpened: boolean) => {
+      if (!browserOpened && context.parentRef) {
+        enqueue.sendTo(context.parentRef, { type: 'upstream.settled', name: context.name });
+      }
+    }),
     tellCalls: enqueueActions(({ self, enqueue }, event: Parameters<CallRef['send']>[0]) => {
       for (const ref of callsOf(self)) enqueue.sendTo(ref, event);
     }),
@@ -265,8 +300,11 @@ export const upstreamMachine = setup({
     insufficientScope: ({ event }) => asFailure(errorOf(event), '').code === INSUFFICIENT_SCOPE,
     widerScopeNeeded: ({ context, event }) =>
       asFailure(errorOf(event), '').code === INSUFFICIENT_SCOPE && context.stepUps < MAX_STEP_UPS,
-    /** The server forgot our session (it restarted, say): open a new one at once, no backoff. */
-    sessionExpired: ({ event }) => asFailure(errorOf(event), '').kind === 'session-expired',
+    /** The server forgot our session (it restarted, say): open a new one at once, once; then back off. */
+    sessionExpiredFirstTime: ({ context, event }) =>
+      asFailure(errorOf(event), '').kind === 'session-expired' && !context.sessionRenewed,
+    /** An expiry report about the current session, which is renewed at once unless it was just renewed. */
+    canRenewSession: ({ context, event }) => !context.sessionRenewed && reportsOn(context, event),
     /** http-first may try SSE (and sse-first HTTP) once, until one of them has worked. */
     mayFallBack: ({ context, event }) =>
       asFailure(errorOf(event), '').kind === 'fallback' &&
@@ -276,11 +314,10 @@ export const upstreamMachine = setup({
     retryCannotFix: ({ event }) => ['fallback', 'permanent'].includes(asFailure(errorOf(event), '').kind),
     startsWithSse: ({ context }) =>
       (context.workingTransport ?? (context.mode === 'sse' || context.mode === 'sse-first' ? 'sse' : 'http')) === 'sse',
-    isCurrentConnection: ({ context, event }) =>
-      'connection' in event && event.connection !== undefined && event.connection === context.connection,
+    isCurrentConnection: ({ context, event }) => reportsOn(context, event),
   },
   delays: {
-    reconnectDelay: ({ context }) => reconnectDelayMs(context.attempt, context.random),
+    reconnectDelay: ({ context }) => reconnectDelayMs(context.attempt, context.random, context.lastError?.retryAfterMs),
   },
 }).createMachine({
   id: 'upstream',
@@ -290,11 +327,12 @@ export const upstreamMachine = setup({
     parentRef: input.parentRef,
     random: input.random ?? Math.random,
     attempt: 0,
-    catalog: EMPTY_CATALOG,
+    catalog: input.catalog ?? EMPTY_CATALOG,
     subscriptions: [],
     stepUps: 0,
+    sessionRenewed: false,
   }),
-  initial: 'connecting',
+  initial: 'waitingForClient',
   on: {
     'request.forward': {
       actions: [
@@ -342,6 +380,11 @@ export const upstreamMachine = setup({
     'call.settled': { actions: stopChild(({ event }) => event.id) },
   },
   states: {
+    // Sessions declare the downstream client's capabilities, which are known once it has initialized. Calls to
+    // tools of a saved catalog wait here like they do while reconnecting.
+    waitingForClient: {
+      on: { 'client.initialized': { target: 'connecting' } },
+    },
     connecting: {
       initial: 'choosing',
       states: {
@@ -356,7 +399,7 @@ export const upstreamMachine = setup({
             onDone: { target: '#upstream.connected', actions: 'adoptConnection' },
             onError: [
               { guard: 'signInRequired', target: '#upstream.discovering' },
-              { guard: 'mayFallBack', target: 'sse' },
+              { guard: 'mayFallBack', target: 'sse', actions: 'recordFallback' },
               { guard: 'retryCannotFix', target: '#upstream.failed', actions: 'recordConnectFailure' },
               { target: '#upstream.reconnecting', actions: 'recordConnectFailure' },
             ],
@@ -370,7 +413,7 @@ export const upstreamMachine = setup({
             onDone: { target: '#upstream.connected', actions: 'adoptConnection' },
             onError: [
               { guard: 'signInRequired', target: '#upstream.discovering' },
-              { guard: 'mayFallBack', target: 'http' },
+              { guard: 'mayFallBack', target: 'http', actions: 'recordFallback' },
               { guard: 'retryCannotFix', target: '#upstream.failed', actions: 'recordConnectFailure' },
               { target: '#upstream.reconnecting', actions: 'recordConnectFailure' },
             ],
@@ -413,10 +456,6 @@ export const upstreamMachine = setup({
       states: {
         starting: {},
         waitingForUser: {
-          entry: {
-            type: 'tellSupervisor',
-            params: ({ context }) => ({ type: 'upstream.settled', name: context.name }),
-          },
           on: { 'request.forward': { actions: 'replySignInNeeded' } },
         },
       },
@@ -430,6 +469,7 @@ export const upstreamMachine = setup({
               type: 'tellSupervisor',
               params: ({ context, event }) => ({ type: 'upstream.signIn', name: context.name, url: event.url }),
             },
+            { type: 'settleUnlessBrowserOpened', params: ({ event }) => event.browserOpened },
           ],
         },
         'auth.signedIn': { target: 'connecting', actions: assign({ signInUrl: undefined }) },
@@ -479,9 +519,15 @@ export const upstreamMachine = setup({
           target: 'authorizing',
           actions: 'recordStepUp',
         },
-        // The server forgot our session (e.g. it restarted): open a new one at once, no backoff.
+        // The server forgot our session (e.g. it restarted): open a new one at once, no backoff; but if the session
+        // that replaced it is forgotten too before it was ever ready, back off like any other reconnect.
         'upstream.session.expired': [
-          { guard: 'isCurrentConnection', target: 'connecting' },
+          { guard: 'canRenewSession', target: 'connecting', actions: 'recordSessionRenewed' },
+          {
+            guard: 'isCurrentConnection',
+            target: 'reconnecting',
+            actions: { type: 'recordFailure', params: ({ context }) => sessionsForgotten(context.name) },
+          },
           {
             // The report is about a session already replaced: if the new one is ready, the waiting call can go on.
             guard: stateIn({ connected: 'ready' }),
@@ -492,6 +538,18 @@ export const upstreamMachine = setup({
           },
         ],
         'auth.refresh': { target: 'refreshing' },
+        // A liveness check passed: calls that waited on a suspicion (a request refused at connect) may go on.
+        'connection.alive': {
+          guard: stateIn({ connected: 'ready' }),
+          actions: {
+            type: 'tellCalls',
+            params: ({ context }) => ({
+              type: 'upstream.ready',
+              connection: context.connection!,
+              catalog: context.catalog,
+            }),
+          },
+        },
       },
       initial: 'listing',
       states: {
@@ -500,17 +558,21 @@ export const upstreamMachine = setup({
           invoke: {
             src: 'listCatalog',
             input: ({ context }) => ({ connection: context.connection! }),
-            onDone: { target: 'ready', actions: 'adoptCatalog' },
+            onDone: { target: 'ready', actions: ['adoptCatalog', 'persistCatalog'] },
             onError: LIST_FAILED,
           },
         },
         ready: {
           entry: [
-            assign({ attempt: 0, lastError: undefined }),
+            assign({ attempt: 0, lastError: undefined, sessionRenewed: false }),
             'restoreSession',
             {
               type: 'tellCalls',
-              params: ({ context }) => ({ type: 'upstream.ready', connection: context.connection! }),
+              params: ({ context }) => ({
+                type: 'upstream.ready',
+                connection: context.connection!,
+                catalog: context.catalog,
+              }),
             },
             { type: 'tellSupervisor', params: ({ context }) => ({ type: 'upstream.settled', name: context.name }) },
           ],
@@ -525,7 +587,7 @@ export const upstreamMachine = setup({
               invoke: {
                 src: 'listCatalog',
                 input: ({ context }) => ({ connection: context.connection! }),
-                onDone: { target: 'idle', actions: 'adoptCatalog' },
+                onDone: { target: 'idle', actions: ['adoptCatalog', 'persistCatalog'] },
                 onError: LIST_FAILED,
               },
             },
@@ -569,6 +631,31 @@ export const upstreamMachine = setup({
     },
   },
 });
+
+/** Both transports refused (http-first or sse-first): one message naming what each answered. */
+function bothRefused(name: string, first: UpstreamFailure, second: UpstreamFailure): UpstreamFailure {
+  const prefix = `upstream "${name}": `;
+  const reason = (message: string) => (message.startsWith(prefix) ? message.slice(prefix.length) : message);
+  return {
+    ...second,
+    code: 'ERR_UPSTREAM_NO_TRANSPORT',
+    message: `${prefix}neither transport answered as MCP: ${reason(first.message)}; then ${reason(second.message)}`,
+  };
+}
+
+/** Whether a call's report is about the connection in use (not one already replaced). */
+function reportsOn(context: UpstreamContext, event: { type: string }): boolean {
+  const { connection } = event as { connection?: UpstreamConnection };
+  return connection !== undefined && connection === context.connection;
+}
+
+function sessionsForgotten(name: string): UpstreamFailure {
+  return {
+    kind: 'session-expired',
+    code: 'ERR_UPSTREAM_SESSION_EXPIRED',
+    message: `upstream "${name}" forgets every new session; retrying with backoff`,
+  };
+}
 
 function failedFailure(context: UpstreamContext): UpstreamFailure {
   return { kind: 'permanent', code: 'ERR_UPSTREAM_FAILED', message: `upstream "${context.name}" failed` };

@@ -9,9 +9,10 @@ import type { CallContext } from '../machines/call.js';
 import { supervisorMachine } from '../machines/supervisor.js';
 import type { UpstreamCatalog } from '../machines/types.js';
 import type { UpstreamContext } from '../machines/upstream.js';
+import { CatalogStore } from './catalog/persisted.js';
 import type { ProxyConfig } from './config/index.js';
 import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } from './oauth/callback.js';
-import type { AuthSession } from './oauth/session.js';
+import { tokenRoot } from './oauth/store.js';
 import type { Logger } from './observe/log.js';
 import { registerSecret } from './observe/redact.js';
 import type { StatelyBridge } from './observe/stately.js';
@@ -27,8 +28,8 @@ import { closeHttpAgent } from './upstream/http.js';
 const SESSION_END_BUDGET_MS = 1_500;
 
 export interface RunningProxy {
-  /** The actor system, once the client has initialized (upstreams start then). */
-  supervisor(): SupervisorActor | undefined;
+  /** The actor system (upstreams open their sessions once the client has initialized). */
+  supervisor(): SupervisorActor;
   /** What every upstream is doing now. */
   status(): ProxyStatus;
   /** Calls `listener` after every change of an upstream's state; returns the unsubscribe. */
@@ -76,42 +77,54 @@ export async function startProxy({
     ? await (await import('./observe/stately.js')).createStatelyBridge()
     : undefined;
 
-  let supervisor: SupervisorActor | undefined;
-  let sessions: ReadonlyMap<string, AuthSession> = new Map();
   let stopping: Promise<void> | undefined;
-  // The upstreams start once the client has initialized: they must declare exactly its capabilities.
-  const startUpstreams = () => {
-    if (supervisor || stopping) return;
-    const upstreams = provideUpstreamMachine({
-      upstreams: config.upstreams,
-      env,
-      logger,
-      signInTimeoutMs: oauthTimeoutFromEnv(env),
-      callbackPort: callbackPortFromEnv(env),
-      bridge: downstream.bridge,
-    });
-    sessions = upstreams.sessions;
-    const machine = supervisorMachine.provide({ actors: { upstream: upstreams.machine } });
-    supervisor = createActor(machine, {
-      input: {
-        startupTimeoutMs: config.startupTimeoutMs,
-        upstreams: config.upstreams.map((upstream) => ({
-          name: upstream.name,
-          transport: upstream.transport,
-          toolPrefix: upstream.toolPrefix,
-          timeoutMs: upstream.timeoutMs,
-          filter: createToolFilter({ include: upstream.includeTools, ignore: upstream.ignoreTools }),
-        })),
-      },
-      inspect: composeObservers(createInspector(listeners), stately?.inspect),
-      // XState's own log() output must never reach stdout.
-      logger: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
-    });
-    // No actor error may kill the process: report it and keep serving what still works.
-    supervisor.subscribe({ error: (error) => logger.error(`supervisor stopped: ${String(error)}`) });
-    supervisor.start();
-    downstream.attach(supervisor);
+  let initialized = false;
+  // The upstreams open their sessions once the client has initialized: they must declare exactly its capabilities.
+  const clientInitialized = () => {
+    if (initialized || stopping) return;
+    initialized = true;
+    supervisor.send({ type: 'client.initialized' });
   };
+  const downstream = createDownstream(logger, clientInitialized, {
+    take: () => status(),
+    onChange: (listener) => onStatusChange(listener),
+  });
+
+  const catalogStores = config.catalogCache ? createCatalogStores(config, env, logger) : new Map();
+  const savedCatalogs = await readCatalogs(catalogStores);
+  const upstreams = provideUpstreamMachine({
+    upstreams: config.upstreams,
+    env,
+    logger,
+    signInTimeoutMs: oauthTimeoutFromEnv(env),
+    callbackPort: callbackPortFromEnv(env),
+    bridge: downstream.bridge,
+    catalogStores,
+  });
+  const { sessions } = upstreams;
+  const machine = supervisorMachine.provide({ actors: { upstream: upstreams.machine } });
+  const supervisor: SupervisorActor = createActor(machine, {
+    input: {
+      startupTimeoutMs: config.startupTimeoutMs,
+      savedCatalogs,
+      upstreams: config.upstreams.map((upstream) => ({
+        name: upstream.name,
+        transport: upstream.transport,
+        toolPrefix: upstream.toolPrefix,
+        timeoutMs: upstream.timeoutMs,
+        maxCallMs: upstream.maxCallMs,
+        filter: createToolFilter({ include: upstream.includeTools, ignore: upstream.ignoreTools }),
+      })),
+    },
+    inspect: composeObservers(createInspector(listeners), stately?.inspect),
+    // XState's own log() output must never reach stdout.
+    logger: (...args: unknown[]) => logger.debug(args.map(String).join(' ')),
+  });
+  // No actor error may kill the process: report it and keep serving what still works.
+  supervisor.subscribe({ error: (error) => logger.error(`supervisor stopped: ${String(error)}`) });
+  supervisor.start();
+  downstream.attach(supervisor);
+
   const status = () =>
     takeStatus({ upstreams: config.upstreams, supervisor: () => supervisor, sessions: () => sessions });
   const onStatusChange = (listener: () => void) => {
@@ -127,7 +140,6 @@ export async function startProxy({
       `Stately inspector: ${page.inspectorUrl} (the inspector UI loads from stately.ai; the feed stays here)`,
     );
   }
-  const downstream = createDownstream(logger, startUpstreams, { take: status, onChange: onStatusChange });
   // Serves clients of either era (2025 initialize or 2026-07-28 per-request envelopes) on the one transport.
   const serving = serveStdio(({ era }) => downstream.createServer(era), {
     transport,
@@ -136,17 +148,18 @@ export async function startProxy({
 
   const stop = () => {
     stopping ??= (async () => {
-      if (supervisor) {
-        const connections = Object.values(supervisor.getSnapshot().context.refs).flatMap((ref) => {
-          const { connection } = ref.getSnapshot().context as UpstreamContext;
-          return connection ? [connection] : [];
-        });
-        await Promise.race([
-          Promise.allSettled(connections.map((connection) => connection.close())),
-          new Promise((resolve) => setTimeout(resolve, SESSION_END_BUDGET_MS).unref()),
-        ]);
-        supervisor.stop();
-      }
+      const connections = Object.values(supervisor.getSnapshot().context.refs).flatMap((ref) => {
+        const { connection } = ref.getSnapshot().context as UpstreamContext;
+        return connection ? [connection] : [];
+      });
+      await Promise.race([
+        Promise.allSettled([
+          ...connections.map((connection) => connection.close()),
+          ...[...catalogStores.values()].map((store) => store.flushed()),
+        ]),
+        new Promise((resolve) => setTimeout(resolve, SESSION_END_BUDGET_MS).unref()),
+      ]);
+      supervisor.stop();
       await Promise.all([serving.close().catch(() => {}), page?.close()]);
       for (const session of sessions.values()) session.close();
       await closeSharedCallbackServer();
@@ -162,6 +175,23 @@ export async function startProxy({
     ...(page && { watching: { statusPage: page.url, inspector: page.inspectorUrl } }),
     stop,
   };
+}
+
+/** One store per upstream, beside its tokens. */
+function createCatalogStores(config: ProxyConfig, env: NodeJS.ProcessEnv, logger: Logger): Map<string, CatalogStore> {
+  const root = tokenRoot(env);
+  return new Map(
+    config.upstreams.map((upstream) => [
+      upstream.name,
+      new CatalogStore({ root, upstream, onWarning: (message) => logger.warn(message) }),
+    ]),
+  );
+}
+
+/** The saved catalogs, read in parallel (a missing or stale one is simply not there). */
+async function readCatalogs(stores: ReadonlyMap<string, CatalogStore>): Promise<Record<string, UpstreamCatalog>> {
+  const entries = await Promise.all([...stores].map(async ([name, store]) => [name, await store.read()] as const));
+  return Object.fromEntries(entries.filter((entry): entry is [string, UpstreamCatalog] => entry[1] !== undefined));
 }
 
 type InspectionObserver = (event: InspectionEvent) => void;

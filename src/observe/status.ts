@@ -17,7 +17,7 @@ export interface UpstreamStatus {
   name: string;
   /** Without its query string (it may hold a key). */
   url: string;
-  /** The statechart state, e.g. `connected.ready.idle`, `reconnecting`; `starting` before the client initialized. */
+  /** The statechart state, e.g. `waitingForClient`, `connected.ready.idle`, `reconnecting`. */
   state: string;
   /** The transport in use or being tried. */
   transport?: 'http' | 'sse';
@@ -63,7 +63,8 @@ export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): 
       const ref = system?.context.refs[config.name];
       const snapshot = ref?.getSnapshot();
       const context = snapshot?.context as UpstreamContext | undefined;
-      const state = snapshot ? stateToString(snapshot.value) : 'starting';
+      // Every upstream has an actor from the start: its state is always one of the chart's.
+      const state = snapshot ? stateToString(snapshot.value) : 'waitingForClient';
       const expiresAt = sessions().get(config.name)?.tokenExpiresAt;
       return {
         name: config.name,

@@ -19,8 +19,9 @@ import {
 import type { Actor } from 'xstate';
 import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machines/supervisor.js';
 import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
-import type { Catalog } from '../catalog/index.js';
+import type { Catalog, CatalogKind } from '../catalog/index.js';
 import type { Logger } from '../observe/log.js';
+import { redact } from '../observe/redact.js';
 import type { ProxyStatus } from '../observe/status.js';
 import { IMPLEMENTATION } from '../version.js';
 import { createClientBridge, type DownstreamClientBridge } from './client-bridge.js';
@@ -90,6 +91,30 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     return new Promise<Catalog>((reply) => supervisor.send({ type: 'catalog.get', reply }));
   };
 
+  /**
+   * A list request answered from the catalog. One the client gave up on (it cancelled, as Claude Code does after
+   * 30 s) never sees its answer, and a client may never list again unprompted: so once the list is complete, the
+   * client is told it changed.
+   */
+  const list = async <T>(kind: CatalogKind, ctx: ServerContext, pick: (catalog: Catalog) => T): Promise<T> => {
+    const answer = pick(await catalog(ctx));
+    if (ctx.mcpReq.signal.aborted) notifyListChanged([kind]);
+    return answer;
+  };
+
+  const notifyListChanged = (kinds: readonly CatalogKind[]) => {
+    const notify = {
+      tools: () => current?.sendToolListChanged(),
+      prompts: () => current?.sendPromptListChanged(),
+      resources: () => current?.sendResourceListChanged(),
+    };
+    for (const kind of kinds) {
+      notify[kind]()?.catch(() => {
+        // Not connected yet, or the client is gone: nothing to tell.
+      });
+    }
+  };
+
   /** Sends a request to the upstream that owns `target`; resolves with how it ended. */
   const route = async (
     method: ForwardedMethod,
@@ -130,18 +155,19 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   const answer = (method: ForwardedMethod, label: string, outcome: RouteOutcome): Result => {
     switch (outcome.type) {
       case 'result':
-        return outcome.result;
+        return outcome.result.isError === true ? redactToolError(outcome.result) : outcome.result;
       case 'rpc-error':
-        throw new ProtocolError(outcome.code, outcome.message, outcome.data);
+        // An upstream's error text may echo what we sent it (headers, tokens): never pass a secret on.
+        throw new ProtocolError(outcome.code, redact(outcome.message), redactData(outcome.data));
       case 'unknown-target':
         throw unknownTarget(outcome.target);
       case 'failure':
         logger.debug(`${label}: ${outcome.failure.message}`);
         // A tool's error is a result the model reads and can tell the user about; anything else has no such place.
         if (method === 'tools/call') {
-          return { content: [{ type: 'text', text: outcome.failure.message }], isError: true };
+          return { content: [{ type: 'text', text: redact(outcome.failure.message) }], isError: true };
         }
-        throw new ProtocolError(ProtocolErrorCode.InternalError, outcome.failure.message);
+        throw new ProtocolError(ProtocolErrorCode.InternalError, redact(outcome.failure.message));
     }
   };
 
@@ -204,19 +230,19 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
       },
     });
     server.oninitialized = start;
-    server.setRequestHandler('tools/list', async (_request, ctx) => ({
-      tools: (await catalog(ctx)).tools.items.map((tool) => tool.definition),
-    }));
-    server.setRequestHandler('prompts/list', async (_request, ctx) => ({
-      prompts: (await catalog(ctx)).prompts.items.map((prompt) => prompt.definition),
-    }));
+    server.setRequestHandler('tools/list', (_request, ctx) =>
+      list('tools', ctx, (known) => ({ tools: known.tools.items.map((tool) => tool.definition) })),
+    );
+    server.setRequestHandler('prompts/list', (_request, ctx) =>
+      list('prompts', ctx, (known) => ({ prompts: known.prompts.items.map((prompt) => prompt.definition) })),
+    );
     // The status resource comes first and is always there, whatever the upstreams list.
-    server.setRequestHandler('resources/list', async (_request, ctx) => ({
-      resources: [STATUS_RESOURCE, ...(await catalog(ctx)).resources.resources],
-    }));
-    server.setRequestHandler('resources/templates/list', async (_request, ctx) => ({
-      resourceTemplates: [...(await catalog(ctx)).resources.resourceTemplates],
-    }));
+    server.setRequestHandler('resources/list', (_request, ctx) =>
+      list('resources', ctx, (known) => ({ resources: [STATUS_RESOURCE, ...known.resources.resources] })),
+    );
+    server.setRequestHandler('resources/templates/list', (_request, ctx) =>
+      list('resources', ctx, (known) => ({ resourceTemplates: [...known.resources.resourceTemplates] })),
+    );
 
     server.setRequestHandler('tools/call', (request, ctx) => {
       const { name } = request.params;
@@ -252,18 +278,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   };
 
   attached.then((supervisor) => {
-    supervisor.on('catalog.changed', ({ kinds }) => {
-      const notify = {
-        tools: () => current?.sendToolListChanged(),
-        prompts: () => current?.sendPromptListChanged(),
-        resources: () => current?.sendResourceListChanged(),
-      };
-      for (const kind of kinds) {
-        notify[kind]()?.catch(() => {
-          // Not connected yet, or the client is gone: nothing to tell.
-        });
-      }
-    });
+    supervisor.on('catalog.changed', ({ kinds }) => notifyListChanged(kinds));
     supervisor.on('warning', ({ message }) => logger.warn(message));
     // The client may show log messages where stderr is hidden: the sign-in link must reach the user somehow.
     supervisor.on('sign-in.needed', ({ upstream, url }) => {
@@ -281,6 +296,28 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
 
 /** The requests of a 2026-07-28 client that may be answered with input_required. */
 const ROUND_TRIP_METHODS: ReadonlySet<ForwardedMethod> = new Set(['tools/call', 'prompts/get', 'resources/read']);
+
+/** The text of a tool's error result, redacted like stderr (the upstream may echo our headers in it). */
+function redactToolError(result: Result): Result {
+  const content = (result as { content?: unknown }).content;
+  if (!Array.isArray(content)) return result;
+  return {
+    ...result,
+    content: content.map((block: { type?: unknown; text?: unknown }) =>
+      block?.type === 'text' && typeof block.text === 'string' ? { ...block, text: redact(block.text) } : block,
+    ),
+  };
+}
+
+function redactData(data: unknown): unknown {
+  if (data === undefined) return undefined;
+  if (typeof data === 'string') return redact(data);
+  try {
+    return JSON.parse(redact(JSON.stringify(data)));
+  } catch {
+    return undefined;
+  }
+}
 
 function unknownTarget(target: RequestTarget): Error {
   switch (target.kind) {

@@ -1,6 +1,8 @@
 /** The real actors behind the upstream machine's placeholders, bound to the configured upstreams. */
 import { fromCallback, fromPromise } from 'xstate';
+import type { UpstreamCatalog } from '../../machines/types.js';
 import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream.js';
+import type { CatalogStore } from '../catalog/persisted.js';
 import type { UpstreamConfig } from '../config/index.js';
 import { sharedCallbackServer } from '../oauth/callback.js';
 import { AuthSession } from '../oauth/session.js';
@@ -21,6 +23,8 @@ export interface UpstreamActorOptions {
   callbackPort?: number;
   /** The downstream client; known once it has initialized, which is when the upstreams start. */
   bridge: ClientBridge;
+  /** Where each upstream's catalog is saved for the next session (none with PROXY_CATALOG_CACHE=0). */
+  catalogStores?: ReadonlyMap<string, CatalogStore>;
 }
 
 export interface UpstreamActors {
@@ -60,6 +64,12 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
   };
 
   const machine = upstreamMachine.provide({
+    actions: {
+      persistCatalog: ({ context, event }) => {
+        const { output } = event as unknown as { output: UpstreamCatalog };
+        options.catalogStores?.get(context.name)?.save(output);
+      },
+    },
     actors: {
       connectStreamableHttp: fromPromise(({ input, signal }) =>
         connectStreamableHttp(lookup(targets, input.name), signal),
@@ -73,7 +83,9 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
       refreshTokens: fromPromise(({ input }) => lookup(sessions, input.name).refresh()),
       authorize: fromCallback<UpstreamEvent, { name: string; scope?: string }>(({ input, sendBack }) => {
         lookup(sessions, input.name)
-          .signIn(({ url }) => sendBack({ type: 'auth.waiting', url }), { scope: input.scope })
+          .signIn(({ url, how }) => sendBack({ type: 'auth.waiting', url, browserOpened: how === 'opened' }), {
+            scope: input.scope,
+          })
           .then(
             () => sendBack({ type: 'auth.signedIn' }),
             (error: unknown) =>

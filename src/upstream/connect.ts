@@ -19,6 +19,7 @@ import type { ClientBridge } from './bridge.js';
 import { createConnection } from './connection.js';
 import { classifyConnectError, displayUrl, networkReason, UpstreamError } from './failures.js';
 import { upstreamFetch } from './http.js';
+import { scopedFetch } from './request-scope.js';
 
 /** Opening a session (transport start + initialize) may take this long before it counts as unreachable. */
 export const CONNECT_TIMEOUT_MS = 30_000;
@@ -47,7 +48,7 @@ export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSigna
   const standaloneStream = new Promise<void>((resolve) => {
     streamAnswered = resolve;
   });
-  const fetchFn = fetchFor(target);
+  const fetchFn = scopedFetch(fetchFor(target));
   const transport = new StreamableHTTPClientTransport(target.url, {
     authProvider: target.authProvider,
     // Step-up (a 403 asking for a wider scope) is a sign-in, which the upstream's statechart runs.
@@ -75,7 +76,7 @@ export function connectSse(target: ConnectTarget, signal?: AbortSignal): Promise
   const transport = new SSEClientTransport(target.url, {
     authProvider: target.authProvider,
     // The SDK sends these headers on the GET that opens the stream as well as on every POST.
-    fetch: withScopeChallenge(fetchFor(target)),
+    fetch: withScopeChallenge(scopedFetch(fetchFor(target))),
     requestInit: { headers: target.headers },
   });
   return open(target, 'sse', transport, signal);

@@ -5,19 +5,22 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type Client, type LoggingLevel, ProtocolErrorCode, SseError } from '@modelcontextprotocol/client';
-import type {
-  CallOutcome,
-  ClientRequestHandler,
-  ConnectionSignal,
-  ForwardedRequest,
-  SessionState,
-  TransportKind,
-  UpstreamCatalog,
-  UpstreamConnection,
+import {
+  type CallOutcome,
+  type ClientRequestHandler,
+  type ConnectionSignal,
+  type ForwardedRequest,
+  NOT_SENT,
+  type SessionState,
+  type TransportKind,
+  type UpstreamCatalog,
+  type UpstreamConnection,
 } from '../../machines/types.js';
 import type { Logger } from '../observe/log.js';
 import { CLIENT_REQUESTS, type ClientBridge, type ClientRequestMethod } from './bridge.js';
 import { classifyCallError, networkReason, UpstreamError } from './failures.js';
+import { listAll } from './listing.js';
+import { inRequestScope } from './request-scope.js';
 
 /** Listing everything (all pages) may take this long; then the list counts as failed and the upstream reconnects. */
 const LIST_TIMEOUT_MS = 60_000;
@@ -78,6 +81,9 @@ export function createConnection({
     checking = true;
     client
       .ping({ timeout: LIVENESS_PING_TIMEOUT_MS })
+      .then(() => {
+        if (!closing && !lost) signal({ type: 'alive' });
+      })
       .catch((pingError: unknown) => {
         const outcome = classifyCallError(name, 'ping', LIVENESS_PING_TIMEOUT_MS, pingError);
         if (outcome.type !== 'failure') return;
@@ -139,41 +145,53 @@ export function createConnection({
       throw new UpstreamError('network', 'ERR_UPSTREAM_LIST', `upstream "${name}": ${what} failed (${reason})`);
     }
   };
-  // Every page (the SDK follows nextCursor), never from the SDK's response cache: a re-list must be fresh.
-  const fresh = { cacheMode: 'bypass', timeout: LIST_TIMEOUT_MS } as const;
+  const list = { client, upstream: name, timeoutMs: LIST_TIMEOUT_MS, warn: (line: string) => logger.warn(line) };
 
   return {
     transport,
     async listCatalog(): Promise<UpstreamCatalog> {
       const offers = client.getServerCapabilities() ?? {};
+      // Every page, each item checked on its own: one bad definition costs that item, not the whole list.
       const [tools, resources, resourceTemplates, prompts] = await Promise.all([
-        offers.tools ? listed('tools/list', async () => (await client.listTools(undefined, fresh)).tools) : [],
-        offers.resources
-          ? listed('resources/list', async () => (await client.listResources(undefined, fresh)).resources)
-          : [],
-        offers.resources
-          ? listed(
-              'resources/templates/list',
-              async () => (await client.listResourceTemplates(undefined, fresh)).resourceTemplates,
-            )
-          : [],
-        offers.prompts ? listed('prompts/list', async () => (await client.listPrompts(undefined, fresh)).prompts) : [],
+        offers.tools ? listed('tools/list', () => listAll(list, 'tools')) : [],
+        offers.resources ? listed('resources/list', () => listAll(list, 'resources')) : [],
+        offers.resources ? listed('resources/templates/list', () => listAll(list, 'resourceTemplates')) : [],
+        offers.prompts ? listed('prompts/list', () => listAll(list, 'prompts')) : [],
       ]);
       return { tools, resources, resourceTemplates, prompts };
     },
-    async request(request: ForwardedRequest): Promise<CallOutcome> {
-      const { method, params, label, timeoutMs, signal, onProgress, onClientRequest } = request;
+    async request(request: ForwardedRequest, ended?: AbortSignal): Promise<CallOutcome> {
+      const { method, params, label, timeoutMs, maxTotalMs, signal, onProgress, onClientRequest } = request;
       try {
         // The generic `request`: a proxy passes the result on as it is, without validating it against a tool's
         // outputSchema (that is the client's business) or caching anything.
         const send = () =>
-          client.request(
-            { method, params },
-            { timeout: timeoutMs, resetTimeoutOnProgress: true, signal, onprogress: onProgress },
+          inRequestScope(ended, () =>
+            client.request(
+              { method, params },
+              {
+                timeout: timeoutMs,
+                resetTimeoutOnProgress: true,
+                ...(maxTotalMs !== undefined && { maxTotalTimeout: maxTotalMs }),
+                signal,
+                onprogress: onProgress,
+              },
+            ),
           );
         const result = await (onClientRequest ? servingRequest.run(onClientRequest, send) : send());
         return { type: 'result', result };
       } catch (error) {
+        if (neverSent(error)) {
+          return {
+            type: 'failure',
+            failure: new UpstreamError(
+              'network',
+              NOT_SENT,
+              `upstream "${name}" refused the connection for ${label} (${networkReason(error)}); it is reconnecting`,
+              networkReason(error),
+            ),
+          };
+        }
         return classifyCallError(name, label, timeoutMs, error);
       }
     },
@@ -212,4 +230,24 @@ export function createConnection({
       await client.close().catch(() => {});
     },
   };
+}
+
+/** Failures of the connection attempt itself: no byte of the request reached the upstream. */
+const CONNECT_PHASE_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function neverSent(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECT_PHASE_CODES.has(code)) return true;
+    current = current.cause;
+  }
+  return false;
 }

@@ -249,7 +249,7 @@ describe.each(FOREIGN_ENDPOINTS)('SSE endpoint on $where', ({ endpoint }) => {
     expect(posts()).toBe(0);
     expect(sse.count('GET')).toBe(1);
     const states = test.transitions.filter((t) => t.actor === 'elsewhere').map((t) => t.state);
-    expect(states).toEqual(['connecting.sse', 'failed']);
+    expect(states).toEqual(['waitingForClient', 'connecting.sse', 'failed']);
     const failure = test.logs.find((line) => line.includes('failed') && line.includes('upstream "elsewhere"'));
     expect(failure).toMatch(/another origin/);
     for (const line of test.logs) expect(line).not.toContain(SECRET);

@@ -49,7 +49,8 @@ describe('trace log', () => {
     }
     const upstream = lines.filter((line) => line.actor === 'alpha').map((line) => `${line.from} → ${line.state}`);
     expect(upstream).toEqual([
-      'null → connecting.http',
+      'null → waitingForClient',
+      'waitingForClient → connecting.http',
       'connecting.http → connected.listing',
       'connected.listing → connected.ready.idle',
       'connected.ready.idle → reconnecting',

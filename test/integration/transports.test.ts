@@ -46,7 +46,7 @@ describe.each(CASES)('$kind upstream with transport $transport', ({ kind, transp
     expect(error).toBeInstanceOf(ProtocolError);
     expect((error as ProtocolError).code).toBe(THROW_RPC_ERROR_CODE);
 
-    const used = transitions.filter((t) => t.actor === 'up').map((t) => t.state);
+    const used = transitions.filter((t) => t.actor === 'up' && t.state !== 'waitingForClient').map((t) => t.state);
     expect(used).toContain(transport === 'http' ? 'connecting.http' : 'connecting.sse');
     if (transport === 'http-first') expect(used.slice(0, 2)).toEqual(['connecting.http', 'connecting.sse']);
   });

@@ -126,7 +126,7 @@ describe('statechartOf', () => {
 
   it('has the state tree, with types and initial children', () => {
     expect(upstream.id).toBe('upstream');
-    expect(upstream.root.initial).toBe('connecting');
+    expect(upstream.root.initial).toBe('waitingForClient');
     expect(upstream.states.get('connecting')).toMatchObject({ type: 'compound', initial: 'connecting.choosing' });
     expect(upstream.states.get('connecting.http')).toMatchObject({
       id: 'upstream.connecting.http',
@@ -213,7 +213,7 @@ describe('toMermaid', () => {
   it('nests compound states, marks initial and final states, and labels the arrows', () => {
     const text = toMermaid(upstreamMachine);
     expect(text).toContain(
-      '  [*] --> connecting\n  state "connecting" as connecting {\n    [*] --> connecting_choosing\n',
+      '  [*] --> waitingForClient\n  state "waitingForClient" as waitingForClient\n  state "connecting" as connecting {\n    [*] --> connecting_choosing\n',
     );
     expect(text).toContain('      state "idle" as connected_ready_idle\n');
     expect(text).toContain('  connecting_http --> connecting_sse : error\u2236 connectStreamableHttp [mayFallBack]\n');
@@ -246,9 +246,9 @@ describe('renderStatechartHtml', () => {
 
   it('nests the boxes, marks the initial child and lists the transitions', () => {
     const html = renderStatechartHtml(upstreamMachine, []);
-    expect(html).toMatch(/<div class="sc-state sc-compound sc-initial" data-state="connecting">/);
+    expect(html).toMatch(/<div class="sc-state sc-atomic sc-initial" data-state="waitingForClient">/);
     expect(html).toMatch(
-      /data-state="connecting">\s*<div class="sc-name"><span class="sc-initial-mark"[^>]*>→<\/span>connecting<\/div>\s*<div class="sc-children">\s*<div class="sc-state sc-atomic sc-initial" data-state="connecting.choosing">/,
+      /data-state="connecting">\s*<div class="sc-name">connecting<\/div>\s*<div class="sc-children">\s*<div class="sc-state sc-atomic sc-initial" data-state="connecting.choosing">/,
     );
     expect(html).toContain(
       '<li><span class="sc-event">error: connectStreamableHttp</span> <span class="sc-guard">[mayFallBack]</span> → <span class="sc-target">connecting.sse</span></li>',

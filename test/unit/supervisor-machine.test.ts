@@ -136,6 +136,7 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
   const emitted: SupervisorEmitted[] = [];
   actor.on('*', (event) => emitted.push(event));
   actor.start();
+  actor.send({ type: 'client.initialized' });
 
   /** Asks for the catalog; the returned array fills in with the exposed tool names when it is answered. */
   const list = () => {

@@ -66,6 +66,7 @@ function start(script: Script) {
     },
   });
   const actor = createActor(machine, { input: { name: 'jira', transport: 'http', parentRef: parent } }).start();
+  actor.send({ type: 'client.initialized' });
   return { actor, told, counts, attempts: () => attempts };
 }
 
@@ -109,7 +110,7 @@ describe('upstream chart: OAuth states', () => {
     const { actor, told } = start({
       connects: [needsAuth, liveConnection()],
       authorize: (sendBack) => {
-        sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1' });
+        sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: false });
         finish = () => sendBack({ type: 'auth.signedIn' });
       },
     });
@@ -139,8 +140,8 @@ describe('upstream chart: OAuth states', () => {
     const { actor, told } = start({
       connects: [needsAuth, liveConnection()],
       authorize: (sendBack) => {
-        sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1' });
-        again = () => sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=2' });
+        sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: false });
+        again = () => sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=2', browserOpened: false });
       },
     });
     await flush();

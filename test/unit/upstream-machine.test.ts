@@ -161,6 +161,7 @@ function startUpstream({
     clock,
     input: { name: NAME, transport, parentRef: supervisor.ref, random },
   }).start();
+  actor.send({ type: 'client.initialized' });
   return { actor, clock, told: supervisor.events, discovered, http, sse };
 }
 
@@ -302,7 +303,12 @@ describe('upstream machine: transports and fallback', () => {
     });
     await flush();
     expect(actor.getSnapshot().value).toBe('failed');
-    expect(actor.getSnapshot().context.lastError).toEqual(sseRefusal);
+    // One message naming what each transport answered.
+    expect(actor.getSnapshot().context.lastError).toEqual({
+      ...sseRefusal,
+      code: 'ERR_UPSTREAM_NO_TRANSPORT',
+      message: `upstream "${NAME}": neither transport answered as MCP: ${notSpoken.message}; then ${sseRefusal.message}`,
+    });
     expect([http.attempts, sse.attempts]).toEqual([1, 1]);
   });
 
