@@ -55,6 +55,19 @@ export function readStartupTimeoutMs(env: Env, problems: string[]): number {
   return ms;
 }
 
+/**
+ * A comma-separated list (PROXY_INCLUDE_TOOLS=`get_*, search_*`), entries trimmed as mcp-devtools does; empty
+ * entries (a trailing comma) are dropped. Undefined when the variable is unset or blank.
+ */
+export function readList(env: Env, name: string): string[] | undefined {
+  const value = readEnv(env, name);
+  if (value === undefined) return undefined;
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 /**

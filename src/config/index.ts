@@ -15,6 +15,7 @@ export {
   PROXY_DISABLED_NOTICE,
   type ProxyConfig,
   parseUpstreams,
+  proxyDisabledNotice,
 } from './load.js';
 export {
   DEFAULT_CALL_TIMEOUT_MS,
@@ -24,3 +25,4 @@ export {
   type Transport,
   type UpstreamConfig,
 } from './schema.js';
+export { SINGLE_UPSTREAM_NAME } from './single-upstream.js';

@@ -1,6 +1,6 @@
 /**
- * Loads the upstreams from a --config file or PROXY_UPSTREAMS, and reports every problem at once: a user fixing a
- * config should not have to restart once per typo.
+ * Loads the upstreams from a --config file, PROXY_UPSTREAMS or the single-upstream PROXY_URL, and reports every
+ * problem at once: a user fixing a config should not have to restart once per typo.
  */
 import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
@@ -18,12 +18,13 @@ import {
 import { ConfigError } from './errors.js';
 import {
   describeUpstreamIssues,
-  type RawUpstream,
+  toUpstreamConfig,
   UPSTREAM_NAME,
   type UpstreamConfig,
   unknownField,
   upstreamSchema,
 } from './schema.js';
+import { readSingleUpstream, SINGLE_UPSTREAM_OPTIONS } from './single-upstream.js';
 
 type Env = NodeJS.ProcessEnv;
 
@@ -43,15 +44,27 @@ export interface ProxyConfig {
 }
 
 export interface LoadConfigOptions {
-  /** From --config; when given, PROXY_UPSTREAMS and the ENABLE_ADDITIONAL_TOOLS gate are ignored. */
+  /** From --config; when given, PROXY_UPSTREAMS, PROXY_URL and the ENABLE_ADDITIONAL_TOOLS gate are ignored. */
   configPath?: string;
   env: Env;
   /** Command-line flags, which win over their environment variables. */
   flags?: { trace?: string; inspect?: boolean };
 }
 
-export const PROXY_DISABLED_NOTICE =
-  'PROXY_UPSTREAMS is set but the proxy is not enabled: add "proxy" to ENABLE_ADDITIONAL_TOOLS (e.g. ENABLE_ADDITIONAL_TOOLS=proxy)';
+/** The variables that configure upstreams without a file: the list, or mcp-devtools' single-upstream form. */
+const ENV_SOURCES = ['PROXY_UPSTREAMS', 'PROXY_URL'] as const;
+
+/** `A is`, `A and B are`: notices name every variable they are about. */
+function namesAre(names: readonly string[]): string {
+  const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  return `${list} ${names.length === 1 ? 'is' : 'are'}`;
+}
+
+export function proxyDisabledNotice(variables: readonly string[]): string {
+  return `${namesAre(variables)} set but the proxy is not enabled: add "proxy" to ENABLE_ADDITIONAL_TOOLS (e.g. ENABLE_ADDITIONAL_TOOLS=proxy)`;
+}
+
+export const PROXY_DISABLED_NOTICE = proxyDisabledNotice(['PROXY_UPSTREAMS']);
 
 /** Throws ConfigError with every problem found, including a bad PROXY_STARTUP_TIMEOUT_MS. */
 export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfig> {
@@ -70,23 +83,35 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
       problems.push((error as Error).message);
     }
   }
+  const isSet = (name: string) => readEnv(env, name) !== undefined;
+  const envSources = ENV_SOURCES.filter(isSet);
+  const singleOptions = SINGLE_UPSTREAM_OPTIONS.filter(isSet);
   const envUpstreams = readEnv(env, 'PROXY_UPSTREAMS');
   let upstreams: UpstreamConfig[] = [];
   let source: ProxyConfig['source'] = 'none';
 
   if (configPath !== undefined) {
     source = 'file';
-    if (envUpstreams !== undefined) notices.push(`PROXY_UPSTREAMS is ignored because --config ${configPath} is given`);
+    const ignored = [...envSources, ...singleOptions];
+    if (ignored.length > 0) notices.push(`${namesAre(ignored)} ignored because --config ${configPath} is given`);
     const text = await readConfigFile(configPath, problems);
     if (text !== undefined) upstreams = collectUpstreams(text, configPath, env, true, problems);
+  } else if (envSources.length > 0 && !isProxyEnabled(env)) {
+    // mcp-devtools compatibility: neither form does anything until the proxy tool is enabled.
+    notices.push(proxyDisabledNotice(envSources));
   } else if (envUpstreams !== undefined) {
-    // mcp-devtools compatibility: PROXY_UPSTREAMS does nothing until the proxy tool is enabled.
-    if (isProxyEnabled(env)) {
-      source = 'env';
-      upstreams = collectUpstreams(envUpstreams, 'PROXY_UPSTREAMS', env, false, problems);
-    } else {
-      notices.push(PROXY_DISABLED_NOTICE);
-    }
+    // As in mcp-devtools, the list wins over the single-upstream form; unlike it, the proxy says so.
+    const ignored = [...envSources.filter((name) => name !== 'PROXY_UPSTREAMS'), ...singleOptions];
+    if (ignored.length > 0) notices.push(`${namesAre(ignored)} ignored because PROXY_UPSTREAMS is set`);
+    source = 'env';
+    upstreams = collectUpstreams(envUpstreams, 'PROXY_UPSTREAMS', env, false, problems);
+  } else if (envSources.includes('PROXY_URL')) {
+    source = 'env';
+    const upstream = readSingleUpstream(env, problems);
+    if (upstream !== undefined) upstreams = [upstream];
+  } else if (singleOptions.length > 0) {
+    // A filter that silently does nothing is worse than a warning: PROXY_URL was probably forgotten.
+    notices.push(`${namesAre(singleOptions)} ignored because PROXY_URL is not set`);
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -277,22 +302,4 @@ function resolveHeaders(headers: [string, string][], env: Env, report: (line: st
 function stringEntries(headers: unknown): [string, string][] {
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return [];
   return Object.entries(headers).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
-}
-
-function toUpstreamConfig(raw: RawUpstream, headers: Record<string, string>): UpstreamConfig {
-  const upstream: UpstreamConfig = {
-    name: raw.name,
-    url: new URL(raw.url),
-    transport: raw.transport,
-    headers,
-    timeoutMs: raw.timeout_ms,
-    maxCallMs: raw.max_call_ms,
-    allowHttp: raw.allow_http,
-  };
-  // Optional fields stay absent rather than undefined, so `in` checks and deep equality stay simple.
-  if (raw.include_tools !== undefined) upstream.includeTools = raw.include_tools;
-  if (raw.ignore_tools !== undefined) upstream.ignoreTools = raw.ignore_tools;
-  if (raw.tool_prefix !== undefined) upstream.toolPrefix = raw.tool_prefix;
-  if (raw.oauth !== undefined) upstream.oauth = raw.oauth;
-  return upstream;
 }

@@ -99,23 +99,24 @@ export type RawUpstream = z.output<typeof upstreamSchema>;
 const UPSTREAM_FIELDS = Object.keys(upstreamSchema.shape);
 const OAUTH_FIELDS = Object.keys(oauthSchema.in.shape);
 
-// One fixed line per field, whatever zod found wrong inside it: stable, and never quoting the value.
-const FIELD_MESSAGES: Record<string, string> = {
-  name: `name must be 1 to ${MAX_NAME_LENGTH} letters, digits, "-" or "_"`,
-  url: 'url must be an http(s) URL',
-  transport: 'transport must be "http-first", "http", "sse" or "sse-first"',
-  include_tools: 'include_tools must be a non-empty array of non-empty strings (leave it out to expose every tool)',
-  ignore_tools: 'ignore_tools must be an array of non-empty strings',
-  headers: 'headers must be an object of string values',
-  tool_prefix: `tool_prefix must be a string of at most ${MAX_TOOL_PREFIX_LENGTH} characters`,
-  timeout_ms: `timeout_ms must be a positive integer of milliseconds, at most ${MAX_TIMER_MS}`,
-  max_call_ms: `max_call_ms must be a positive integer of milliseconds, at most ${MAX_TIMER_MS}`,
-  oauth: 'oauth must be an object',
-  'oauth.client_id': 'oauth.client_id must be a non-empty string',
-  'oauth.client_secret': 'oauth.client_secret must be a non-empty string',
-  'oauth.scopes': 'oauth.scopes must be a space-separated string or an array of scopes without spaces',
-  'oauth.client_metadata_url': 'oauth.client_metadata_url must be an https URL',
-  allow_http: 'allow_http must be true or false',
+// One fixed rule per field, whatever zod found wrong inside it: stable, and never quoting the value. A message
+// is the field's label (its name, or the variable it came from) followed by its rule.
+const FIELD_RULES: Record<string, string> = {
+  name: `must be 1 to ${MAX_NAME_LENGTH} letters, digits, "-" or "_"`,
+  url: 'must be an http(s) URL',
+  transport: 'must be "http-first", "http", "sse" or "sse-first"',
+  include_tools: 'must be a non-empty array of non-empty strings (leave it out to expose every tool)',
+  ignore_tools: 'must be an array of non-empty strings',
+  headers: 'must be an object of string values',
+  tool_prefix: `must be a string of at most ${MAX_TOOL_PREFIX_LENGTH} characters`,
+  timeout_ms: `must be a positive integer of milliseconds, at most ${MAX_TIMER_MS}`,
+  max_call_ms: `must be a positive integer of milliseconds, at most ${MAX_TIMER_MS}`,
+  oauth: 'must be an object',
+  'oauth.client_id': 'must be a non-empty string',
+  'oauth.client_secret': 'must be a non-empty string',
+  'oauth.scopes': 'must be a space-separated string or an array of scopes without spaces',
+  'oauth.client_metadata_url': 'must be an https URL',
+  allow_http: 'must be true or false',
 };
 
 const REQUIRED_FIELDS = new Set(['name', 'url']);
@@ -123,8 +124,13 @@ const REQUIRED_FIELDS = new Set(['name', 'url']);
 /**
  * Messages (without the "upstream ..." label) for zod's issues on one upstream, deduplicated so that a list
  * with three bad entries is one line. `raw` is the upstream as written, to tell a missing field from a bad one.
+ * `labelOf` names a field in the messages: the field itself, or the environment variable it was read from.
  */
-export function describeUpstreamIssues(issues: readonly z.core.$ZodIssue[], raw: Record<string, unknown>): string[] {
+export function describeUpstreamIssues(
+  issues: readonly z.core.$ZodIssue[],
+  raw: Record<string, unknown>,
+  labelOf: (field: string) => string = (field) => field,
+): string[] {
   const lines = new Set<string>();
   for (const issue of issues) {
     const [field, sub] = issue.path;
@@ -132,12 +138,13 @@ export function describeUpstreamIssues(issues: readonly z.core.$ZodIssue[], raw:
       const nested = field === 'oauth';
       for (const key of issue.keys) lines.add(unknownField(key, nested ? OAUTH_FIELDS : UPSTREAM_FIELDS, nested));
     } else if (typeof field === 'string' && REQUIRED_FIELDS.has(field) && raw[field] === undefined) {
-      lines.add(`${field} is required`);
+      lines.add(`${labelOf(field)} is required`);
     } else if (field === 'headers' && typeof sub === 'string') {
       lines.add(`header ${JSON.stringify(sub)} must be a string`);
     } else {
       const key = field === 'oauth' && typeof sub === 'string' ? `oauth.${sub}` : String(field);
-      lines.add(FIELD_MESSAGES[key] ?? `${key} is invalid`);
+      const rule = FIELD_RULES[key];
+      lines.add(rule === undefined ? `${labelOf(key)} is invalid` : `${labelOf(key)} ${rule}`);
     }
   }
   return [...lines];
@@ -174,4 +181,23 @@ function levenshtein(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length]!;
+}
+
+/** The validated upstream in the shape the proxy uses; `headers` are the resolved ones (`${VAR}` expanded). */
+export function toUpstreamConfig(raw: RawUpstream, headers: Record<string, string>): UpstreamConfig {
+  const upstream: UpstreamConfig = {
+    name: raw.name,
+    url: new URL(raw.url),
+    transport: raw.transport,
+    headers,
+    timeoutMs: raw.timeout_ms,
+    maxCallMs: raw.max_call_ms,
+    allowHttp: raw.allow_http,
+  };
+  // Optional fields stay absent rather than undefined, so `in` checks and deep equality stay simple.
+  if (raw.include_tools !== undefined) upstream.includeTools = raw.include_tools;
+  if (raw.ignore_tools !== undefined) upstream.ignoreTools = raw.ignore_tools;
+  if (raw.tool_prefix !== undefined) upstream.toolPrefix = raw.tool_prefix;
+  if (raw.oauth !== undefined) upstream.oauth = raw.oauth;
+  return upstream;
 }

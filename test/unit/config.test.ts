@@ -9,6 +9,8 @@ import {
   loadConfig,
   PROXY_DISABLED_NOTICE,
   parseUpstreams,
+  proxyDisabledNotice,
+  SINGLE_UPSTREAM_NAME,
   type UpstreamConfig,
 } from '../../src/config/index.js';
 
@@ -489,6 +491,148 @@ describe('loadConfig', () => {
     await writeFile(bare, one);
     expect(await problemsOf(() => loadConfig({ configPath: bare, env: {} }))).toEqual([
       `${bare} must be a JSON object with an "upstreams" array`,
+    ]);
+  });
+});
+
+// mcp-devtools' second form (internal/tools/proxy/config.go): one upstream named "default" from PROXY_URL.
+describe('the single-upstream form (PROXY_URL)', () => {
+  const url = 'https://mcp.example.com/sse';
+  const list = '[{"name": "env-one", "url": "https://env.test/mcp"}]';
+
+  it('reads PROXY_URL, PROXY_TRANSPORT and the comma lists, entries trimmed', async () => {
+    const config = await loadConfig({
+      env: {
+        ...ENABLED,
+        PROXY_URL: url,
+        PROXY_TRANSPORT: 'sse-only',
+        PROXY_INCLUDE_TOOLS: 'get_*, search_* ,',
+        PROXY_IGNORE_TOOLS: ' debug_*,,admin_* ',
+      },
+    });
+    expect(config.source).toBe('env');
+    expect(config.notices).toEqual([]);
+    expect(config.upstreams).toEqual([
+      {
+        name: 'default',
+        url: new URL(url),
+        transport: 'sse',
+        includeTools: ['get_*', 'search_*'],
+        ignoreTools: ['debug_*', 'admin_*'],
+        headers: {},
+        timeoutMs: 60_000,
+        maxCallMs: 1_800_000,
+        allowHttp: false,
+      },
+    ]);
+  });
+
+  it('names the upstream "default", so its tokens and PROXY_DEFAULT_* variables are those of mcp-devtools', async () => {
+    expect(SINGLE_UPSTREAM_NAME).toBe('default');
+    expect(envPrefixFor(SINGLE_UPSTREAM_NAME)).toBe('PROXY_DEFAULT_');
+    const [upstream] = (await loadConfig({ env: { ...ENABLED, PROXY_URL: url } })).upstreams;
+    expect(upstream).toEqual({
+      name: 'default',
+      url: new URL(url),
+      transport: 'http-first',
+      headers: {},
+      timeoutMs: 60_000,
+      maxCallMs: 1_800_000,
+      allowHttp: false,
+    });
+  });
+
+  it.each([
+    ['http-first', 'http-first'],
+    ['sse-first', 'sse-first'],
+    ['http-only', 'http'],
+    ['sse-only', 'sse'],
+    ['http', 'http'],
+    [' SSE ', 'sse'],
+  ])('takes the transport spelling %j as %s', async (spelling, transport) => {
+    const config = await loadConfig({ env: { ...ENABLED, PROXY_URL: url, PROXY_TRANSPORT: spelling } });
+    expect(config.upstreams[0]?.transport).toBe(transport);
+  });
+
+  it('drops an ignore list of only commas, and treats blank variables as unset', async () => {
+    const config = await loadConfig({
+      env: { ...ENABLED, PROXY_UPSTREAMS: '', PROXY_URL: ` ${url} `, PROXY_TRANSPORT: ' ', PROXY_IGNORE_TOOLS: ' , ' },
+    });
+    expect(config.notices).toEqual([]);
+    expect(config.upstreams[0]).toMatchObject({ name: 'default', transport: 'http-first' });
+    expect(config.upstreams[0]).not.toHaveProperty('ignoreTools');
+  });
+
+  it('does nothing, with a notice and no validation, until the proxy is enabled', async () => {
+    for (const gate of [undefined, '', 'filesystem']) {
+      const config = await loadConfig({ env: { ENABLE_ADDITIONAL_TOOLS: gate, PROXY_URL: 'not a url' } });
+      expect(config.upstreams).toEqual([]);
+      expect(config.source).toBe('none');
+      expect(config.notices).toEqual([
+        'PROXY_URL is set but the proxy is not enabled: add "proxy" to ENABLE_ADDITIONAL_TOOLS (e.g. ENABLE_ADDITIONAL_TOOLS=proxy)',
+      ]);
+    }
+    const both = await loadConfig({ env: { PROXY_UPSTREAMS: list, PROXY_URL: url } });
+    expect(both.notices).toEqual([proxyDisabledNotice(['PROXY_UPSTREAMS', 'PROXY_URL'])]);
+    expect(both.notices[0]).toMatch(/^PROXY_UPSTREAMS and PROXY_URL are set but the proxy is not enabled/);
+  });
+
+  it('gives way to PROXY_UPSTREAMS, as in mcp-devtools, with a notice and without validating it', async () => {
+    const config = await loadConfig({
+      env: { ...ENABLED, PROXY_UPSTREAMS: list, PROXY_URL: 'ftp://nope', PROXY_TRANSPORT: 'carrier-pigeon' },
+    });
+    expect(config.source).toBe('env');
+    expect(config.upstreams.map((upstream) => upstream.name)).toEqual(['env-one']);
+    expect(config.notices).toEqual(['PROXY_URL and PROXY_TRANSPORT are ignored because PROXY_UPSTREAMS is set']);
+  });
+
+  it('gives way to --config, with a notice naming every ignored variable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-single-'));
+    try {
+      const path = join(dir, 'proxy.json');
+      await writeFile(path, '{"upstreams": [{"name": "file-one", "url": "https://file.test/mcp"}]}');
+      const env = { ...ENABLED, PROXY_UPSTREAMS: list, PROXY_URL: url, PROXY_IGNORE_TOOLS: 'x*' };
+      const config = await loadConfig({ configPath: path, env });
+      expect(config.upstreams.map((upstream) => upstream.name)).toEqual(['file-one']);
+      expect(config.notices).toEqual([
+        `PROXY_UPSTREAMS, PROXY_URL and PROXY_IGNORE_TOOLS are ignored because --config ${path} is given`,
+      ]);
+      const urlOnly = await loadConfig({ configPath: path, env: { PROXY_URL: url } });
+      expect(urlOnly.notices).toEqual([`PROXY_URL is ignored because --config ${path} is given`]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('warns that its options do nothing without PROXY_URL', async () => {
+    const config = await loadConfig({ env: { ...ENABLED, PROXY_INCLUDE_TOOLS: 'get_*', PROXY_TRANSPORT: 'sse' } });
+    expect(config.upstreams).toEqual([]);
+    expect(config.notices).toEqual([
+      'PROXY_TRANSPORT and PROXY_INCLUDE_TOOLS are ignored because PROXY_URL is not set',
+    ]);
+  });
+
+  it('names the variable in every problem, one line each, never the value', async () => {
+    const env = {
+      ...ENABLED,
+      PROXY_STARTUP_TIMEOUT_MS: 'soon',
+      PROXY_URL: 'htps://mcp.example.com/mcp?token=s3cret-value',
+      PROXY_TRANSPORT: 'websocket-s3cret',
+      PROXY_INCLUDE_TOOLS: ' , ',
+    };
+    const problems = await problemsOf(() => loadConfig({ env }));
+    expect(problems).toEqual([
+      'PROXY_STARTUP_TIMEOUT_MS must be a non-negative integer of milliseconds, at most 2147483647',
+      'PROXY_INCLUDE_TOOLS lists no pattern (unset it to expose every tool)',
+      'PROXY_URL must be an http(s) URL',
+      'PROXY_TRANSPORT must be "http-first", "http", "sse" or "sse-first"',
+    ]);
+    expect(problems.join('\n')).not.toMatch(/s3cret/);
+  });
+
+  it.each(['not a url', 'ftp://mcp.example.com/', '/relative/mcp'])('rejects PROXY_URL %j', async (bad) => {
+    expect(await problemsOf(() => loadConfig({ env: { ...ENABLED, PROXY_URL: bad } }))).toEqual([
+      'PROXY_URL must be an http(s) URL',
     ]);
   });
 });
