@@ -98,7 +98,38 @@ function requestBody(body: BodyInit | null | undefined): Dispatcher.RequestOptio
   throw new TypeError('upstreamFetch: unsupported request body type');
 }
 
-function createUpstreamFetch(): FetchLike {
+/** The longest wait a `Retry-After` may impose: a server asking for more gets tried again after this. */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/**
+ * The three forms of RFC 9110 §5.6.7 (`Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT`,
+ * `Sun Nov  6 08:49:37 1994`), loosely: enough to keep Date.parse, which takes `Jan 2030` too, to real dates.
+ */
+const HTTP_DATE = /^[A-Za-z]{3,9},? [\w -]+ \d{2}:\d{2}:\d{2} (GMT|\d{4})$/;
+
+/**
+ * A `Retry-After` value in ms: delay-seconds (`7`) or an HTTP date (a past one is 0), capped at
+ * MAX_RETRY_AFTER_MS. `undefined` for anything else (a negative or fractional number, text that is no date).
+ */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!text) return undefined;
+  let ms: number;
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
+  // An HTTP date is GMT; asctime's form (`Sun Nov  6 08:49:37 1994`) says so nowhere, and would be read as local.
+  else if (HTTP_DATE.test(text)) ms = Date.parse(text.endsWith(' GMT') ? text : `${text} GMT`) - now;
+  else return undefined;
+  if (Number.isNaN(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+
+export interface UpstreamFetchOptions {
+  /** Told the `Retry-After` (ms, parsed) of every 429 or 503 answer that has a usable one. */
+  onRetryAfter?: (ms: number) => void;
+}
+
+/** A fetch over the shared agent; the hook runs inline, so a fetch with one costs no extra promise per request. */
+export function createUpstreamFetch({ onRetryAfter }: UpstreamFetchOptions = {}): FetchLike {
   return async (url, init = {}) => {
     const method = (init.method ?? 'GET').toUpperCase();
     const { signal } = init;
@@ -120,6 +151,10 @@ function createUpstreamFetch(): FetchLike {
       throw new TypeError('fetch failed', { cause: error });
     }
     const { statusCode, headers, body } = response;
+    if (onRetryAfter && (statusCode === 429 || statusCode === 503)) {
+      const ms = parseRetryAfter(headers['retry-after']);
+      if (ms !== undefined) onRetryAfter(ms);
+    }
     const empty = method === 'HEAD' || NULL_BODY_STATUSES.has(statusCode);
     if (empty) body.resume();
     // The body goes in as an async iterable, which undici's Response reads on demand and stops (destroying the
@@ -131,6 +166,7 @@ function createUpstreamFetch(): FetchLike {
   };
 }
 
+/** The fetch for requests whose answers need no watching (OAuth, and upstreams when nothing listens). */
 export const upstreamFetch: FetchLike = createUpstreamFetch();
 
 /**
