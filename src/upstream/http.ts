@@ -28,8 +28,8 @@ const AGENT_OPTIONS = {
 } as const satisfies Agent.Options;
 
 /**
- * Never sent through a proxy: the proxy's loopback is not ours. Go's net/http (and so mcp-devtools) does the same,
- * so a setup with a local upstream and HTTP_PROXY set keeps working when it moves over.
+ * Never sent through a proxy: the proxy's loopback is not ours. Go's net/http does the same, so a setup moved over
+ * from mcp-devtools (Go) with a local upstream and HTTP_PROXY set keeps working.
  */
 const LOOPBACK_NO_PROXY = 'localhost,127.0.0.1,[::1]';
 
@@ -50,7 +50,7 @@ function proxyUrl(value: string | undefined, name: string): string {
 }
 
 /** The agent for the proxy variables in `env`: a plain `Agent` when none is set, so there is no cost then. */
-export function createHttpAgent(env: NodeJS.ProcessEnv = process.env): Dispatcher {
+function createHttpAgent(env: NodeJS.ProcessEnv = process.env): Dispatcher {
   const httpProxy = proxyUrl(proxyVariable(env, 'http_proxy'), 'HTTP_PROXY');
   const httpsProxy = proxyUrl(proxyVariable(env, 'https_proxy'), 'HTTPS_PROXY');
   const noProxy = proxyVariable(env, 'no_proxy');
