@@ -137,7 +137,7 @@ export function classifyConnectError(
     return new UpstreamError(
       'network',
       'ERR_UPSTREAM_HTTP',
-      `upstream "${name}": ${where} answered HTTP ${status}${wait === undefined ? '' : ` (retry after ${Math.ceil(wait / 1000)} s)`}`,
+      `upstream "${name}": ${where} answered HTTP ${status}${wait ? ` (retry after ${Math.ceil(wait / 1000)} s)` : ''}`,
       undefined,
       wait,
     );

@@ -88,6 +88,13 @@ describe.each(TRANSPORTS)('connecting over $transport', ({ connect }) => {
     expect(error.retryAfterMs).toBeLessThanOrEqual(60_000);
   });
 
+  it('Retry-After: 0 is kept as 0, and the message has no wait to tell', async () => {
+    const url = await serve((_req, res) => res.writeHead(503, { 'retry-after': '0' }).end());
+    const error = await connectFailure(connect, url);
+    expect(error.retryAfterMs).toBe(0);
+    expect(error.message).not.toContain('retry after');
+  });
+
   it('a Retry-After of a day is capped at ten minutes', async () => {
     const url = await serve((_req, res) => res.writeHead(503, { 'retry-after': '86400' }).end());
     expect((await connectFailure(connect, url)).retryAfterMs).toBe(MAX_RETRY_AFTER_MS);
