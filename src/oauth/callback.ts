@@ -1,10 +1,12 @@
 /**
  * The OAuth redirect endpoint: one loopback HTTP server for every upstream, `GET /callback`, routing each
  * authorization response to the sign-in waiting for its `state`. It checks nothing but the state (PKCE, `iss` and
- * the token exchange happen elsewhere), and it never logs, echoes or puts in an error the authorization code.
+ * the token exchange happen elsewhere) and that the request is addressed to it by a loopback name and comes from no
+ * other site (src/http/loopback.ts), and it never logs, echoes or puts in an error the authorization code.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type LoopbackGuard, loopbackGuard } from '../http/loopback.js';
 import type { Logger } from '../observe/log.js';
 
 export const DEFAULT_CALLBACK_PORT = 3334;
@@ -143,6 +145,7 @@ export class CallbackServer {
   /** Digests of states already settled (used, timed out, aborted), oldest first. */
   private readonly settled = new Set<string>();
   private closed = false;
+  private readonly refuseForeign: LoopbackGuard;
 
   private constructor(
     private readonly server: Server,
@@ -150,6 +153,7 @@ export class CallbackServer {
     private readonly logger: Logger | undefined,
   ) {
     this.redirectUri = `http://${LOOPBACK}:${port}${CALLBACK_PATH}`;
+    this.refuseForeign = loopbackGuard(port);
     server.on('request', (request, response) => this.handle(request, response));
     server.on('error', (error) => logger?.warn(`OAuth callback server: ${error.message}`));
     // Listening alone must not keep the process alive; only a sign-in being waited for does.
@@ -251,6 +255,12 @@ export class CallbackServer {
   }
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
+    const refused = this.refuseForeign(request, response);
+    if (refused !== undefined) {
+      // A web page trying its luck, most likely; the log says so in case it was the browser of a real sign-in.
+      this.logger?.warn(`OAuth callback refused: ${refused}`);
+      return;
+    }
     let url: URL;
     try {
       url = new URL(request.url ?? '/', `http://${LOOPBACK}`);

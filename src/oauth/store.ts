@@ -9,6 +9,7 @@
  *   is strict: OAuth's snake_case names, `expires_at` as an ISO string, `issuer`.
  * - A file that cannot be understood reads as `undefined` and is left where it is for the user; the warning names
  *   the file and what is wrong with it, never its content, since the content is secrets.
+ * - A root folder that other users can open is left as it is (it may be shared on purpose), with one warning.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
@@ -116,6 +117,28 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   }
 }
 
+/** Roots checked in this process: one warning per root, however many upstreams keep their folders there. */
+const checkedRoots = new Set<string>();
+
+/** `chmod 700 <dir>`, quoted for a POSIX shell when the path needs it. */
+function chmodCommand(dir: string): string {
+  return `chmod 700 ${/^[\w@%+=:,./-]+$/.test(dir) ? dir : `'${dir.replaceAll("'", `'\\''`)}'`}`;
+}
+
+/** Warns, once per root, when group or others may read, write or enter the token root (a missing one is fine). */
+async function warnIfRootIsOpen(root: string, warn: (message: string) => void): Promise<void> {
+  if (isWindows || checkedRoots.has(root)) return;
+  checkedRoots.add(root);
+  const mode = await stat(root).then(
+    (info) => info.mode & 0o777,
+    () => undefined,
+  );
+  if (mode === undefined || (mode & 0o077) === 0) return;
+  warn(
+    `token store: the folder ${root} is open to other users (mode ${mode.toString(8)}); it holds OAuth tokens, make it private: ${chmodCommand(root)}`,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Reading: lenient, because mcp-devtools (Go) and older versions write these files too.
 
@@ -203,6 +226,7 @@ export interface TokenStoreOptions {
 export class TokenStore {
   readonly dir: string;
   private readonly onWarning: (message: string) => void;
+  private rootChecked: Promise<void> | undefined;
 
   constructor(
     readonly root: string,
@@ -311,8 +335,15 @@ export class TokenStore {
     return undefined;
   }
 
+  /** Before the first read or write of this store. */
+  private checkRoot(): Promise<void> {
+    this.rootChecked ??= warnIfRootIsOpen(resolve(this.root), this.onWarning);
+    return this.rootChecked;
+  }
+
   /** The parsed JSON and its mtime; `undefined` when absent or not JSON (warned). Other failures throw. */
   private async readJson(name: string): Promise<FileRead | undefined> {
+    await this.checkRoot();
     const path = join(this.dir, name);
     let handle: Awaited<ReturnType<typeof open>>;
     try {
@@ -346,6 +377,7 @@ export class TokenStore {
 
   /** Temp file beside the target (0600, fsynced), renamed over it: readers see the old file or the new one. */
   private async writeJson(name: string, content: Record<string, unknown>): Promise<void> {
+    await this.checkRoot();
     await ensurePrivateDir(this.dir);
     const path = join(this.dir, name);
     const temp = join(this.dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);

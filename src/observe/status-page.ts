@@ -8,14 +8,16 @@
  * - `/inspector`: the page that relays the Stately inspector feed to the Stately inspector UI;
  * - `/inspector/events`: that feed, server-sent events in the inspector's format (see stately.ts).
  *
- * Only requests addressed to the loopback name it listens on are served (a web page can't read it through DNS
- * rebinding), nothing is sent with CORS headers, and pages run only their own inline script (CSP nonce).
+ * Only requests addressed to the loopback name it listens on and from no other site are served (src/http/loopback.ts:
+ * a web page can't read it through DNS rebinding or send it requests), nothing is sent with CORS headers, and pages
+ * run only their own inline script (CSP nonce).
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { upstreamMachine } from '../../machines/upstream.js';
+import { loopbackGuard } from '../http/loopback.js';
 import { renderStatechartHtml } from './statechart-html.js';
 import type { StatelyBridge } from './stately.js';
 import type { ProxyStatus } from './status.js';
@@ -120,7 +122,6 @@ export async function startStatusPage({
 }: StatusPageOptions): Promise<StatusPage> {
   const streams = new Set<ServerResponse>();
   const statusStreams = new Map<ServerResponse, (data: unknown) => void>();
-  let hosts: Set<string> = new Set();
   let lastSent = '';
   let scheduled = false;
 
@@ -150,8 +151,6 @@ export async function startStatusPage({
   };
 
   const handle = (request: IncomingMessage, response: ServerResponse) => {
-    // A name that isn't ours: a page on another site reaching us through DNS rebinding.
-    if (!hosts.has(request.headers.host ?? '')) return send(response, 421, 'text/plain', 'misdirected request\n');
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return send(response, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
     }
@@ -185,11 +184,15 @@ export async function startStatusPage({
     }
   };
 
-  const server = createServer(handle);
+  const server = createServer();
   server.listen(port, HOST);
   await once(server, 'listening');
   const { port: bound } = server.address() as AddressInfo;
-  hosts = new Set([`${HOST}:${bound}`, `localhost:${bound}`]);
+  // Requests are taken once the port, which the guard checks, is known (none is read before this turn ends).
+  const refuseForeign = loopbackGuard(bound);
+  server.on('request', (request, response) => {
+    if (refuseForeign(request, response) === undefined) handle(request, response);
+  });
   const url = `http://${HOST}:${bound}/`;
   return {
     url,

@@ -45,6 +45,9 @@ interface Candidate<T extends Named> {
   source: UpstreamNamedSource<T>;
   tool: T;
   baseName: string;
+  /** The base name is prefix + name as it was: nothing had to be made client-safe. */
+  ownName: boolean;
+  /** Empty until a round gives it one. */
   exposedName: string;
 }
 
@@ -54,11 +57,16 @@ export function buildToolRegistry(sources: readonly UpstreamToolSource[]): ToolR
 }
 
 /**
- * Builds the set of exposed tools (or prompts: `kind` names them in warnings) from every upstream's list. Sources
- * come in config order and that order alone settles collisions: an item keeps its base name (prefix + name, made
- * client-safe) unless an earlier one has the same. Renamed items are placed in a second pass so a fallback name
- * never takes the base name of one listed later. Pure: the input is never mutated, and the result depends only
- * on the input.
+ * Builds the set of exposed tools (or prompts: `kind` names them in warnings) from every upstream's list. Each item
+ * has a base name: prefix + name, made client-safe. Names claim in three rounds, each in config order then each
+ * upstream's order:
+ *
+ * 1. base names that needed no change: a name an item has as its own is never taken by a made-safe one (`a_b`
+ *    keeps `a_b` against an earlier `a b`), and among own names the earlier upstream keeps it;
+ * 2. base names that were made client-safe, where still free;
+ * 3. the rest: a fallback name, the first free one, so a fallback never takes the base name of one listed later.
+ *
+ * Pure: the input is never mutated, and the result depends only on the input.
  */
 export function buildNamedRegistry<T extends Named>(
   sources: readonly UpstreamNamedSource<T>[],
@@ -81,38 +89,42 @@ export function buildNamedRegistry<T extends Named>(
         removed.push(tool.name);
         continue;
       }
-      const baseName = toClientSafeName((source.toolPrefix ?? '') + tool.name);
-      candidates.push({ source, tool, baseName, exposedName: '' });
+      const fullName = (source.toolPrefix ?? '') + tool.name;
+      const baseName = toClientSafeName(fullName);
+      candidates.push({ source, tool, baseName, ownName: baseName === fullName, exposedName: '' });
     }
     filteredOut.set(source.upstream, removed);
   }
 
-  // Pass 1: the first tool with a base name owns it.
+  // Rounds 1 and 2: own names first, then made-safe ones; the first of each base name owns it.
   const owners = new Map<string, Candidate<T>>();
-  const renamed: Candidate<T>[] = [];
-  for (const candidate of candidates) {
-    if (owners.has(candidate.baseName)) {
-      renamed.push(candidate);
-    } else {
+  const claim = (ownName: boolean) => {
+    for (const candidate of candidates) {
+      if (candidate.ownName !== ownName || owners.has(candidate.baseName)) continue;
       owners.set(candidate.baseName, candidate);
       candidate.exposedName = candidate.baseName;
     }
-  }
+  };
+  claim(true);
+  claim(false);
 
-  // Pass 2: the others get `${upstream}_${name}` (or, within one upstream, their base name), made unique.
-  for (const candidate of renamed) {
-    const { source, tool, baseName } = candidate;
+  // Round 3: the others get `${upstream}_${name}` (or, within one upstream, their base name), made unique.
+  for (const candidate of candidates) {
+    if (candidate.exposedName !== '') continue;
+    const { source, tool, baseName, ownName } = candidate;
     const owner = owners.get(baseName)!;
     const sameUpstream = owner.source === source;
     const start = sameUpstream ? baseName : toClientSafeName(`${source.upstream}_${tool.name}`);
     candidate.exposedName = firstFreeName(start, owners);
     owners.set(candidate.exposedName, candidate);
-    const other = sameUpstream
-      ? `${kind} "${owner.tool.name}" of the same upstream`
-      : `upstream "${owner.source.upstream}"`;
-    warnings.push(
-      `${kind} "${tool.name}" of upstream "${source.upstream}" collides with ${other}; exposed as "${candidate.exposedName}"`,
-    );
+    const where = sameUpstream ? 'of the same upstream' : `of upstream "${owner.source.upstream}"`;
+    const what = `${kind} "${tool.name}" of upstream "${source.upstream}"`;
+    // A made-safe name loses to another item's own name whatever their order: the warning says whose name it is.
+    const collision =
+      owner.ownName && !ownName
+        ? `is "${baseName}" once client-safe, the own name of ${kind} "${owner.tool.name}" ${where}`
+        : `collides with ${sameUpstream ? `${kind} "${owner.tool.name}" ${where}` : `upstream "${owner.source.upstream}"`}`;
+    warnings.push(`${what} ${collision}; exposed as "${candidate.exposedName}"`);
   }
 
   const items = candidates.map(toExposedTool);

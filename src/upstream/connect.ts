@@ -17,8 +17,8 @@ import type { Logger } from '../observe/log.js';
 import { IMPLEMENTATION } from '../version.js';
 import type { ClientBridge } from './bridge.js';
 import { createConnection } from './connection.js';
-import { classifyConnectError, displayUrl, networkReason, UpstreamError } from './failures.js';
-import { upstreamFetch } from './http.js';
+import { classifyConnectError, displayUrl, networkReason, UpstreamError, withRetryAfter } from './failures.js';
+import { createUpstreamFetch } from './http.js';
 import { scopedFetch } from './request-scope.js';
 
 /** Opening a session (transport start + initialize) may take this long before it counts as unreachable. */
@@ -48,7 +48,8 @@ export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSigna
   const standaloneStream = new Promise<void>((resolve) => {
     streamAnswered = resolve;
   });
-  const fetchFn = scopedFetch(fetchFor(target));
+  const retryAfter = retryAfterWatch();
+  const fetchFn = scopedFetch(fetchFor(target, retryAfter));
   const transport = new StreamableHTTPClientTransport(target.url, {
     authProvider: target.authProvider,
     // Step-up (a 403 asking for a wider scope) is a sign-in, which the upstream's statechart runs.
@@ -66,24 +67,50 @@ export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSigna
       maxRetries: 3,
     },
   });
-  return open(target, 'http', transport, signal, {
+  return open(target, 'http', transport, signal, retryAfter, {
     endSession: () => transport.terminateSession(),
     standaloneStream,
   });
 }
 
 export function connectSse(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
+  const retryAfter = retryAfterWatch();
   const transport = new SSEClientTransport(target.url, {
     authProvider: target.authProvider,
     // The SDK sends these headers on the GET that opens the stream as well as on every POST.
-    fetch: withScopeChallenge(scopedFetch(fetchFor(target))),
+    fetch: withScopeChallenge(scopedFetch(fetchFor(target, retryAfter))),
     requestInit: { headers: target.headers },
   });
-  return open(target, 'sse', transport, signal);
+  return open(target, 'sse', transport, signal, retryAfter);
 }
 
-/** With DEBUG=1, every HTTP exchange with the upstream is one stderr line; otherwise the fetch is untouched. */
-function fetchFor(target: ConnectTarget): FetchLike {
+/**
+ * The longest Retry-After of the 429 and 503 answers of one session since it was last taken: the SDK's errors keep
+ * the status only, so the fetch notes the header for the failure that follows.
+ */
+interface RetryAfterWatch {
+  note(ms: number): void;
+  /** The longest noted since the last take, if any; forgets it. */
+  take(): number | undefined;
+}
+
+function retryAfterWatch(): RetryAfterWatch {
+  let longest: number | undefined;
+  return {
+    note: (ms) => {
+      longest = Math.max(longest ?? 0, ms);
+    },
+    take: () => {
+      const ms = longest;
+      longest = undefined;
+      return ms;
+    },
+  };
+}
+
+/** With DEBUG=1, every HTTP exchange with the upstream is one stderr line; otherwise the fetch is the plain one. */
+function fetchFor(target: ConnectTarget, retryAfter: RetryAfterWatch): FetchLike {
+  const upstreamFetch = createUpstreamFetch({ onRetryAfter: retryAfter.note });
   if (!target.logger.debugEnabled) return upstreamFetch;
   return async (url, init) => {
     const started = performance.now();
@@ -124,6 +151,7 @@ async function open(
   kind: TransportKind,
   transport: Transport,
   signal: AbortSignal | undefined,
+  retryAfter: RetryAfterWatch,
   session: { endSession?: () => Promise<void>; standaloneStream?: Promise<void> } = {},
 ): Promise<UpstreamConnection> {
   const client = new Client(IMPLEMENTATION, {
@@ -156,7 +184,7 @@ async function open(
     if (session.standaloneStream && client.getProtocolEra() !== 'modern') {
       await Promise.race([session.standaloneStream, delay(STANDALONE_STREAM_WAIT_MS)]);
     }
-    return createConnection({
+    const connection = createConnection({
       name: target.name,
       transport: kind,
       client,
@@ -164,12 +192,28 @@ async function open(
       logger: target.logger,
       endSession: session.endSession,
     });
+    return withListRetryAfter(connection, retryAfter);
   } catch (error) {
     // Close what was opened: a legacy EventSource would otherwise keep reconnecting on its own.
     abandon();
-    throw classifyConnectError(target.name, kind, target.url, error);
+    throw classifyConnectError(target.name, kind, target.url, error, retryAfter.take());
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', abandon);
   }
+}
+
+/** A list that fails on a 429 or 503 carries its Retry-After too (calls in between do not count). */
+function withListRetryAfter(connection: UpstreamConnection, retryAfter: RetryAfterWatch): UpstreamConnection {
+  return {
+    ...connection,
+    async listCatalog() {
+      retryAfter.take();
+      try {
+        return await connection.listCatalog();
+      } catch (error) {
+        throw withRetryAfter(error, retryAfter.take());
+      }
+    },
+  };
 }

@@ -27,10 +27,25 @@ export class UpstreamError extends Error implements UpstreamFailure {
     readonly code: string,
     message: string,
     readonly reason?: string,
+    /** The server's Retry-After (429, 503), in ms: the next attempt waits at least this long. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'UpstreamError';
   }
+}
+
+/**
+ * `failure` with the Retry-After a 429 or 503 answer carried while it happened; unchanged when there was none or
+ * the failure is not an HTTP status (a network error, a JSON-RPC error: that answer was not the one that failed).
+ */
+export function withRetryAfter<F>(failure: F, retryAfterMs: number | undefined): F | UpstreamError {
+  if (retryAfterMs === undefined || !isFailure(failure) || failure.code !== 'ERR_UPSTREAM_HTTP') return failure;
+  return new UpstreamError(failure.kind, failure.code, failure.message, failure.reason, retryAfterMs);
+}
+
+function isFailure(value: unknown): value is UpstreamFailure {
+  return typeof value === 'object' && value !== null && 'kind' in value && 'code' in value && 'message' in value;
 }
 
 /** Origin and path only: query strings and userinfo may carry keys. */
@@ -77,12 +92,21 @@ function isNetworkError(error: unknown): boolean {
   return typeof code === 'string' && /^E[A-Z]+$|^UND_ERR/.test(code);
 }
 
-/** A failure to open a session over `transport`. */
-export function classifyConnectError(name: string, transport: TransportKind, url: URL, error: unknown): UpstreamError {
+/**
+ * A failure to open a session over `transport`. `retryAfterMs`: the Retry-After of a 429 or 503 answer received
+ * meanwhile (the SDK's errors keep the status, not the headers), kept when that status is what failed.
+ */
+export function classifyConnectError(
+  name: string,
+  transport: TransportKind,
+  url: URL,
+  error: unknown,
+  retryAfterMs?: number,
+): UpstreamError {
   if (error instanceof UpstreamError) return error;
   // The 2026-07-28 era probe wraps what went wrong (refused, HTML, not JSON): the cause is what tells.
   if (error instanceof SdkError && error.code === SdkErrorCode.EraNegotiationFailed && error.cause !== undefined) {
-    return classifyConnectError(name, transport, url, error.cause);
+    return classifyConnectError(name, transport, url, error.cause, retryAfterMs);
   }
   const where = `${TRANSPORT_NAMES[transport]} at ${displayUrl(url)}`;
   const status = httpStatusOf(error);
@@ -109,7 +133,14 @@ export function classifyConnectError(name: string, transport: TransportKind, url
     );
   }
   if (status !== undefined && (status >= 500 || status === 408 || status === 429)) {
-    return new UpstreamError('network', 'ERR_UPSTREAM_HTTP', `upstream "${name}": ${where} answered HTTP ${status}`);
+    const wait = status === 429 || status === 503 ? retryAfterMs : undefined;
+    return new UpstreamError(
+      'network',
+      'ERR_UPSTREAM_HTTP',
+      `upstream "${name}": ${where} answered HTTP ${status}${wait ? ` (retry after ${Math.ceil(wait / 1000)} s)` : ''}`,
+      undefined,
+      wait,
+    );
   }
   if (status !== undefined) {
     return new UpstreamError('permanent', 'ERR_UPSTREAM_HTTP', `upstream "${name}": ${where} answered HTTP ${status}`);

@@ -2,6 +2,7 @@
  * `--inspect`: the Stately inspector feed (the supervisor, upstreams and calls as actors, sanitised) and the status
  * page's server (`/status.json`, `/events`, loopback names only), against a real upstream on 127.0.0.1.
  */
+import { request as httpRequest } from 'node:http';
 import { createParser } from 'eventsource-parser';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StatusEvent } from '../../src/observe/status-page.js';
@@ -41,6 +42,28 @@ async function follow(url: string) {
     }
   })();
   return stream;
+}
+
+/** A GET with headers fetch would not send as given (Host): a forged request, as a web page could make one. */
+function rawGet(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ host: '127.0.0.1', port, path, headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      // A stream that was let through stays open: what came first is enough.
+      response.on('data', (chunk: string) => {
+        body += chunk;
+        if (response.headers['content-type'] === 'text/event-stream') request.destroy();
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('close', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('error', reject).end();
+  });
 }
 
 interface Stately {
@@ -150,22 +173,44 @@ describe('--inspect', () => {
 
     // Another name for this address (DNS rebinding) gets nothing.
     const { port } = new URL(page);
-    const misdirected = await new Promise<number>((resolve, reject) => {
-      import('node:http').then(({ request }) =>
-        request({ host: '127.0.0.1', port, path: '/status.json', headers: { host: `evil.example:${port}` } }, (r) => {
-          r.resume();
-          resolve(r.statusCode ?? 0);
-        })
-          .on('error', reject)
-          .end(),
-      );
-    });
-    expect(misdirected).toBe(421);
+    expect((await rawGet(Number(port), '/status.json', { host: `evil.example:${port}` })).status).toBe(421);
 
     // stop() ends the streams and closes the server.
     await proxy.close();
     proxy = undefined;
     await expect(fetch(`${page}status.json`)).rejects.toThrow();
+  });
+
+  it('answers only requests addressed to its loopback name and port, from no other site', async () => {
+    fixture = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['echo'] });
+    proxy = await startTestProxy([{ name: 'alpha', url: fixture.url }], { inspect: true });
+    const port = Number(new URL(proxy.proxy.watching!.statusPage).port);
+    const own = `http://127.0.0.1:${port}`;
+    const refused: Array<[string, Record<string, string>, number]> = [
+      ['another name', { host: `evil.example:${port}` }, 421],
+      ['another port', { host: `127.0.0.1:${port + 1}` }, 421],
+      ['a cross-site Origin', { host: `127.0.0.1:${port}`, origin: 'https://evil.example' }, 403],
+      ['Origin: null', { host: `127.0.0.1:${port}`, origin: 'null' }, 403],
+      ['an Origin on another port', { host: `localhost:${port}`, origin: `http://localhost:${port + 1}` }, 403],
+    ];
+    for (const path of ['/status.json', '/events', '/inspector/events']) {
+      for (const [what, headers, status] of refused) {
+        const answer = await rawGet(port, path, headers);
+        expect({ path, what, status: answer.status }).toEqual({ path, what, status });
+        expect(answer.body).not.toContain('alpha');
+      }
+    }
+    const served: Array<[string, Record<string, string>]> = [
+      ['127.0.0.1, no Origin', { host: `127.0.0.1:${port}` }],
+      ['localhost, no Origin', { host: `localhost:${port}` }],
+      ['its own Origin', { host: `127.0.0.1:${port}`, origin: own }],
+      ['the localhost Origin', { host: `localhost:${port}`, origin: `http://localhost:${port}` }],
+    ];
+    for (const [what, headers] of served) {
+      const answer = await rawGet(port, '/status.json', headers);
+      expect({ what, status: answer.status }).toEqual({ what, status: 200 });
+      expect(answer.body).toContain('"alpha"');
+    }
   });
 
   it('is off by default: no server, no URL', async () => {

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, connect as netConnect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -156,6 +157,73 @@ describe('CallbackServer routing', () => {
     expect((await fetch(`${base}/callback/extra?code=c&state=st`)).status).toBe(404);
     expect((await fetch(`${base}/callback?code=c&state=st`, { method: 'POST', body: '' })).status).toBe(404);
     expect(await peek(waiting)).toBe('pending');
+  });
+});
+
+/** A GET with the headers a browser (or a forged request) would send; fetch cannot forge Host. */
+function rawGet(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path, headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('CallbackServer answers only requests addressed to it, from no other site', () => {
+  const refusals: Array<{ what: string; headers: (port: number) => Record<string, string>; status: number }> = [
+    { what: 'another name (DNS rebinding)', headers: (port) => ({ host: `evil.example:${port}` }), status: 421 },
+    { what: 'another port', headers: (port) => ({ host: `127.0.0.1:${port + 1}` }), status: 421 },
+    { what: 'no port', headers: () => ({ host: '127.0.0.1' }), status: 421 },
+    {
+      what: 'a cross-site Origin',
+      headers: (port) => ({ host: `127.0.0.1:${port}`, origin: 'https://evil.example' }),
+      status: 403,
+    },
+    { what: 'Origin: null', headers: (port) => ({ host: `127.0.0.1:${port}`, origin: 'null' }), status: 403 },
+    {
+      what: 'the Origin of another loopback port',
+      headers: (port) => ({ host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port + 1}` }),
+      status: 403,
+    },
+  ];
+
+  it.each(refusals)('$what → $status, and the waiting sign-in is not answered', async ({ headers, status }) => {
+    const { server, lines } = await start();
+    const waiting = server.waitFor('st', { upstream: 'alpha', timeoutMs: LONG });
+    const refused = await rawGet(server.port, '/callback?code=c&state=st', headers(server.port));
+    expect(refused.status).toBe(status);
+    expect(refused.body).not.toContain('alpha');
+    expect(lines.some((line) => line.includes('OAuth callback refused'))).toBe(true);
+    expect(await peek(waiting)).toBe('pending');
+    // The real callback still gets through.
+    await callback(server, { code: 'real', state: 'st' });
+    await expect(waiting).resolves.toMatchObject({ code: 'real' });
+  });
+
+  it.each([
+    ['localhost', (port: number) => ({ host: `localhost:${port}` })],
+    ['its own Origin', (port: number) => ({ host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` })],
+    [
+      'the localhost Origin, any case',
+      (port: number) => ({ host: `LocalHost:${port}`, origin: `http://LOCALHOST:${port}` }),
+    ],
+  ])('accepts %s', async (_what, headers) => {
+    const { server } = await start();
+    const waiting = server.waitFor('st', { upstream: 'alpha', timeoutMs: LONG });
+    const page = await rawGet(server.port, '/callback?code=c&state=st', headers(server.port));
+    expect(page.status).toBe(200);
+    await expect(waiting).resolves.toMatchObject({ code: 'c' });
   });
 });
 

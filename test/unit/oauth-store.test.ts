@@ -395,6 +395,62 @@ async function deadPid(): Promise<number> {
   return pid;
 }
 
+describe.runIf(posix)('TokenStore: a token root that others can open', () => {
+  /** A root of its own under the test folder, with `mode`. */
+  async function rootWithMode(mode: number, name = 'tokens'): Promise<string> {
+    const dir = join(root, name);
+    await mkdir(dir);
+    await chmod(dir, mode);
+    return dir;
+  }
+
+  it.each([0o755, 0o750, 0o770, 0o707, 0o701])(
+    'mode %o: one warning naming the folder and the chmod that fixes it',
+    async (mode) => {
+      const dir = await rootWithMode(mode);
+      const warnings: string[] = [];
+      const store = new TokenStore(dir, 'atlassian', { onWarning: (message) => warnings.push(message) });
+      await store.readTokens();
+      expect(warnings).toEqual([
+        `token store: the folder ${dir} is open to other users (mode ${mode.toString(8)}); it holds OAuth tokens, make it private: chmod 700 ${dir}`,
+      ]);
+      // Left as it is: the user may share it on purpose.
+      expect(await modeOf(dir)).toBe(mode);
+    },
+  );
+
+  it('warns once per process, however many reads, writes and upstreams share the root', async () => {
+    const dir = await rootWithMode(0o755);
+    const warnings: string[] = [];
+    const onWarning = (message: string) => warnings.push(message);
+    const stores = ['a', 'b', 'c'].map((upstream) => new TokenStore(dir, upstream, { onWarning }));
+    await Promise.all(stores.map((store) => store.readTokens()));
+    await stores[0]!.writeTokens({ accessToken: 'x', tokenType: 'Bearer' });
+    await stores[1]!.readClient();
+    expect(await new TokenStore(dir, 'd', { onWarning }).readTokens()).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`chmod 700 ${dir}`);
+  });
+
+  it('says nothing about a private root, or one that does not exist yet (it is created private)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (message: string) => warnings.push(message);
+    const privateRoot = await rootWithMode(0o700);
+    await new TokenStore(privateRoot, 'a', { onWarning }).readTokens();
+    const missing = join(root, 'not-yet');
+    await new TokenStore(missing, 'a', { onWarning }).writeTokens({ accessToken: 'x', tokenType: 'Bearer' });
+    expect(await modeOf(missing)).toBe(0o700);
+    expect(warnings).toEqual([]);
+  });
+
+  it('quotes a folder the shell would split', async () => {
+    const dir = await rootWithMode(0o755, "it's my tokens");
+    const warnings: string[] = [];
+    await new TokenStore(dir, 'a', { onWarning: (message) => warnings.push(message) }).readTokens();
+    expect(warnings[0]).toContain(`chmod 700 '${dir.replaceAll("'", "'\\''")}'`);
+  });
+});
+
 describe('acquireSignInLock', () => {
   it('creates the lock with pid, hostname and time, and release removes it', async () => {
     const dir = join(root, 'atlassian');

@@ -309,13 +309,60 @@ describe('buildToolRegistry', () => {
 
   it('renames tools of one upstream whose names become equal once client-safe, keeping them callable', () => {
     const registry = buildToolRegistry([source('a', [tool('get.issue'), tool('get issue'), tool('get_issue')])]);
+    // `get_issue` is that tool's own name: it keeps it, the made-safe ones take the next free names in order.
     expect(registry.items.map((t) => [t.exposedName, t.originalName])).toEqual([
-      ['get_issue', 'get.issue'],
-      ['get_issue_2', 'get issue'],
-      ['get_issue_3', 'get_issue'],
+      ['get_issue_2', 'get.issue'],
+      ['get_issue_3', 'get issue'],
+      ['get_issue', 'get_issue'],
     ]);
-    expect(registry.warnings).toHaveLength(2);
-    expect(registry.warnings[0]).toContain('of the same upstream');
+    expect(registry.warnings).toEqual([
+      'tool "get.issue" of upstream "a" is "get_issue" once client-safe, the own name of tool "get_issue" of the same upstream; exposed as "get_issue_2"',
+      'tool "get issue" of upstream "a" is "get_issue" once client-safe, the own name of tool "get_issue" of the same upstream; exposed as "get_issue_3"',
+    ]);
+  });
+
+  it('a tool keeps a name it has as its own against a made-safe one of the same upstream, in either order', () => {
+    expect(summary([source('a', [tool('a b'), tool('a_b')])])).toEqual(['a_b_2 <- a:a b', 'a_b <- a:a_b']);
+    expect(summary([source('a', [tool('a_b'), tool('a b')])])).toEqual(['a_b <- a:a_b', 'a_b_2 <- a:a b']);
+  });
+
+  it('a made-safe name of an earlier upstream never takes the own name of a later one', () => {
+    const registry = buildToolRegistry([source('first', [tool('a b')]), source('second', [tool('a_b')])]);
+    expect(registry.items.map((t) => `${t.exposedName} <- ${t.upstream}:${t.originalName}`)).toEqual([
+      'first_a_b <- first:a b',
+      'a_b <- second:a_b',
+    ]);
+    expect(registry.warnings).toEqual([
+      'tool "a b" of upstream "first" is "a_b" once client-safe, the own name of tool "a_b" of upstream "second"; exposed as "first_a_b"',
+    ]);
+  });
+
+  it('among own names config order still decides, whatever made-safe names come before them', () => {
+    expect(
+      summary([source('first', [tool('x y')]), source('second', [tool('x_y')]), source('third', [tool('x_y')])]),
+    ).toEqual(['first_x_y <- first:x y', 'x_y <- second:x_y', 'third_x_y <- third:x_y']);
+  });
+
+  it('among made-safe names config order decides, where no own name is in the way', () => {
+    const sources = [source('first', [tool('a.b')]), source('second', [tool('a b')])];
+    expect(summary(sources)).toEqual(['a_b <- first:a.b', 'second_a_b <- second:a b']);
+    expect(buildToolRegistry(sources).warnings).toEqual([
+      'tool "a b" of upstream "second" collides with upstream "first"; exposed as "second_a_b"',
+    ]);
+  });
+
+  it('an own name wins against a prefixed made-safe one, and a fallback skips own names too', () => {
+    expect(
+      summary([
+        source('first', [tool('get issue')], { toolPrefix: 'p_' }),
+        source('second', [tool('p_get_issue')]),
+        source('third', [tool('first_get_issue')]),
+      ]),
+    ).toEqual([
+      'first_get_issue_2 <- first:get issue',
+      'p_get_issue <- second:p_get_issue',
+      'first_get_issue <- third:first_get_issue',
+    ]);
   });
 
   it('keeps every exposed name unique and client-safe, long fallbacks included', () => {
