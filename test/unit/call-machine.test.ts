@@ -11,6 +11,7 @@ import {
   type ConnectionSignal,
   EMPTY_CATALOG,
   type ForwardedRequest,
+  NOT_SENT,
   type UpstreamCatalog,
   type UpstreamConnection,
   type UpstreamFailure,
@@ -296,5 +297,71 @@ describe('call machine: expired session', () => {
     expect(outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
       'ERR_UPSTREAM_NOT_READY',
     ]);
+  });
+});
+
+describe('call machine: what the upstream never saw, and what is gone', () => {
+  const refused: CallOutcome = {
+    type: 'failure',
+    failure: { kind: 'network', code: NOT_SENT, message: 'upstream "jira" refused the connection' },
+  };
+  const withTools = (...names: string[]): UpstreamCatalog => ({
+    ...EMPTY_CATALOG,
+    tools: names.map((name) => ({ name, inputSchema: { type: 'object' as const } })),
+  });
+
+  it('waits for the reconnect after a refused connection, then sends the call once more', async () => {
+    const first = new FakeConnection([Promise.resolve(refused)]);
+    const { actor, outcomes, toParent } = startCall({ connection: first });
+    await flush();
+    expect(actor.getSnapshot().value).toBe('waiting');
+    expect(outcomes).toEqual([]);
+    // The upstream is asked to check: a refused connection usually means it is gone.
+    expect(toParent).toEqual([{ type: 'upstream.suspect', connection: first }]);
+    const second = new FakeConnection([Promise.resolve(ok)]);
+    actor.send({ type: 'upstream.ready', connection: second, catalog: withTools('search') });
+    await flush();
+    expect(outcomes).toEqual([ok]);
+    expect(second.requests).toHaveLength(1);
+  });
+
+  it('sends a refused call once more only', async () => {
+    const { actor, outcomes } = startCall({ connection: new FakeConnection([Promise.resolve(refused)]) });
+    await flush();
+    actor.send({ type: 'upstream.ready', connection: new FakeConnection([Promise.resolve(refused)]) });
+    await flush();
+    expect(outcomes).toEqual([refused]);
+  });
+
+  it('answers that the tool is gone when the upstream is ready without it', async () => {
+    const { actor, outcomes, toParent } = startCall();
+    const connection = new FakeConnection([Promise.resolve(ok)]);
+    actor.send({ type: 'upstream.ready', connection, catalog: withTools('other') });
+    expect(connection.requests).toEqual([]);
+    expect(outcomes).toEqual([
+      {
+        type: 'failure',
+        failure: {
+          kind: 'upstream',
+          code: 'ERR_TARGET_GONE',
+          message: 'upstream "jira" no longer offers tool "search"; list the tools again',
+        },
+      },
+    ]);
+    expect(toParent).toEqual([settled]);
+  });
+
+  it('aborts its request to the upstream when it ends for any reason', async () => {
+    const signals: AbortSignal[] = [];
+    const connection = new FakeConnection();
+    connection.request = (_request, ended) => {
+      signals.push(ended!);
+      return new Promise(() => {});
+    };
+    const { actor } = startCall({ connection });
+    expect(signals).toHaveLength(1);
+    expect(signals[0]!.aborted).toBe(false);
+    actor.send({ type: 'upstream.lost', failure: lost });
+    expect(signals[0]!.aborted).toBe(true);
   });
 });

@@ -135,6 +135,19 @@ describe('upstream chart: OAuth states', () => {
     expect(actor.getSnapshot().context.signInUrl).toBeUndefined();
   });
 
+  it('does not settle while a browser is open for the sign-in: the first list waits for it', async () => {
+    const { actor, told } = start({
+      connects: [needsAuth, liveConnection()],
+      authorize: (sendBack) => {
+        sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: true });
+      },
+    });
+    await flush();
+    expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
+    expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url: 'https://as.example/authorize?x=1' });
+    expect(told).not.toContainEqual({ type: 'upstream.settled', name: 'jira' });
+  });
+
   it('takes a new sign-in link while waiting, and answers calls with the latest', async () => {
     let again: (() => void) | undefined;
     const { actor, told } = start({

@@ -16,7 +16,7 @@ import {
   type UpstreamConnection,
   type UpstreamFailure,
 } from '../../machines/types.js';
-import { callsOf, reconnectDelayMs, upstreamMachine } from '../../machines/upstream.js';
+import { callsOf, RECONNECT_BASE_MS, reconnectDelayMs, upstreamMachine } from '../../machines/upstream.js';
 
 const NAME = 'jira';
 
@@ -410,6 +410,41 @@ describe('upstream machine: a live connection', () => {
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
     expect(actor.getSnapshot().context.attempt).toBe(0);
     expect(expired.closeCount).toBe(1);
+  });
+
+  it('backs off when the new session is forgotten too before it was ever ready (no hot loop)', async () => {
+    const forgetful = () => {
+      const connection = new FakeConnection('http');
+      connection.listCatalog = () =>
+        Promise.reject({ kind: 'session-expired', code: 'ERR_UPSTREAM_SESSION_EXPIRED', message: 'gone' });
+      return connection;
+    };
+    const http = connector(() => forgetful());
+    const { actor, clock } = startUpstream({ transport: 'http', http });
+    await flush();
+    await flush();
+    // The first expiry is renewed at once; the second waits for the backoff like any other reconnect.
+    expect(http.attempts).toBe(2);
+    expect(actor.getSnapshot().value).toBe('reconnecting');
+    await flush();
+    expect(http.attempts).toBe(2);
+    await advance(clock, RECONNECT_BASE_MS);
+    expect(http.attempts).toBe(3);
+    expect(actor.getSnapshot().value).toBe('reconnecting');
+    expect(actor.getSnapshot().context.attempt).toBe(2);
+  });
+
+  it('waits at least as long as the server asked with Retry-After', async () => {
+    const busy: UpstreamFailure = { ...unreachable, code: 'ERR_UPSTREAM_HTTP', retryAfterMs: 7_000 };
+    const http = connector((n) => (n === 1 ? busy : new FakeConnection('http')));
+    const { actor, clock } = startUpstream({ transport: 'http', http });
+    await flush();
+    expect(actor.getSnapshot().value).toBe('reconnecting');
+    await advance(clock, RECONNECT_BASE_MS);
+    expect(http.attempts).toBe(1);
+    await advance(clock, 6_000);
+    expect(http.attempts).toBe(2);
+    expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
   });
 
   it('ignores a session-expired report about a connection it already replaced', async () => {
