@@ -4,7 +4,14 @@
  * bridge), reports a dropped connection, and asks for a re-list on any list_changed.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { type Client, type LoggingLevel, ProtocolErrorCode, SseError } from '@modelcontextprotocol/client';
+import {
+  type Client,
+  type LoggingLevel,
+  ProtocolErrorCode,
+  SdkError,
+  SdkErrorCode,
+  SseError,
+} from '@modelcontextprotocol/client';
 import {
   type CallOutcome,
   type ClientRequestHandler,
@@ -181,6 +188,16 @@ export function createConnection({
         const result = await (onClientRequest ? servingRequest.run(onClientRequest, send) : send());
         return { type: 'result', result };
       } catch (error) {
+        if (maxTotalMs !== undefined && ranOutOfTotalTime(error)) {
+          return {
+            type: 'failure',
+            failure: new UpstreamError(
+              'upstream',
+              'ERR_UPSTREAM_MAX_CALL_TIME',
+              `${label} on upstream "${name}" still ran after ${maxTotalMs} ms (max_call_ms), progress or not; stopped`,
+            ),
+          };
+        }
         if (neverSent(error)) {
           return {
             type: 'failure',
@@ -250,4 +267,13 @@ function neverSent(error: unknown): boolean {
     current = current.cause;
   }
   return false;
+}
+
+/** The SDK's own bound on a request's whole duration (`maxTotalTimeout`), which progress does not reset. */
+function ranOutOfTotalTime(error: unknown): boolean {
+  return (
+    error instanceof SdkError &&
+    error.code === SdkErrorCode.RequestTimeout &&
+    (error.data as { maxTotalTimeout?: unknown } | undefined)?.maxTotalTimeout !== undefined
+  );
 }

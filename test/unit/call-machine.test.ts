@@ -59,7 +59,7 @@ class FakeConnection implements UpstreamConnection {
   }
   restore(): void {}
   setLogLevel(): void {}
-  request(request: ForwardedRequest): Promise<CallOutcome> {
+  request(request: ForwardedRequest, _ended?: AbortSignal): Promise<CallOutcome> {
     this.requests.push(request);
     return this.answers.shift() ?? new Promise(() => {});
   }
@@ -354,7 +354,7 @@ describe('call machine: what the upstream never saw, and what is gone', () => {
   it('aborts its request to the upstream when it ends for any reason', async () => {
     const signals: AbortSignal[] = [];
     const connection = new FakeConnection();
-    connection.request = (_request, ended) => {
+    connection.request = (_request: ForwardedRequest, ended?: AbortSignal) => {
       signals.push(ended!);
       return new Promise(() => {});
     };
