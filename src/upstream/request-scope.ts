@@ -11,18 +11,30 @@
  * refused rather than left open.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import type { FetchLike } from '@modelcontextprotocol/client';
+
+/** Calls in flight on one session, each listening on its transport's signal: no leak, so no warning. */
+const MAX_CONCURRENT_REQUESTS = 10_000;
 
 interface RequestScope {
   readonly ended: AbortSignal;
   claimed: boolean;
+  /** Undoes what the claiming fetch hung on a longer-lived signal. */
+  release?: () => void;
 }
 
 const scopes = new AsyncLocalStorage<RequestScope>();
 
 /** Runs `send` so that the HTTP request it makes is aborted when `ended` is. */
-export function inRequestScope<T>(ended: AbortSignal | undefined, send: () => Promise<T>): Promise<T> {
-  return ended === undefined ? send() : scopes.run({ ended, claimed: false }, send);
+export async function inRequestScope<T>(ended: AbortSignal | undefined, send: () => Promise<T>): Promise<T> {
+  if (ended === undefined) return send();
+  const scope: RequestScope = { ended, claimed: false };
+  try {
+    return await scopes.run(scope, send);
+  } finally {
+    scope.release?.();
+  }
 }
 
 /** The transport's fetch, with the first POST of a request scope bound to the end of its call. */
@@ -35,8 +47,20 @@ export function scopedFetch(fetchFn: FetchLike): FetchLike {
     }
     if (scope.claimed || (init?.method ?? 'GET') !== 'POST') return fetchFn(url, init);
     scope.claimed = true;
-    const signal = init?.signal ? AbortSignal.any([init.signal, scope.ended]) : scope.ended;
-    return fetchFn(url, { ...init, signal });
+    const transportSignal = init?.signal;
+    if (!transportSignal) return fetchFn(url, { ...init, signal: scope.ended });
+    // Either signal ends the request. Not AbortSignal.any: on Node 20 it keeps every combined signal reachable from
+    // the transport's signal, which lives as long as the session (about 50 bytes a call that never come back).
+    const controller = new AbortController();
+    const abort = () => controller.abort(scope.ended.reason ?? transportSignal.reason);
+    if (transportSignal.aborted) abort();
+    if (getMaxListeners(transportSignal) < MAX_CONCURRENT_REQUESTS) {
+      setMaxListeners(MAX_CONCURRENT_REQUESTS, transportSignal);
+    }
+    transportSignal.addEventListener('abort', abort, { once: true });
+    scope.ended.addEventListener('abort', abort, { once: true });
+    scope.release = () => transportSignal.removeEventListener('abort', abort);
+    return fetchFn(url, { ...init, signal: controller.signal });
   };
 }
 
