@@ -1,7 +1,7 @@
 /**
  * The status page of the built bin (`--inspect`) in a real headless browser: Debian's chromium driven by
  * playwright-core. The page follows an upstream going down and coming back without a reload, and its screenshots
- * show it. `.ci/run` installs chromium; without it this test fails (it does not skip).
+ * show it. `npm test` installs chromium when it is missing (scripts/test-prerequisites.mjs); without it this test fails (it does not skip).
  */
 import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -38,7 +38,7 @@ function findChromium(): string {
   }
   throw new Error(
     'chromium not found (looked for CHROMIUM, then chromium and chromium-browser on the PATH): the status page test ' +
-      'needs a real browser; install it with `apt-get install -y --no-install-recommends chromium` (.ci/run does)',
+      'needs a real browser; install it with `apt-get install -y --no-install-recommends chromium` (npm test does, through scripts/test-prerequisites.mjs)',
   );
 }
 
