@@ -35,16 +35,21 @@ export interface ShutdownOptions {
   exit?: (code: number) => void;
 }
 
-/** Installs the stdin-end drain, the signal handlers, the stdout-broken exit and the parent watchdog. */
-export function superviseShutdown(options: ShutdownOptions): void {
+/**
+ * Installs the stdin-end drain, the signal handlers, the stdout-broken exit and the parent watchdog. Returns what
+ * removes the signal handlers and the watchdog again (for tests that run it inside their own process).
+ */
+export function superviseShutdown(options: ShutdownOptions): () => void {
   const { transport, stop, logger, drainDeadlineMs } = options;
   const exit = options.exit ?? ((code: number) => process.exit(code));
   let phase: 'serving' | 'draining' | 'stopping' = 'serving';
 
-  const stopNow = async (why: string, reason: string) => {
+  /** `why` for the log, `reason` for the clients' error answers; `expected` stops quietly (only with DEBUG). */
+  const stopNow = async (why: string, reason: string, expected = false) => {
     if (phase === 'stopping') return;
     phase = 'stopping';
-    logger.debug(`shutting down: ${why}`);
+    if (expected) logger.debug(`stopping: ${why}`);
+    else logger.info(`stopping: ${why}`);
     setTimeout(() => exit(0), EXIT_DEADLINE_MS).unref();
     const open = transport.requests.size;
     if (open > 0) logger.warn(`${why}: answering ${open} open request(s) with an error`);
@@ -69,7 +74,8 @@ export function superviseShutdown(options: ShutdownOptions): void {
     });
     void Promise.race([transport.requests.whenNoneOpen(), deadline]).then(() => {
       clearTimeout(timer);
-      void stopNow('stdin ended', 'input ended (stdin closed) before this request was answered');
+      // The end of stdin is how a session normally ends.
+      void stopNow('stdin ended', 'input ended (stdin closed) before this request was answered', true);
     });
   };
   if (transport.hasInputEnded) transport.onInputEnd();
@@ -77,8 +83,13 @@ export function superviseShutdown(options: ShutdownOptions): void {
     logger.warn(`stdout is closed (${(error as NodeJS.ErrnoException).code ?? error.message}); exiting`);
     exit(0);
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => void stopNow(signal, `received ${signal}`));
-  }
-  watchParent((why) => void stopNow(why, 'the process that started it exited'));
+  const onSignal = (signal: NodeJS.Signals) => void stopNow(signal, `received ${signal}`);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stopWatching = watchParent((why) => void stopNow(why, 'the process that started it exited'));
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stopWatching();
+  };
 }
