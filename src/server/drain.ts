@@ -32,6 +32,8 @@ export interface ShutdownOptions {
   stop: () => Promise<void>;
   logger: Logger;
   drainDeadlineMs: number;
+  /** Flushed before exit: the last answers must not die in a buffer. */
+  stdout?: NodeJS.WritableStream & { writableLength: number };
   exit?: (code: number) => void;
 }
 
@@ -42,6 +44,7 @@ export interface ShutdownOptions {
 export function superviseShutdown(options: ShutdownOptions): () => void {
   const { transport, stop, logger, drainDeadlineMs } = options;
   const exit = options.exit ?? ((code: number) => process.exit(code));
+  const stdout = options.stdout ?? process.stdout;
   let phase: 'serving' | 'draining' | 'stopping' = 'serving';
 
   /** `why` for the log, `reason` for the clients' error answers; `expected` stops quietly (only with DEBUG). */
@@ -55,6 +58,7 @@ export function superviseShutdown(options: ShutdownOptions): () => void {
     if (open > 0) logger.warn(`${why}: answering ${open} open request(s) with an error`);
     await transport.failOpenRequests(reason);
     await stop().catch((error: unknown) => logger.error(`stopping: ${String(error)}`));
+    await flushed(stdout);
     exit(0);
   };
 
@@ -92,4 +96,13 @@ export function superviseShutdown(options: ShutdownOptions): () => void {
     process.off('SIGTERM', onSignal);
     stopWatching();
   };
+}
+
+/**
+ * Resolves once what was written to `stdout` has left the process: answers are batched (corked) until the next
+ * tick, and a client that reads slowly leaves some in the stream's buffer. Bounded by the caller's exit timer.
+ */
+async function flushed(stdout: NodeJS.WritableStream & { writableLength: number }): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  if (stdout.writableLength > 0) await new Promise((resolve) => stdout.once('drain', resolve));
 }

@@ -129,6 +129,19 @@ describe('the end of a session', () => {
     },
   );
 
+  it('exits at once when stdout is closed, though stdin is still open', async () => {
+    const { env } = await upstreamEnv();
+    const session = spawnSession(env);
+    session.send(INITIALIZE);
+    await withinSeconds(20, session.answer(1));
+    session.child.stdout?.destroy();
+    // Its answer is what meets the closed pipe.
+    session.send({ jsonrpc: '2.0', id: 2, method: 'ping' });
+
+    expect(await withinSeconds(20, session.exited)).toBe(0);
+    expect(session.stderr()).toMatch(/stdout is closed \(EPIPE\); exiting/);
+  });
+
   it('answers a line that is not JSON with -32700 and one stderr line that does not quote it, and goes on', async () => {
     const { env } = await upstreamEnv();
     const session = spawnSession(env);
