@@ -5,7 +5,8 @@
  *   (the SDK's transport closes at once, and the requests still running are never answered);
  * - a line that is not JSON-RPC is answered (-32700 Parse error, or -32600 Invalid Request) and reported in one
  *   stderr line that never quotes it (the SDK's reader drops it silently, and the client waits forever);
- * - it knows which requests are open (`requests`), and can answer them all with an error when the proxy stops.
+ * - it knows which requests are open (`requests`), and can answer them all with an error when the proxy stops;
+ *   and what the proxy asked the client and will never hear back about once stdin has ended fails then.
  * Lines come from node:readline and are parsed by the SDK's `deserializeMessage`: no JSON-RPC framing of our own.
  */
 import { createInterface, type Interface } from 'node:readline';
@@ -14,6 +15,9 @@ import {
   deserializeMessage,
   INTERNAL_ERROR,
   INVALID_REQUEST,
+  isJSONRPCErrorResponse,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
   type JSONRPCMessage,
   PARSE_ERROR,
   type RequestId,
@@ -38,6 +42,8 @@ export class ClientStdioTransport implements Transport {
   /** stdout cannot be written any more (EPIPE and the like): nobody will read another answer. */
   onOutputBroken?: (error: Error) => void;
   readonly requests = new OpenRequests();
+  /** Requests the proxy sent the client (elicitation, sampling, roots) and has no answer to yet. */
+  private readonly askedOfClient = new Set<RequestId>();
 
   get hasInputEnded(): boolean {
     return this.inputEnded;
@@ -82,6 +88,7 @@ export class ClientStdioTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (!this.requests.mayWrite(message)) return;
+    if (isJSONRPCRequest(message)) this.askedOfClient.add(message.id);
     try {
       await this.write(message);
     } finally {
@@ -120,6 +127,9 @@ export class ClientStdioTransport implements Transport {
       this.answerBadLine(line, error instanceof SyntaxError);
       return;
     }
+    if ((isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) && message.id !== undefined) {
+      this.askedOfClient.delete(message.id);
+    }
     this.requests.received(message);
     this.onmessage?.(message);
   }
@@ -137,6 +147,13 @@ export class ClientStdioTransport implements Transport {
   private endInput(): void {
     if (this.inputEnded || this.closed) return;
     this.inputEnded = true;
+    // No answer can come any more: what the proxy asked the client fails now, so that the calls waiting on it
+    // answer now rather than at their timeout.
+    for (const id of this.askedOfClient) {
+      const message = 'The client closed its input (stdin) before answering';
+      this.onmessage?.({ jsonrpc: '2.0', id, error: { code: INTERNAL_ERROR, message } });
+    }
+    this.askedOfClient.clear();
     this.onInputEnd?.();
   }
 

@@ -38,6 +38,31 @@ export const INITIALIZE = {
 };
 export const INITIALIZED = { jsonrpc: '2.0', method: 'notifications/initialized' };
 
+/** Only what the proxy needs, so the developer's own PROXY_* or DEBUG variables can't change a test. */
+export function cleanEnv(tokenDir: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    PROXY_TOKEN_DIR: tokenDir,
+    BROWSER: 'none',
+    ...extra,
+  };
+}
+
+/** `promise`, or a failure if it has not settled after `seconds` (a hang, not a slow machine). */
+export function withinSeconds<T>(seconds: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${seconds} s`)), seconds * 1000);
+  });
+  return Promise.race([promise, hang]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once `condition()` holds, looking every 20 ms. */
+export async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 export function startRawSession(env: Record<string, string>, args: string[] = []): RawSession {
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   return attachRawSession(child);
