@@ -45,10 +45,6 @@ export class ClientStdioTransport implements Transport {
   /** Requests the proxy sent the client (elicitation, sampling, roots) and has no answer to yet. */
   private readonly askedOfClient = new Set<RequestId>();
 
-  get hasInputEnded(): boolean {
-    return this.inputEnded;
-  }
-
   private readonly stdin: Readable;
   private readonly stdout: Writable;
   private readonly warn: (line: string) => void;
@@ -71,6 +67,11 @@ export class ClientStdioTransport implements Transport {
     };
     // The writer closes itself when stdout fails; then nothing more can be said to the client.
     this.writer.onclose = () => void this.close();
+  }
+
+  /** Whether stdin has already ended (the caller may install `onInputEnd` after that). */
+  get hasInputEnded(): boolean {
+    return this.inputEnded;
   }
 
   async start(): Promise<void> {
