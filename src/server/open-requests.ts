@@ -4,14 +4,7 @@
  * request needs no answer). This is what lets the proxy keep serving after stdin ends, and answer what is left
  * when it has to stop.
  */
-import {
-  isJSONRPCErrorResponse,
-  isJSONRPCNotification,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
-  type JSONRPCMessage,
-  type RequestId,
-} from '@modelcontextprotocol/server';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/server';
 
 /**
  * A 2026-07-28 `subscriptions/listen` request stays open for as long as the subscription does, and the SDK answers
@@ -31,9 +24,10 @@ export class OpenRequests {
 
   /** A message read from the client. */
   received(message: JSONRPCMessage): void {
-    if (isJSONRPCRequest(message)) {
-      if (!ANSWERED_AT_TEARDOWN.has(message.method)) this.open.add(message.id);
-    } else if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+    const id = requestIdOf(message);
+    if (id !== undefined) {
+      if (!ANSWERED_AT_TEARDOWN.has((message as { method: string }).method)) this.open.add(id);
+    } else if ('method' in message && message.method === 'notifications/cancelled') {
       const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
       if (typeof requestId === 'string' || typeof requestId === 'number') this.settle(requestId);
     }
@@ -41,13 +35,13 @@ export class OpenRequests {
 
   /** Whether `message` may still go to the client: not an answer to a request already answered at shutdown. */
   mayWrite(message: JSONRPCMessage): boolean {
-    const id = responseId(message);
+    const id = responseIdOf(message);
     return id === undefined || !this.answeredAtShutdown.has(id);
   }
 
   /** `message` has been written (or could not be, which no retry would change). */
   written(message: JSONRPCMessage): void {
-    const id = responseId(message);
+    const id = responseIdOf(message);
     if (id !== undefined) this.settle(id);
   }
 
@@ -77,7 +71,20 @@ export class OpenRequests {
   }
 }
 
-function responseId(message: JSONRPCMessage): RequestId | undefined {
-  if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) return message.id ?? undefined;
-  return undefined;
+/*
+ * Every message here is already a valid JSON-RPC message (parsed by the SDK's deserializeMessage, or built by the
+ * SDK), so its keys say what it is. The SDK's isJSONRPC* guards validate it again with zod, on every message, which
+ * costs more than the rest of the stdio path (a large tool result, parsed three times).
+ */
+
+/** The id of a request (a message with `method` and `id`), else undefined. */
+export function requestIdOf(message: JSONRPCMessage): RequestId | undefined {
+  return 'method' in message && 'id' in message ? (message.id as RequestId) : undefined;
+}
+
+/** The id of a response (a result or an error with an id), else undefined. */
+export function responseIdOf(message: JSONRPCMessage): RequestId | undefined {
+  if ('method' in message || !('id' in message)) return undefined;
+  const id = (message as { id?: RequestId | null }).id;
+  return id === null ? undefined : id;
 }

@@ -15,16 +15,13 @@ import {
   deserializeMessage,
   INTERNAL_ERROR,
   INVALID_REQUEST,
-  isJSONRPCErrorResponse,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
   type JSONRPCMessage,
   PARSE_ERROR,
   type RequestId,
   type Transport,
 } from '@modelcontextprotocol/server';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
-import { OpenRequests } from './open-requests.js';
+import { OpenRequests, requestIdOf, responseIdOf } from './open-requests.js';
 
 export interface ClientStdioOptions {
   stdin?: Readable;
@@ -89,7 +86,8 @@ export class ClientStdioTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (!this.requests.mayWrite(message)) return;
-    if (isJSONRPCRequest(message)) this.askedOfClient.add(message.id);
+    const askedId = requestIdOf(message);
+    if (askedId !== undefined) this.askedOfClient.add(askedId);
     try {
       await this.write(message);
     } finally {
@@ -128,9 +126,8 @@ export class ClientStdioTransport implements Transport {
       this.answerBadLine(line, error instanceof SyntaxError);
       return;
     }
-    if ((isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) && message.id !== undefined) {
-      this.askedOfClient.delete(message.id);
-    }
+    const answeredId = responseIdOf(message);
+    if (answeredId !== undefined) this.askedOfClient.delete(answeredId);
     this.requests.received(message);
     this.onmessage?.(message);
   }
