@@ -18,6 +18,7 @@ import {
   type JSONRPCMessage,
   PARSE_ERROR,
   type RequestId,
+  STDIO_DEFAULT_MAX_BUFFER_SIZE,
   type Transport,
 } from '@modelcontextprotocol/server';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
@@ -49,6 +50,7 @@ export class ClientStdioTransport implements Transport {
   private readonly writer: StdioServerTransport;
   private lines?: Interface;
   private lineNumber = 0;
+  private unterminatedBytes = 0;
   private inputEnded = false;
   private closed = false;
   private corked = false;
@@ -76,6 +78,7 @@ export class ClientStdioTransport implements Transport {
     this.lines = createInterface({ input: this.stdin, crlfDelay: Number.POSITIVE_INFINITY });
     this.lines.on('line', (line) => this.readLine(line));
     this.lines.on('close', () => this.endInput());
+    this.stdin.on('data', this.guardLineSize);
     // readline ends on 'end' only; a stdin destroyed or failed without it has ended too.
     this.stdin.on('close', () => this.endInput());
     this.stdin.on('error', (error) => {
@@ -115,6 +118,23 @@ export class ClientStdioTransport implements Transport {
     await this.writer.close();
     this.onclose?.();
   }
+
+  /**
+   * readline buffers a line without bound; the SDK's reader stops at 10 MB, and so does this one: a client that
+   * sends that much without a newline is not speaking JSON-RPC, and its input ends there (what it sent before is
+   * still answered).
+   */
+  private readonly guardLineSize = (chunk: Buffer | string) => {
+    const newline = chunk.lastIndexOf('\n');
+    this.unterminatedBytes = newline === -1 ? this.unterminatedBytes + chunk.length : chunk.length - newline - 1;
+    if (this.unterminatedBytes <= STDIO_DEFAULT_MAX_BUFFER_SIZE) return;
+    this.warn(
+      `stdin line ${this.lineNumber + 1} is longer than ${STDIO_DEFAULT_MAX_BUFFER_SIZE} bytes; reading no more`,
+    );
+    this.stdin.off('data', this.guardLineSize);
+    this.stdin.pause();
+    this.lines?.close();
+  };
 
   private readLine(line: string): void {
     this.lineNumber++;

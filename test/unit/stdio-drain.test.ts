@@ -105,6 +105,22 @@ describe('the end of stdin', () => {
   });
 });
 
+describe('a line without end', () => {
+  it('ends the input past 10 MB (as the SDK reader does), still answering what came before', async () => {
+    const session = await startSession(60_000);
+    session.send({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    // In pieces, as a pipe delivers it; the newline never comes.
+    const piece = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 11; i++) session.stdin.write(piece);
+
+    expect(await session.exit).toBe(0);
+    expect(session.written).toEqual([{ jsonrpc: '2.0', id: 1, result: {} }]);
+    expect(session.logLines).toContain(
+      '[mcp-upstream-proxy] warning: stdin line 2 is longer than 10485760 bytes; reading no more',
+    );
+  });
+});
+
 describe('OpenRequests', () => {
   it('drops a real answer that comes after the proxy answered the request itself', () => {
     const requests = new OpenRequests();
