@@ -7,24 +7,38 @@ import { parseArgs } from 'node:util';
 import { ConfigError, isDebugEnabled, loadConfig } from './config/index.js';
 import { createLogger } from './observe/log.js';
 import { startProxy } from './proxy.js';
+import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
 import { VERSION } from './version.js';
 
-/** Shutdown is bounded: whatever hangs, the process is gone after this. */
-const EXIT_DEADLINE_MS = 2_000;
+const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect]
 
-const USAGE = `Usage: mcp-upstream-proxy [--config FILE]
+A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP or SSE, OAuth where needed).
+An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
 
-A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP or SSE).
-
+Options:
   --config FILE   upstreams as JSON: {"upstreams": [{"name": "...", "url": "https://..."}]}
   --trace FILE    append one JSON line per actor transition to FILE (or PROXY_TRACE=FILE)
   --inspect       Stately inspector and a local status page on 127.0.0.1 (or PROXY_INSPECT=1)
   --help          show this help
   --version       show the version
 
-Without --config, upstreams come from PROXY_UPSTREAMS (a JSON array), used when
-ENABLE_ADDITIONAL_TOOLS contains "proxy" or "all". DEBUG=1 logs more on stderr.`;
+Environment:
+  ENABLE_ADDITIONAL_TOOLS    must contain "proxy" or "all" for PROXY_UPSTREAMS / PROXY_URL to be used
+  PROXY_UPSTREAMS            the upstreams, a JSON array (without --config)
+  PROXY_URL                  or a single upstream: its URL, with
+    PROXY_TRANSPORT            http-first (default), http, sse or sse-first
+    PROXY_INCLUDE_TOOLS        glob patterns of the tools to expose
+    PROXY_IGNORE_TOOLS         glob patterns of the tools to hide
+  PROXY_STARTUP_TIMEOUT_MS   how long the first tools/list waits for upstreams
+  PROXY_CATALOG_CACHE        0 to not answer the first lists from the last known catalog
+  PROXY_TRACE                as --trace FILE
+  PROXY_INSPECT              1 as --inspect
+  PROXY_TOKEN_DIR            where OAuth tokens are kept
+  DEBUG                      1 for verbose logs on stderr
+
+Every upstream field, the other variables (OAuth, per-upstream PROXY_<NAME>_*) and what the client sees:
+README.md, which comes with the package.`;
 
 async function main(): Promise<void> {
   let args: { config?: string; trace?: string; inspect?: boolean; help?: boolean; version?: boolean };
@@ -44,12 +58,13 @@ async function main(): Promise<void> {
     process.stderr.write(`mcp-upstream-proxy: ${(error as Error).message}\n\n${USAGE}\n`);
     process.exit(2);
   }
+  // Asked for, so they are the output (stdout), not a diagnostic; the proxy does not start.
   if (args.help) {
-    process.stderr.write(`${USAGE}\n`);
+    process.stdout.write(`${USAGE}\n`);
     return;
   }
   if (args.version) {
-    process.stderr.write(`${VERSION}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return;
   }
 
@@ -75,23 +90,11 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => logger.error(`unhandled rejection: ${String(reason)}`));
   process.on('uncaughtException', (error) => logger.error(`uncaught exception: ${error.stack ?? error.message}`));
 
-  const transport = createStdioTransport();
+  const transport = createStdioTransport({ warn: (line) => logger.warn(line) });
   const proxy = await startProxy({ config, logger, transport }).catch(exitOnConfigError);
   logger.info(`started with ${config.upstreams.length} upstream(s), version ${VERSION}`);
-
-  let exiting = false;
-  const shutdown = (why: string) => {
-    if (exiting) return;
-    exiting = true;
-    logger.debug(`shutting down: ${why}`);
-    setTimeout(() => process.exit(0), EXIT_DEADLINE_MS).unref();
-    proxy.stop().finally(() => process.exit(0));
-  };
-  // The client closing our stdin is the usual way an MCP session ends.
-  process.stdin.on('end', () => shutdown('stdin ended'));
-  process.stdin.on('close', () => shutdown('stdin closed'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // The end of stdin drains (every request read is answered), signals and a dead parent stop at once.
+  superviseShutdown({ transport, stop: proxy.stop, logger, drainDeadlineMs: drainDeadlineMs(config) });
 }
 
 /** A configuration problem ends the process with status 2 and one line per problem; anything else is rethrown. */
