@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   for (const notice of config.notices) logger.warn(notice);
   if (config.upstreams.length === 0 && config.notices.length === 0) {
     logger.warn(
-      'no upstreams configured: set PROXY_UPSTREAMS (with ENABLE_ADDITIONAL_TOOLS=proxy) or use --config FILE',
+      'no upstreams configured: set PROXY_UPSTREAMS or PROXY_URL (with ENABLE_ADDITIONAL_TOOLS=proxy) or use --config FILE',
     );
   }
 
