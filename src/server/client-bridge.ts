@@ -12,10 +12,12 @@ import type { ClientBridge, ClientRequestMethod } from '../upstream/bridge.js';
 const CLIENT_REQUEST_TIMEOUT_MS = 10 * 60_000;
 
 /**
- * Notifications to the client go through one queue, drained a few per turn of the event loop, each batch after
- * the last was written (the stdio transport's backpressure): a reply is then never written behind thousands of
- * notifications one upstream flooded us with, and the other upstreams' calls keep their latency. A small batch
- * also keeps the writes waiting for `drain` few (each holds a listener on stdout).
+ * At most this many notifications go to the client per turn of the event loop; the rest wait in one queue, drained
+ * a batch per turn, each batch after the last was written (the stdio transport's backpressure). A reply is then
+ * never written behind thousands of notifications one upstream flooded us with, and the other upstreams' calls
+ * keep their latency. Until the budget is spent a notification goes out at once, so in the usual case an upstream's
+ * log message still reaches the client before the result it preceded. A small batch also keeps the writes waiting
+ * for `drain` few (each holds a listener on stdout).
  */
 const RELAY_BATCH = 16;
 /** Log messages held at most; beyond, they are dropped and counted, and one message says how many. */
@@ -90,6 +92,14 @@ function createRelay() {
     scheduled = true;
     setImmediate(drain);
   };
+  /** Sent at once this turn (nothing waiting, budget left)? */
+  let sentThisTurn = 0;
+  const sendNow = (send: () => Promise<void>): boolean => {
+    if (scheduled || sentThisTurn >= RELAY_BATCH) return false;
+    if (sentThisTurn++ === 0) setImmediate(() => (sentThisTurn = 0));
+    send().catch(() => {});
+    return true;
+  };
   let report: (upstream: string, count: number) => void = () => {};
   const reportDropped = () => {
     for (const [upstream, count] of dropped) report(upstream, count);
@@ -105,6 +115,7 @@ function createRelay() {
         dropped.set(upstream, (dropped.get(upstream) ?? 0) + 1);
         return;
       }
+      if (sendNow(send)) return;
       logsQueued++;
       queue.push({ send });
       schedule();
@@ -115,6 +126,7 @@ function createRelay() {
         waiting.send = send;
         return;
       }
+      if (sendNow(send)) return;
       const pending = { send, progressKey: key };
       progress.set(key, pending);
       queue.push(pending);
