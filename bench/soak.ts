@@ -120,7 +120,9 @@ async function main(): Promise<void> {
   console.log(
     `  RSS slope: ${mbPerMinute.toFixed(2)} MB/min (least squares over ${fit.length} samples${fit === tail ? ' after the first minute' : ''})`,
   );
-  console.log(`  RSS samples (s: MB): ${samples.map((s) => `${s.atS.toFixed(0)}: ${s.rssMb.toFixed(1)}`).join(', ')}`);
+  console.log(
+    `  samples (s: MB RSS / fds): ${samples.map((s) => `${s.atS.toFixed(0)}: ${s.rssMb.toFixed(0)}/${s.fds}`).join(', ')}`,
+  );
   console.log(`  proxy open fds: ${first.fds} at start, ${last.fds} at end`);
   const warnings = proxy.maxListenerWarnings();
   if (warnings > 0) console.log(`  MaxListenersExceededWarning lines on the proxy's stderr: ${warnings}`);
