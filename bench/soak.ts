@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --minutes N]`: a long session with an upstream that keeps dying.
+ * `npm run soak [-- --minutes N] [--max-old-space MB]`: a long session with an upstream that keeps dying.
  *
  * The built proxy (over stdio, as a host runs it) fronts two Streamable HTTP upstreams on 127.0.0.1: `steady` and
  * `flaky`, which is killed every 20 s and restarted 3 s later. Calls run at concurrency 8, alternating between the
@@ -19,7 +19,11 @@ const KILL_EVERY_MS = 20_000;
 const DOWN_FOR_MS = 3_000;
 const SAMPLE_EVERY_MS = 5_000;
 
-const { values: flags } = parseArgs({ options: { minutes: { type: 'string', default: '4' } }, strict: true });
+const { values: flags } = parseArgs({
+  // --max-old-space MB caps the proxy's heap: RSS that levels off under a cap is lazy GC, not a leak (a leak dies).
+  options: { minutes: { type: 'string', default: '4' }, 'max-old-space': { type: 'string' } },
+  strict: true,
+});
 const minutes = Math.max(0.5, Math.min(60, Number(flags.minutes) || 4));
 const durationMs = minutes * 60_000;
 
@@ -43,10 +47,14 @@ function slope(points: Array<[number, number]>): number {
 async function main(): Promise<void> {
   const steady = await startUpstream({ kind: 'streamable-http', name: 'steady', tools: ['echo'] });
   const flaky = await startUpstream({ kind: 'streamable-http', name: 'flaky', tools: ['echo'] });
-  const proxy = await spawnProxy([
-    { name: 'steady', url: steady.url.href, timeout_ms: CALL_TIMEOUT_MS },
-    { name: 'flaky', url: flaky.url.href, timeout_ms: CALL_TIMEOUT_MS, tool_prefix: 'flaky_' },
-  ]);
+  const heapCap = flags['max-old-space'];
+  const proxy = await spawnProxy(
+    [
+      { name: 'steady', url: steady.url.href, timeout_ms: CALL_TIMEOUT_MS },
+      { name: 'flaky', url: flaky.url.href, timeout_ms: CALL_TIMEOUT_MS, tool_prefix: 'flaky_' },
+    ],
+    { nodeArgs: heapCap ? [`--max-old-space-size=${Number(heapCap)}`] : [] },
+  );
   const { client, pid } = proxy;
   const tools = (await client.listTools()).tools.map((tool) => tool.name);
   if (!tools.includes('echo') || !tools.includes('flaky_echo')) throw new Error(`the proxy lists ${tools.join(', ')}`);
