@@ -129,26 +129,30 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     const upstreamParams = { ...params };
     // The upstream gets a progress token of ours (the SDK adds it); its progress is passed on under the client's.
     if (params._meta !== undefined) upstreamParams._meta = meta;
+    const id = `request-${++nextRequestId}`;
+    // Progress goes through the bridge's queue, so that a flood of it never holds up the answers of other calls.
     const onProgress =
       progressToken === undefined
         ? undefined
-        : (progress: { progress: number; total?: number; message?: string }) => {
-            ctx.mcpReq
-              .notify({
+        : (progress: { progress: number; total?: number; message?: string }) =>
+            bridge.relayProgress(id, () =>
+              ctx.mcpReq.notify({
                 method: 'notifications/progress',
                 params: { ...progress, progressToken: progressToken as string | number },
-              })
-              .catch(() => {});
-          };
-    return new Promise<RouteOutcome>((reply) =>
+              }),
+            );
+    const outcome = await new Promise<RouteOutcome>((reply) =>
       supervisor.send({
         type: 'request.route',
-        id: `request-${++nextRequestId}`,
+        id,
         target,
         request: { method, params: upstreamParams, label, onProgress, ...extra },
         reply,
       }),
     );
+    // Answered: progress still queued for it would reach the client after the result, which drops it anyway.
+    if (onProgress) bridge.forgetProgress(id);
+    return outcome;
   };
 
   /** Turns how a request ended into the reply. */

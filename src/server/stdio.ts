@@ -54,6 +54,10 @@ export class ClientStdioTransport implements Transport {
   private inputEnded = false;
   private closed = false;
   private corked = false;
+  /** Messages waiting for stdout to drain, in order (see `write`). */
+  private waiting: Promise<void> = Promise.resolve();
+  private waitingCount = 0;
+  private drained?: Promise<void>;
 
   constructor(options: ClientStdioOptions) {
     this.stdin = options.stdin ?? process.stdin;
@@ -176,10 +180,45 @@ export class ClientStdioTransport implements Transport {
   }
 
   /**
+   * While stdout needs draining, messages wait here in order and go out once it has drained. The SDK's `send` hangs
+   * an `error` and a `drain` listener on stdout for every message written while it is full: under a flood of
+   * notifications that is thousands of listeners (MaxListenersExceededWarning) for what one wait does.
+   */
+  private write(message: JSONRPCMessage): Promise<void> {
+    if (this.waitingCount === 0 && !this.stdout.writableNeedDrain) return this.writeNow(message);
+    this.waitingCount++;
+    const sent = this.waiting.then(async () => {
+      while (this.stdout.writableNeedDrain && !this.closed) await this.drain();
+      return this.writeNow(message);
+    });
+    this.waiting = sent
+      .catch(() => {})
+      .finally(() => {
+        this.waitingCount--;
+      });
+    return sent;
+  }
+
+  /** One shared wait for stdout's `drain` (or its end: a closed stdout never drains). */
+  private drain(): Promise<void> {
+    this.drained ??= new Promise<void>((resolve) => {
+      const done = () => {
+        this.stdout.off('drain', done);
+        this.stdout.off('close', done);
+        this.drained = undefined;
+        resolve();
+      };
+      this.stdout.on('drain', done);
+      this.stdout.on('close', done);
+    });
+    return this.drained;
+  }
+
+  /**
    * Answers that become ready in the same tick are written in one batch: a pipe write is a blocking system call on
    * Linux, and under load one write per answer costs more than the answer itself.
    */
-  private write(message: JSONRPCMessage): Promise<void> {
+  private writeNow(message: JSONRPCMessage): Promise<void> {
     if (!this.corked) {
       this.corked = true;
       this.stdout.cork();

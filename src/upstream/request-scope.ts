@@ -6,9 +6,9 @@
  *
  * The transport's fetch runs in the async context of the `client.request` that caused it, so an AsyncLocalStorage
  * scope carries the call's signal to it. The first request POST in the scope is the call's own and gets the signal.
- * Notifications sent in the scope (the SDK's `notifications/cancelled`) are left alone: the upstream must hear of
- * the cancel. Other fetches started once the call has ended (a resumption GET after its stream was cut) are
- * refused rather than left open.
+ * Every other fetch in the scope is left alone: notifications (the SDK's `notifications/cancelled`: the upstream
+ * must hear of the cancel), and whatever the actor system does in reaction to the call's end, which runs in the same
+ * async context (a liveness ping, a reconnect).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { getMaxListeners, setMaxListeners } from 'node:events';
@@ -26,13 +26,23 @@ interface RequestScope {
 
 const scopes = new AsyncLocalStorage<RequestScope>();
 
-/** Runs `send` so that the HTTP request it makes is aborted when `ended` is. */
+/**
+ * Runs `send` so that the HTTP request it makes is aborted when `ended` is (the call was stopped: its connection
+ * was lost, the proxy is shutting down) or when `send` fails (a timeout, the client's cancel, max_call_ms). After an
+ * answer the request is left alone: its response is complete or about to be, and its socket goes back to the pool.
+ */
 export async function inRequestScope<T>(ended: AbortSignal | undefined, send: () => Promise<T>): Promise<T> {
-  if (ended === undefined) return send();
-  const scope: RequestScope = { ended, claimed: false };
+  const end = new AbortController();
+  const stop = () => end.abort(ended?.reason);
+  ended?.addEventListener('abort', stop, { once: true });
+  const scope: RequestScope = { ended: end.signal, claimed: false };
   try {
     return await scopes.run(scope, send);
+  } catch (error) {
+    end.abort(error);
+    throw error;
   } finally {
+    ended?.removeEventListener('abort', stop);
     scope.release?.();
   }
 }
@@ -42,10 +52,8 @@ export function scopedFetch(fetchFn: FetchLike): FetchLike {
   return (url, init) => {
     const scope = scopes.getStore();
     if (scope === undefined || isNotification(init?.body)) return fetchFn(url, init);
-    if (scope.ended.aborted) {
-      return Promise.reject(scope.ended.reason ?? new DOMException('the call has ended', 'AbortError'));
-    }
-    if (scope.claimed || (init?.method ?? 'GET') !== 'POST') return fetchFn(url, init);
+    // Once the call has ended, what runs in its context is not the call's (a liveness ping after its failure).
+    if (scope.claimed || scope.ended.aborted || (init?.method ?? 'GET') !== 'POST') return fetchFn(url, init);
     scope.claimed = true;
     const transportSignal = init?.signal;
     if (!transportSignal) return fetchFn(url, { ...init, signal: scope.ended });
