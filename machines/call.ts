@@ -5,7 +5,7 @@
  * the caller's `reply`, whatever happens: the upstream answers, the connection drops, the wait times out, the
  * upstream fails for good, or the client cancels.
  */
-import { type AnyActorRef, assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
+import { type AnyActorRef, and, assign, fromCallback, fromPromise, sendTo, setup, stateIn } from 'xstate';
 import {
   type CallOutcome,
   type ForwardedRequest,
@@ -33,7 +33,16 @@ export interface CallContext extends CallInput {
    * more on the next session; once only, so a broken upstream cannot keep a call going round.
    */
   retried: boolean;
+  /** The connection dropped while the call ran: what it is answered with unless its own outcome says more. */
+  lostFailure?: UpstreamFailure;
 }
+
+/**
+ * After its connection dropped, a running call waits this long at most for its own outcome (closing the connection
+ * ends every request on it at once): a request that was refused at connect was never sent, and can wait for the
+ * reconnect instead of failing as lost.
+ */
+export const LOST_GRACE_MS = 1_000;
 
 export type CallEvent =
   /** The upstream is ready; `catalog` is what it lists now (a waiting call's tool may be gone from it). */
@@ -117,6 +126,7 @@ export const callMachine = setup({
       const output = outputOf(event);
       return output.type === 'failure' && output.failure.code === NOT_SENT && !context.retried;
     },
+    failed: ({ event }) => outputOf(event).type === 'failure',
     targetGone: ({ context, event }) =>
       event.type === 'upstream.ready' && goneTarget(context.request, event.catalog) !== undefined,
     widerScopeNeeded: ({ event }) => {
@@ -128,6 +138,7 @@ export const callMachine = setup({
   },
   delays: {
     callTimeout: ({ context }) => context.request.timeoutMs,
+    lostGrace: LOST_GRACE_MS,
   },
 }).createMachine({
   id: 'call',
@@ -225,6 +236,15 @@ export const callMachine = setup({
             ],
           },
           {
+            // The connection dropped meanwhile: that is what the call failed of.
+            guard: and(['failed', stateIn({ running: 'lost' })]),
+            target: 'done',
+            actions: {
+              type: 'settle',
+              params: ({ context }) => ({ type: 'failure' as const, failure: context.lostFailure! }),
+            },
+          },
+          {
             // The upstream wants a wider scope: its actor signs in again asking for it (step-up).
             guard: 'widerScopeNeeded',
             target: 'done',
@@ -265,12 +285,27 @@ export const callMachine = setup({
           },
         },
       },
-      on: {
-        // The connection is gone: answer now rather than wait for a response that will never come.
-        'upstream.lost': {
-          target: 'done',
-          actions: { type: 'settle', params: ({ event }) => ({ type: 'failure' as const, failure: event.failure }) },
+      initial: 'active',
+      states: {
+        active: {
+          on: {
+            // The connection is gone. The request ends with it at once, and its outcome tells whether it was sent.
+            'upstream.lost': { target: 'lost', actions: assign({ lostFailure: ({ event }) => event.failure }) },
+          },
         },
+        lost: {
+          after: {
+            lostGrace: {
+              target: '#call.done',
+              actions: {
+                type: 'settle',
+                params: ({ context }) => ({ type: 'failure' as const, failure: context.lostFailure! }),
+              },
+            },
+          },
+        },
+      },
+      on: {
         'upstream.failed': {
           target: 'done',
           actions: { type: 'settle', params: ({ event }) => ({ type: 'failure' as const, failure: event.failure }) },

@@ -92,7 +92,10 @@ describe('calls that start right after an upstream died', () => {
     await waitForState('dying', /^connected\.ready/);
     await waitForState('healthy', /^connected\.ready/);
     await dying.kill();
-    // At once, before the proxy has noticed: the connection still looks up, the requests are refused at connect.
+    // The kill's FINs are read first, as a real process's are within microseconds of its death: a request written
+    // onto a socket in that instant cannot be told from one the upstream read, and is never sent twice. Then at
+    // once, before the proxy may have noticed: new connections are refused, and the requests wait for the upstream.
+    await new Promise((resolve) => setImmediate(resolve));
     const calls = Array.from({ length: 8 }, (_, i) =>
       client.callTool({ name: 'dying_echo', arguments: { text: `after ${i}` } }),
     );

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type AnyEventObject, createActor, fromCallback, SimulatedClock } from 'xstate';
-import { callMachine } from '../../machines/call.js';
+import { callMachine, LOST_GRACE_MS } from '../../machines/call.js';
 import {
   type CallOutcome,
   type ConnectionSignal,
@@ -113,7 +113,7 @@ describe('call machine: waiting for the upstream', () => {
 
     const connection = new FakeConnection([Promise.resolve(ok)]);
     actor.send({ type: 'upstream.ready', connection });
-    expect(actor.getSnapshot().value).toBe('running');
+    expect(actor.getSnapshot().value).toEqual({ running: 'active' });
     expect(connection.requests).toEqual([request]);
     await flush();
     expect(outcomes).toEqual([ok]);
@@ -188,25 +188,38 @@ describe('call machine: running', () => {
     const rpcError: CallOutcome = { type: 'rpc-error', code: -32602, message: 'bad arguments', data: { at: 'q' } };
     const connection = new FakeConnection([Promise.resolve(rpcError)]);
     const { actor, outcomes, toParent } = startCall({ connection });
-    expect(actor.getSnapshot().value).toBe('running');
+    expect(actor.getSnapshot().value).toEqual({ running: 'active' });
     await flush();
     expect(outcomes).toEqual([rpcError]);
     expect(toParent).toEqual([settled]);
   });
 
-  it('settles at once with the failure when the connection is lost, though the answer never comes', () => {
-    const { actor, outcomes, toParent } = startCall({ connection: new FakeConnection() });
+  it('settles with the failure when the connection is lost, though the answer never comes', () => {
+    const { actor, clock, outcomes, toParent } = startCall({ connection: new FakeConnection() });
     actor.send({ type: 'upstream.lost', failure: lost });
+    // Its own outcome may still say it was never sent: it is given a moment (closing the connection ends it).
+    expect(outcomes).toEqual([]);
+    clock.increment(LOST_GRACE_MS);
     expect(outcomes).toEqual([{ type: 'failure', failure: lost }]);
     expect(toParent).toEqual([settled]);
     expect(actor.getSnapshot().status).toBe('done');
   });
 
-  it('replies once even when the answer arrives after the connection was reported lost', async () => {
+  it('passes on an answer that arrives just after the connection was reported lost, and replies once', async () => {
+    const answer = deferred<CallOutcome>();
+    const { actor, clock, outcomes } = startCall({ connection: new FakeConnection([answer.promise]) });
+    actor.send({ type: 'upstream.lost', failure: lost });
+    answer.resolve(ok);
+    await flush();
+    clock.increment(LOST_GRACE_MS);
+    expect(outcomes).toEqual([ok]);
+  });
+
+  it('fails as lost when its request ends with the connection', async () => {
     const answer = deferred<CallOutcome>();
     const { actor, outcomes } = startCall({ connection: new FakeConnection([answer.promise]) });
     actor.send({ type: 'upstream.lost', failure: lost });
-    answer.resolve(ok);
+    answer.resolve({ type: 'failure', failure: { ...lost, message: 'Connection closed' } });
     await flush();
     expect(outcomes).toEqual([{ type: 'failure', failure: lost }]);
   });
@@ -358,10 +371,11 @@ describe('call machine: what the upstream never saw, and what is gone', () => {
       signals.push(ended!);
       return new Promise(() => {});
     };
-    const { actor } = startCall({ connection });
+    const { actor, clock } = startCall({ connection });
     expect(signals).toHaveLength(1);
     expect(signals[0]!.aborted).toBe(false);
     actor.send({ type: 'upstream.lost', failure: lost });
+    clock.increment(LOST_GRACE_MS);
     expect(signals[0]!.aborted).toBe(true);
   });
 });

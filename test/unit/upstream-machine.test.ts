@@ -74,9 +74,13 @@ class FakeConnection implements UpstreamConnection {
   }
   restore(): void {}
   setLogLevel(): void {}
+  /** Requests still waiting for an answer; closing the connection ends them, as the SDK client's close does. */
+  private readonly pending = new Set<(outcome: CallOutcome) => void>();
   request(request: ForwardedRequest): Promise<CallOutcome> {
     this.requests.push(request);
-    return this.answers.shift() ?? new Promise(() => {});
+    const answer = this.answers.shift();
+    if (answer) return answer;
+    return new Promise((resolve) => this.pending.add(resolve));
   }
   watch(listener: (signal: ConnectionSignal) => void): () => void {
     this.listener = listener;
@@ -86,6 +90,12 @@ class FakeConnection implements UpstreamConnection {
   }
   close(): Promise<void> {
     this.closeCount++;
+    const closed: CallOutcome = {
+      type: 'failure',
+      failure: { kind: 'network', code: 'ERR_UPSTREAM_CONNECTION_LOST', message: 'Connection closed' },
+    };
+    for (const resolve of this.pending) resolve(closed);
+    this.pending.clear();
     return Promise.resolve();
   }
   checkAliveCount = 0;
@@ -548,6 +558,7 @@ describe('upstream machine: calls', () => {
     await flush();
 
     connection.signal({ type: 'lost', failure: dropped });
+    await flush();
     expect(outcomes).toEqual([
       {
         type: 'failure',
@@ -573,6 +584,7 @@ describe('upstream machine: calls', () => {
       type: 'lost',
       failure: { ...dropped, message: 'upstream "jira": ECONNRESET', reason: 'ECONNRESET' },
     });
+    await flush();
     expect(outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.message)).toEqual([
       'connection to upstream "jira" was lost during the call (ECONNRESET); it is reconnecting, try again',
     ]);
@@ -602,6 +614,7 @@ describe('upstream machine: calls', () => {
 
     // The check found the upstream gone: now the other call fails at once.
     first.signal({ type: 'lost', failure: dropped });
+    await flush();
     expect(two.outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
       'ERR_UPSTREAM_CONNECTION_LOST',
     ]);
