@@ -60,7 +60,7 @@ describe('trace log', () => {
     );
     expect(lines.some((line) => line.actor === 'supervisor' && line.state === 'running')).toBe(true);
     const call = lines.filter((line) => line.machine === 'call').map((line) => line.state);
-    expect(call).toEqual(['running', 'done']);
+    expect(call).toEqual(['running.active', 'done']);
     expect(text).not.toContain('s3cret-token');
     expect(text).not.toContain('private words');
   });
