@@ -11,17 +11,11 @@
  * async context (a liveness ping, a reconnect).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { getMaxListeners, setMaxListeners } from 'node:events';
 import type { FetchLike } from '@modelcontextprotocol/client';
-
-/** Calls in flight on one session, each listening on its transport's signal: no leak, so no warning. */
-const MAX_CONCURRENT_REQUESTS = 10_000;
 
 interface RequestScope {
   readonly ended: AbortSignal;
   claimed: boolean;
-  /** Undoes what the claiming fetch hung on a longer-lived signal. */
-  release?: () => void;
 }
 
 const scopes = new AsyncLocalStorage<RequestScope>();
@@ -43,7 +37,6 @@ export async function inRequestScope<T>(ended: AbortSignal | undefined, send: ()
     throw error;
   } finally {
     ended?.removeEventListener('abort', stop);
-    scope.release?.();
   }
 }
 
@@ -55,20 +48,10 @@ export function scopedFetch(fetchFn: FetchLike): FetchLike {
     // Once the call has ended, what runs in its context is not the call's (a liveness ping after its failure).
     if (scope.claimed || scope.ended.aborted || (init?.method ?? 'GET') !== 'POST') return fetchFn(url, init);
     scope.claimed = true;
-    const transportSignal = init?.signal;
-    if (!transportSignal) return fetchFn(url, { ...init, signal: scope.ended });
-    // Either signal ends the request. Not AbortSignal.any: on Node 20 it keeps every combined signal reachable from
-    // the transport's signal, which lives as long as the session (about 50 bytes a call that never come back).
-    const controller = new AbortController();
-    const abort = () => controller.abort(scope.ended.reason ?? transportSignal.reason);
-    if (transportSignal.aborted) abort();
-    if (getMaxListeners(transportSignal) < MAX_CONCURRENT_REQUESTS) {
-      setMaxListeners(MAX_CONCURRENT_REQUESTS, transportSignal);
-    }
-    transportSignal.addEventListener('abort', abort, { once: true });
-    scope.ended.addEventListener('abort', abort, { once: true });
-    scope.release = () => transportSignal.removeEventListener('abort', abort);
-    return fetchFn(url, { ...init, signal: controller.signal });
+    // The call's end alone, not combined with the transport's signal: when the transport closes, the SDK fails every
+    // request on it, which ends its call, which aborts this (a combined signal per call would cost a controller and
+    // two listeners, or with AbortSignal.any on Node 20, memory that never comes back).
+    return fetchFn(url, { ...init, signal: scope.ended });
   };
 }
 
