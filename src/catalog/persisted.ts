@@ -1,18 +1,18 @@
 /**
  * Each upstream's last catalog, kept on disk beside its tokens (`<PROXY_TOKEN_DIR>/<name>/catalog.json`, 0600,
- * written atomically), so that the first lists of the next session are answered at once instead of waiting for
+ * written atomically the way the tokens are), so that the first lists of the next session are answered at once instead of waiting for
  * every upstream to connect: a client that lists once (or cancels a slow list) still sees every tool.
  *
  * A catalog is used only by an upstream configured the same way (the fingerprint of its URL, transport, headers and
  * OAuth settings): after an edit, the old list could name tools the upstream no longer has for us.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { EMPTY_CATALOG, type UpstreamCatalog } from '../../machines/types.js';
 import type { UpstreamConfig } from '../config/index.js';
-import { ensurePrivateDir } from '../oauth/store.js';
+import { TokenStoreIoError, writePrivateFile } from '../oauth/store.js';
 
 export const CATALOG_FILE = 'catalog.json';
 
@@ -99,22 +99,10 @@ export class CatalogStore {
   private async write(serialized: string): Promise<void> {
     if (serialized !== this.lastWritten) return; // a newer catalog is queued behind this one
     const content = `{"version":1,"fingerprint":${JSON.stringify(this.fingerprint)},"savedAt":${JSON.stringify(new Date().toISOString())},"catalog":${serialized}}\n`;
-    const path = join(this.dir, CATALOG_FILE);
-    const temp = `${path}.${process.pid}.tmp`;
     try {
-      await ensurePrivateDir(this.dir);
-      const handle = await open(temp, 'w', 0o600);
-      try {
-        await handle.writeFile(content, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      // Atomic on POSIX: a reader (another proxy process) sees the old catalog or the new one.
-      await rename(temp, path);
+      await writePrivateFile(this.dir, CATALOG_FILE, content);
     } catch (error) {
-      await unlink(temp).catch(() => {});
-      this.warn(`cannot be written (${errnoOf(error)})`);
+      this.warn(`cannot be written (${error instanceof TokenStoreIoError ? error.reason : errnoOf(error)})`);
     }
   }
 

@@ -375,29 +375,9 @@ export class TokenStore {
     }
   }
 
-  /** Temp file beside the target (0600, fsynced), renamed over it: readers see the old file or the new one. */
   private async writeJson(name: string, content: Record<string, unknown>): Promise<void> {
     await this.checkRoot();
-    await ensurePrivateDir(this.dir);
-    const path = join(this.dir, name);
-    const temp = join(this.dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    const data = `${JSON.stringify(content, null, 2)}\n`;
-    try {
-      const handle = await open(temp, 'wx', 0o600);
-      try {
-        // The umask may have taken the owner's bits too; the file must be exactly 0600.
-        if (!isWindows) await handle.chmod(0o600);
-        await handle.writeFile(data, { encoding: 'utf8' });
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await renameReplacing(temp, path);
-    } catch (error) {
-      await unlink(temp).catch(() => {});
-      throw ioError(`writing ${path}`, error);
-    }
-    await syncDir(this.dir);
+    await writePrivateFile(this.dir, name, `${JSON.stringify(content, null, 2)}\n`);
   }
 
   private async remove(name: string): Promise<void> {
@@ -410,6 +390,32 @@ export class TokenStore {
     }
     await syncDir(this.dir);
   }
+}
+
+/**
+ * Writes `dir/name` private to the user: a temp file beside the target (0600, fsynced), renamed over it, so a reader
+ * (another proxy process) sees the old file or the new one. Creates `dir` (0700) when needed.
+ */
+export async function writePrivateFile(dir: string, name: string, data: string): Promise<void> {
+  await ensurePrivateDir(dir);
+  const path = join(dir, name);
+  const temp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      // The umask may have taken the owner's bits too; the file must be exactly 0600.
+      if (!isWindows) await handle.chmod(0o600);
+      await handle.writeFile(data, { encoding: 'utf8' });
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await renameReplacing(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw ioError(`writing ${path}`, error);
+  }
+  await syncDir(dir);
 }
 
 /** Windows refuses to replace a file another process has open (a reader); that passes within milliseconds. */
