@@ -285,3 +285,18 @@ describe('a failed SSE connect closes what it opened', () => {
     await eventually(() => server.count('GET') >= 3, LINGER_WINDOW_MS);
   });
 });
+
+describe('an http-first upstream that neither transport reaches', () => {
+  it('fails with one message naming what each transport answered', async () => {
+    const server = await serve((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<p>no</p>'));
+    const test = await startTestProxy([{ name: 'nowhere', url: `${server.origin}/mcp?key=${SECRET}` }]);
+    cleanups.push(() => test.close());
+    await test.waitForState('nowhere', 'failed');
+    const [status] = test.proxy.status().upstreams;
+    expect(status?.lastError?.code).toBe('ERR_UPSTREAM_NO_TRANSPORT');
+    expect(status?.lastError?.message).toBe(
+      `upstream "nowhere": neither transport answered as MCP: no MCP server over Streamable HTTP at ${server.origin}/mcp (HTTP 404); then no MCP server over SSE at ${server.origin}/mcp (HTTP 404)`,
+    );
+    expect(status?.lastError?.message).not.toContain(SECRET);
+  });
+});
