@@ -46,6 +46,8 @@ export async function spawnProxy(
       ...getDefaultEnvironment(),
       ENABLE_ADDITIONAL_TOOLS: 'proxy',
       PROXY_UPSTREAMS: JSON.stringify(upstreams),
+      // Upstreams of one run: nothing of them is saved in the user's token folder.
+      PROXY_CATALOG_CACHE: '0',
       ...options.env,
     },
     stderr: 'pipe',

@@ -236,6 +236,8 @@ async function bench(state: BenchState): Promise<void> {
       ...getDefaultEnvironment(),
       ENABLE_ADDITIONAL_TOOLS: 'proxy',
       PROXY_UPSTREAMS: JSON.stringify([{ name: 'bench', url: upstream.url, transport: 'http' }]),
+      // An upstream of one run: nothing of it is saved in the user's token folder.
+      PROXY_CATALOG_CACHE: '0',
       ...(traceFile && { PROXY_TRACE: traceFile }),
       ...(flags.inspect && { PROXY_INSPECT: '1' }),
     },

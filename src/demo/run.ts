@@ -151,6 +151,8 @@ async function runDemo(upstreams: ExampleUpstream[], state: DemoState): Promise<
       ...getDefaultEnvironment(),
       ENABLE_ADDITIONAL_TOOLS: 'proxy',
       PROXY_UPSTREAMS: JSON.stringify(proxyUpstreams),
+      // The demo's upstreams live for one run: nothing of them is saved in the user's token folder.
+      PROXY_CATALOG_CACHE: '0',
     },
     stderr: 'pipe',
   });
