@@ -350,7 +350,15 @@ export class AuthSession {
   ): Promise<{ client: OAuthClientInformationMixed; mayRefresh: boolean }> {
     const stored = await this.options.store.readClient();
     if (stored && (stored.redirectUris === undefined || stored.redirectUris.includes(redirectUri))) {
-      return { client: toClientInformation(stored), mayRefresh: registeredForRefresh(stored) };
+      const mayRefresh = registeredForRefresh(stored);
+      // A registration whose scope leaves out offline_access (one made before the proxy asked for it) would keep
+      // this upstream without refresh tokens for good: register again, when the server allows it.
+      const registerAgain =
+        !mayRefresh &&
+        this.offersOfflineAccess() &&
+        info.authorizationServerMetadata?.registration_endpoint !== undefined &&
+        !hasOtherGrantsOnly(stored);
+      if (!registerAgain) return { client: toClientInformation(stored), mayRefresh };
     }
     const configured = this.staticClient();
     if (configured) {
@@ -490,6 +498,12 @@ function registeredForRefresh(client: StoredClient): boolean {
   const { grant_types: grantTypes, scope } = client.raw;
   if (Array.isArray(grantTypes) && !grantTypes.includes('refresh_token')) return false;
   return typeof scope !== 'string' || scope.split(' ').includes(OFFLINE_ACCESS);
+}
+
+/** A registration that lists its grant types without refresh_token: registering again would change nothing. */
+function hasOtherGrantsOnly(client: StoredClient): boolean {
+  const grantTypes = client.raw.grant_types;
+  return Array.isArray(grantTypes) && !grantTypes.includes('refresh_token');
 }
 
 function toClientInformation(client: StoredClient): OAuthClientInformationMixed {

@@ -3,7 +3,7 @@
  * refresh token only for `offline_access` asked for with `prompt=consent` (issue 10 §1). One sign-in must last
  * through any number of access-token expiries.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,6 +112,39 @@ describe('an OpenID provider as authorization server', () => {
     const when = warnings[0]?.match(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/)?.[0];
     expect(when).toBeDefined();
     expect(Math.abs(Date.parse(when ?? '') - (Date.now() + 3_600_000))).toBeLessThan(60_000);
+    expect(await browserRuns()).toBe(1);
+  }, 30_000);
+
+  it('registers again when the stored registration leaves offline_access out of its scope', async () => {
+    const fixture = await oidcUpstream();
+    const { env, browserRuns } = await workspace();
+    // A registration as an earlier proxy made it: scope without offline_access, which the provider then refuses.
+    const response = await fetch(`${fixture.issuer}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        application_type: 'native',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+        scope: 'mcp:tools',
+      }),
+    });
+    expect(response.status).toBe(201);
+    const { redirect_uris: _any, ...registration } = (await response.json()) as Record<string, unknown>;
+    const dir = join(env.PROXY_TOKEN_DIR, 'stale');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, 'client-info.json'), JSON.stringify(registration), { mode: 0o600 });
+
+    const proxy = await proxyFor(fixture, 'stale', env);
+    await proxy.waitForState('stale', /^connected\.ready/, 15_000);
+    expect(fixture.counters.registrations).toBe(2);
+    expect(fixture.counters.authorizationRequests[0]?.scope?.split(' ')).toContain('offline_access');
+    expect(fixture.counters.refreshTokensIssued).toBe(1);
+    const stored = JSON.parse(await readFile(join(dir, 'client-info.json'), 'utf8')) as { client_id: string };
+    expect(stored.client_id).not.toBe(registration.client_id);
+    expect(proxy.logs.join('\n')).not.toMatch(/no refresh token/);
     expect(await browserRuns()).toBe(1);
   }, 30_000);
 });
