@@ -305,9 +305,11 @@ export class AuthSession {
     if (!stored.refreshToken && !this.noRefreshTokenWarned) {
       this.noRefreshTokenWarned = true;
       const when =
-        stored.expiresAt !== undefined ? `at ${new Date(stored.expiresAt).toISOString()}` : 'whenever that is';
+        stored.expiresAt !== undefined
+          ? `, at ${new Date(stored.expiresAt).toISOString()}`
+          : ' (the server did not say when)';
       this.options.logger.warn(
-        `upstream "${this.name}": its authorization server issued no refresh token; this upstream will need a new sign-in when the access token expires, ${when}`,
+        `upstream "${this.name}": its authorization server issued no refresh token; this upstream will need a new sign-in when the access token expires${when}`,
       );
     }
   }
