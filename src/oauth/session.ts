@@ -8,9 +8,11 @@ import { randomBytes } from 'node:crypto';
 import {
   type AuthProvider,
   checkResourceAllowed,
+  computeScopeUnion,
   exchangeAuthorization,
   extractWWWAuthenticateParams,
   type FetchLike,
+  isStrictScopeSuperset,
   type OAuthClientInformationMixed,
   OAuthError,
   type OAuthServerInfo,
@@ -33,6 +35,12 @@ import type { StoredClient, StoredTokens, TokenStore } from './store.js';
 
 /** Refresh this long before expiry, or at 80 % of a lifetime shorter than five times this. */
 const REFRESH_AHEAD_MS = 60_000;
+
+/**
+ * The scope that asks an OpenID provider for a refresh token (OpenID Connect Core §11): without it a strict one
+ * (node-oidc-provider, say) issues none, and every expiry sends the user back to the browser (SEP-2207).
+ */
+const OFFLINE_ACCESS = 'offline_access';
 
 export interface AuthSessionOptions {
   upstream: UpstreamConfig;
@@ -73,6 +81,8 @@ export class AuthSession {
   private refreshTimer: NodeJS.Timeout | undefined;
   /** The same-origin issuer mismatch is worth one warning per upstream, not one per discovery. */
   private issuerMismatchWarned = false;
+  /** A sign-in without refresh token is worth one warning per upstream. */
+  private noRefreshTokenWarned = false;
 
   constructor(private readonly options: AuthSessionOptions) {}
 
@@ -175,13 +185,27 @@ export class AuthSession {
     this.resource = advertised ?? own;
   }
 
-  private scope(): string | undefined {
+  /**
+   * The scope to ask for, as the MCP spec has it: the configured one, else the challenge's, else the resource's
+   * `scopes_supported`, else none; plus `offline_access` when the authorization server offers it and the client
+   * may use refresh tokens (as the SDK's own `auth()` does; its `startAuthorization` then adds `prompt=consent`,
+   * without which OpenID providers drop `offline_access`).
+   */
+  private scope(clientMayRefresh = true): string | undefined {
     const configured = this.options.upstream.oauth?.scopes;
-    if (configured?.length) return configured.join(' ');
-    if (this.challengeScope) return this.challengeScope;
-    const supported =
-      this.info?.resourceMetadata?.scopes_supported ?? this.info?.authorizationServerMetadata?.scopes_supported;
-    return supported?.length ? supported.join(' ') : undefined;
+    const supported = this.info?.resourceMetadata?.scopes_supported;
+    const wanted = configured?.length
+      ? configured.join(' ')
+      : this.challengeScope || (supported?.length ? supported.join(' ') : undefined);
+    return clientMayRefresh && this.offersOfflineAccess() ? computeScopeUnion(wanted, OFFLINE_ACCESS) : wanted;
+  }
+
+  /** `offline_access` in the server's `scopes_supported`, or an OpenID provider that lists no scopes. */
+  private offersOfflineAccess(): boolean {
+    const metadata = this.info?.authorizationServerMetadata;
+    if (!metadata) return false;
+    if (metadata.scopes_supported) return metadata.scopes_supported.includes(OFFLINE_ACCESS);
+    return 'id_token_signing_alg_values_supported' in metadata;
   }
 
   private async serverInfo(): Promise<OAuthServerInfo> {
@@ -278,6 +302,16 @@ export class AuthSession {
     this.tokens = stored;
     this.loaded = Promise.resolve();
     this.scheduleRefresh();
+    if (!stored.refreshToken && !this.noRefreshTokenWarned) {
+      this.noRefreshTokenWarned = true;
+      const when =
+        stored.expiresAt !== undefined
+          ? `, at ${new Date(stored.expiresAt).toISOString()}`
+          : ' (the server did not say when)';
+      this.options.logger.warn(
+        `upstream "${this.name}": its authorization server issued no refresh token; this upstream will need a new sign-in when the access token expires${when}`,
+      );
+    }
   }
 
   /** Ahead of expiry, so calls never meet an expired token; a token without expiry is used until a 401. */
@@ -308,11 +342,25 @@ export class AuthSession {
     return clientSecret ? { client_id: clientId, client_secret: clientSecret } : { client_id: clientId };
   }
 
-  /** Stored client (registered again if its redirect URI no longer matches), static client, or registration. */
-  private async clientFor(redirectUri: string, info: OAuthServerInfo): Promise<OAuthClientInformationMixed> {
+  /**
+   * Stored client (registered again if its redirect URI no longer matches), static client, or registration; and
+   * whether it may ask for `offline_access`.
+   */
+  private async clientFor(
+    redirectUri: string,
+    info: OAuthServerInfo,
+  ): Promise<{ client: OAuthClientInformationMixed; mayRefresh: boolean }> {
     const stored = await this.options.store.readClient();
     if (stored && (stored.redirectUris === undefined || stored.redirectUris.includes(redirectUri))) {
-      return toClientInformation(stored);
+      const mayRefresh = registeredForRefresh(stored);
+      // A registration whose scope leaves out offline_access (one made before the proxy asked for it) would keep
+      // this upstream without refresh tokens for good: register again, when the server allows it.
+      const registerAgain =
+        !mayRefresh &&
+        this.offersOfflineAccess() &&
+        info.authorizationServerMetadata?.registration_endpoint !== undefined &&
+        !hasOtherGrantsOnly(stored);
+      if (!registerAgain) return { client: toClientInformation(stored), mayRefresh };
     }
     const configured = this.staticClient();
     if (configured) {
@@ -325,7 +373,8 @@ export class AuthSession {
           `upstream "${this.name}": port ${expected} is taken, but the static client expects its sign-in callback there; free port ${expected} and restart`,
         );
       }
-      return configured;
+      // Like the SDK, a client registered by hand is taken to have the refresh_token grant.
+      return { client: configured, mayRefresh: true };
     }
     const metadataUrl = this.options.upstream.oauth?.clientMetadataUrl;
     const metadata = info.authorizationServerMetadata;
@@ -334,7 +383,7 @@ export class AuthSession {
       (metadata as { client_id_metadata_document_supported?: boolean } | undefined)
         ?.client_id_metadata_document_supported
     ) {
-      return { client_id: metadataUrl.href };
+      return { client: { client_id: metadataUrl.href }, mayRefresh: true };
     }
     if (!metadata?.registration_endpoint) {
       throw authError(
@@ -344,6 +393,8 @@ export class AuthSession {
       );
     }
     const methods = metadata.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
+    // Registered with the refresh_token grant, so the registration's scope may include offline_access: a server
+    // that keeps the registered scope as the client's allowed ones (node-oidc-provider) refuses it otherwise.
     const registered = await registerClient(info.authorizationServerUrl, {
       metadata,
       clientMetadata: {
@@ -356,7 +407,7 @@ export class AuthSession {
       scope: this.scope(),
       fetchFn: this.options.fetchFn,
     });
-    await this.options.store.writeClient({
+    const client: StoredClient = {
       clientId: registered.client_id,
       clientSecret: registered.client_secret,
       clientSecretExpiresAt: registered.client_secret_expires_at,
@@ -364,8 +415,9 @@ export class AuthSession {
       tokenEndpointAuthMethod: registered.token_endpoint_auth_method,
       issuer: metadata.issuer,
       raw: registered as unknown as Record<string, unknown>,
-    });
-    return registered;
+    };
+    await this.options.store.writeClient(client);
+    return { client: registered, mayRefresh: registeredForRefresh(client) };
   }
 
   /**
@@ -376,13 +428,13 @@ export class AuthSession {
   async signIn(onWaiting: (pending: PendingSignIn) => void, options: { scope?: string } = {}): Promise<void> {
     const before = this.tokens?.accessToken;
     // Step-up: what the token had, plus what the upstream asked for.
-    if (options.scope) this.challengeScope = unionScopes(this.tokens?.scope ?? this.scope(), options.scope);
+    if (options.scope) this.challengeScope = computeScopeUnion(this.tokens?.scope ?? this.scope(), options.scope);
     const stepUp = options.scope !== undefined;
     const lock = await acquireSignInLock(this.options.store.dir, { timeoutMs: this.options.signInTimeoutMs });
     try {
       // Another process may have signed in while this one waited for the lock.
       const stored = await this.options.store.readTokens();
-      if (stored && stored.accessToken !== before && !(stepUp && !coversScope(stored.scope, options.scope))) {
+      if (stored && stored.accessToken !== before && !(stepUp && isStrictScopeSuperset(options.scope, stored.scope))) {
         this.tokens = stored;
         this.loaded = Promise.resolve();
         this.scheduleRefresh();
@@ -390,9 +442,9 @@ export class AuthSession {
       }
       const info = await this.serverInfo();
       const callback = await this.options.callbackServer();
-      const clientInformation = await this.clientFor(callback.redirectUri, info);
+      const { client: clientInformation, mayRefresh } = await this.clientFor(callback.redirectUri, info);
       const state = randomBytes(32).toString('base64url');
-      const scope = this.scope();
+      const scope = this.scope(mayRefresh);
       const { authorizationUrl, codeVerifier } = await startAuthorization(info.authorizationServerUrl, {
         metadata: info.authorizationServerMetadata,
         clientInformation,
@@ -439,17 +491,21 @@ export class AuthSession {
   }
 }
 
-function scopeSet(scope: string | undefined): Set<string> {
-  return new Set((scope ?? '').split(' ').filter(Boolean));
+/**
+ * Whether a registration lets the client ask for `offline_access`: it has the refresh_token grant (the proxy
+ * always asks for it; a registration that does not echo `grant_types` is taken to have it), and its registered
+ * `scope`, if any, includes `offline_access` (a registration made before the proxy asked for it may not).
+ */
+function registeredForRefresh(client: StoredClient): boolean {
+  const { grant_types: grantTypes, scope } = client.raw;
+  if (Array.isArray(grantTypes) && !grantTypes.includes('refresh_token')) return false;
+  return typeof scope !== 'string' || scope.split(' ').includes(OFFLINE_ACCESS);
 }
 
-function unionScopes(a: string | undefined, b: string): string {
-  return [...new Set([...scopeSet(a), ...scopeSet(b)])].join(' ');
-}
-
-function coversScope(granted: string | undefined, wanted: string | undefined): boolean {
-  const have = scopeSet(granted);
-  return [...scopeSet(wanted)].every((scope) => have.has(scope));
+/** A registration that lists its grant types without refresh_token: registering again would change nothing. */
+function hasOtherGrantsOnly(client: StoredClient): boolean {
+  const grantTypes = client.raw.grant_types;
+  return Array.isArray(grantTypes) && !grantTypes.includes('refresh_token');
 }
 
 function toClientInformation(client: StoredClient): OAuthClientInformationMixed {
