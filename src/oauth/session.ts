@@ -119,6 +119,11 @@ export class AuthSession {
     return this.tokens?.expiresAt;
   }
 
+  /** Whether the tokens held can be refreshed without the browser; undefined while there are none. */
+  get refreshable(): boolean | undefined {
+    return this.tokens === undefined ? undefined : this.tokens.refreshToken !== undefined;
+  }
+
   /** Whether `refresh` can be tried before a sign-in. */
   get canRefresh(): boolean {
     return this.tokens?.refreshToken !== undefined;

@@ -35,6 +35,8 @@ export interface UpstreamStatus {
   waitingForSignIn: boolean;
   /** ISO time the access token expires, when there is one with a known lifetime. */
   tokenExpiresAt?: string;
+  /** False when the authorization server gave no refresh token: a new sign-in is needed at `tokenExpiresAt`. */
+  refreshable?: boolean;
   /** Requests forwarded and not answered yet. */
   inFlight: number;
 }
@@ -65,7 +67,9 @@ export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): 
       const context = snapshot?.context as UpstreamContext | undefined;
       // Every upstream has an actor from the start: its state is always one of the chart's.
       const state = snapshot ? stateToString(snapshot.value) : 'waitingForClient';
-      const expiresAt = sessions().get(config.name)?.tokenExpiresAt;
+      const session = sessions().get(config.name);
+      const expiresAt = session?.tokenExpiresAt;
+      const refreshable = session?.refreshable;
       return {
         name: config.name,
         url: displayUrl(config.url),
@@ -81,6 +85,7 @@ export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): 
         reconnectAttempts: context?.attempt ?? 0,
         waitingForSignIn: state.startsWith('authorizing.waitingForUser') || state === 'needsSignIn',
         ...(expiresAt !== undefined && { tokenExpiresAt: new Date(expiresAt).toISOString() }),
+        ...(refreshable !== undefined && { refreshable }),
         inFlight: ref ? callsOf(ref).length : 0,
       };
     }),

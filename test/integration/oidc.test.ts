@@ -85,6 +85,7 @@ describe('an OpenID provider as authorization server', () => {
     expect(fixture.counters.authorizations).toBe(1);
     expect(await browserRuns()).toBe(1);
     expect(first.logs.join('\n')).not.toMatch(/no refresh token/);
+    expect(first.proxy.status().upstreams[0]?.refreshable).toBe(true);
     await first.close();
 
     const beforeRestart = refreshes();
@@ -113,6 +114,10 @@ describe('an OpenID provider as authorization server', () => {
     expect(when).toBeDefined();
     expect(Math.abs(Date.parse(when ?? '') - (Date.now() + 3_600_000))).toBeLessThan(60_000);
     expect(await browserRuns()).toBe(1);
+    // And status says so: no refresh, a new sign-in when the token expires.
+    const [status] = proxy.proxy.status().upstreams;
+    expect(status?.refreshable).toBe(false);
+    expect(status?.tokenExpiresAt).toBe(when);
   }, 30_000);
 
   it('registers again when the stored registration leaves offline_access out of its scope', async () => {
