@@ -2,12 +2,10 @@
  * OAuth end to end: the proxy against a real OAuth-protected upstream on 127.0.0.1 (authorization server on
  * another port), with a test browser that follows the redirects to the proxy's loopback callback.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type OAuthUpstreamFixture,
@@ -15,8 +13,7 @@ import {
   startOAuthUpstream,
 } from '../fixtures/oauth-upstream.js';
 import { eventually, startTestProxy, type TestProxy, type TestUpstream } from '../helpers/proxy.js';
-
-const TEST_BROWSER = fileURLToPath(new URL('../fixtures/test-browser.mjs', import.meta.url));
+import { signInWorkspace, TEST_BROWSER } from '../helpers/sign-in.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -29,21 +26,7 @@ async function oauthUpstream(options: StartOAuthUpstreamOptions = {}): Promise<O
   return fixture;
 }
 
-/** A token folder and a browser log shared by the proxies of one test. */
-async function workspace() {
-  const dir = await mkdtemp(join(tmpdir(), 'proxy-oauth-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const browserLog = join(dir, 'browser.log');
-  const env = {
-    PROXY_TOKEN_DIR: join(dir, 'tokens'),
-    // The browser runs with the proxy process's own environment: the log file goes on its command line.
-    BROWSER: `/usr/bin/env TEST_BROWSER_LOG=${browserLog} ${process.execPath} ${TEST_BROWSER}`,
-    PROXY_OAUTH_TIMEOUT_MS: '20000',
-  };
-  const browserRuns = async () =>
-    (await readFile(browserLog, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
-  return { dir, env, browserRuns };
-}
+const workspace = () => signInWorkspace('proxy-oauth-', cleanups);
 
 async function proxyFor(upstreams: TestUpstream[], env: Record<string, string>): Promise<TestProxy> {
   const proxy = await startTestProxy(upstreams, { env });

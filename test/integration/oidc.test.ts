@@ -3,10 +3,8 @@
  * refresh token only for `offline_access` asked for with `prompt=consent` (issue 10 §1). One sign-in must last
  * through any number of access-token expiries.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type OidcUpstreamFixture,
@@ -14,8 +12,7 @@ import {
   startOidcUpstream,
 } from '../fixtures/oidc-upstream.js';
 import { eventually, startTestProxy, type TestProxy } from '../helpers/proxy.js';
-
-const TEST_BROWSER = fileURLToPath(new URL('../fixtures/test-browser.mjs', import.meta.url));
+import { signInWorkspace } from '../helpers/sign-in.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -28,19 +25,7 @@ async function oidcUpstream(options: StartOidcUpstreamOptions = {}): Promise<Oid
   return fixture;
 }
 
-async function workspace() {
-  const dir = await mkdtemp(join(tmpdir(), 'proxy-oidc-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const browserLog = join(dir, 'browser.log');
-  const env = {
-    PROXY_TOKEN_DIR: join(dir, 'tokens'),
-    BROWSER: `/usr/bin/env TEST_BROWSER_LOG=${browserLog} ${process.execPath} ${TEST_BROWSER}`,
-    PROXY_OAUTH_TIMEOUT_MS: '20000',
-  };
-  const browserRuns = async () =>
-    (await readFile(browserLog, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
-  return { env, browserRuns };
-}
+const workspace = () => signInWorkspace('proxy-oidc-', cleanups);
 
 async function proxyFor(fixture: OidcUpstreamFixture, name: string, env: Record<string, string>): Promise<TestProxy> {
   const proxy = await startTestProxy([{ name, url: fixture.mcpUrl }], { env });
