@@ -41,17 +41,15 @@ export const RECONNECT_CAP_MS = 30_000;
 /** Step-up sign-ins (403 insufficient_scope) allowed per upstream: with the first sign-in, three in all. */
 export const MAX_STEP_UPS = 2;
 
-/** A server's Retry-After is honoured up to this; beyond it the server is asking for something else. */
-export const RETRY_AFTER_CAP_MS = 10 * 60_000;
-
 /**
  * Exponential backoff with jitter: 1 s doubling to a 30 s cap, then a random 75–100% of it, so many proxies
- * restarted together don't reconnect in lockstep; never sooner than a server's Retry-After. `attempt` counts from 1.
+ * restarted together don't reconnect in lockstep; never sooner than a server's Retry-After (capped where it is read,
+ * in src/upstream/http.ts). `attempt` counts from 1.
  */
 export function reconnectDelayMs(attempt: number, random: () => number, retryAfterMs = 0): number {
   const ceiling = Math.min(RECONNECT_BASE_MS * 2 ** Math.min(attempt - 1, 30), RECONNECT_CAP_MS);
   const backoff = Math.round(ceiling * (0.75 + 0.25 * random()));
-  return Math.max(backoff, Math.min(retryAfterMs, RETRY_AFTER_CAP_MS));
+  return Math.max(backoff, retryAfterMs);
 }
 
 export interface UpstreamInput {

@@ -15,7 +15,9 @@ import { CATALOG_FILE, CatalogStore } from '../../src/catalog/persisted.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/log.js';
 import { startProxy } from '../../src/proxy.js';
+import { startEverything } from '../fixtures/everything.js';
 import { startUpstream, type UpstreamFixture } from '../fixtures/upstreams.js';
+import { listDirect } from '../helpers/direct.js';
 import { eventually, startTestProxy, type TestProxy } from '../helpers/proxy.js';
 
 /** Accepts TCP connections and never answers a byte: a hung upstream. */
@@ -199,4 +201,37 @@ describe('status before the client has initialized', () => {
       await rm(tokenDir, { recursive: true, force: true });
     }
   });
+});
+
+describe('the first list from a saved catalog of server-everything', () => {
+  it('is what the server listed, answered while the server is down', async () => {
+    const tokenDir = await mkdtemp(join(tmpdir(), 'proxy-first-list-everything-'));
+    const everything = await startEverything('streamableHttp');
+    const upstreams = [{ name: 'everything', url: everything.url, transport: 'http' as const, timeoutMs: 1_000 }];
+    const options = { catalogCache: true, env: { PROXY_TOKEN_DIR: tokenDir } };
+    try {
+      const direct = await listDirect(everything.url, 'http');
+      const first = await startTestProxy(upstreams, options);
+      const listed = (await first.client.listTools()).tools;
+      const resourcesListed = (await first.client.listResources()).resources;
+      await first.close();
+      expect(listed).toEqual(direct);
+      await everything.close();
+
+      // The server is gone; the list still shows every tool it had, as it had them, and calls say it is down.
+      const second = await startTestProxy(upstreams, { ...options, startupTimeoutMs: 120_000 });
+      try {
+        expect((await second.client.listTools()).tools).toEqual(direct);
+        expect((await second.client.listResources()).resources).toEqual(resourcesListed);
+        const call = await second.client.callTool({ name: 'echo', arguments: { message: 'x' } });
+        expect(call.isError).toBe(true);
+        expect(JSON.stringify(call.content)).toMatch(/upstream \\"everything\\"/);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await everything.close();
+      await rm(tokenDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
