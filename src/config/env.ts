@@ -86,3 +86,19 @@ export function expandEnvReferences(text: string, env: Env): { value: string; mi
   });
   return { value, missing };
 }
+
+/** Loopback names a browser can be sent back to; the callback server listens on 127.0.0.1 whatever the name. */
+const CALLBACK_HOSTS = ['localhost', '127.0.0.1'];
+
+/**
+ * `PROXY_OAUTH_CALLBACK_HOST`: the host of a static client's default redirect URI, `localhost` as in mcp-devtools
+ * (`http://localhost:3334/callback`), whose users registered their clients for it.
+ */
+export function readCallbackHost(env: Env, problems?: string[]): string {
+  const raw = readEnv(env, 'PROXY_OAUTH_CALLBACK_HOST');
+  if (raw === undefined) return 'localhost';
+  const host = raw.toLowerCase();
+  if (CALLBACK_HOSTS.includes(host)) return host;
+  problems?.push('PROXY_OAUTH_CALLBACK_HOST must be localhost or 127.0.0.1 (the callback listens on 127.0.0.1 only)');
+  return 'localhost';
+}

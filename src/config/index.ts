@@ -4,6 +4,7 @@ export {
   isDebugEnabled,
   isProxyEnabled,
   MAX_TIMER_MS,
+  readCallbackHost,
   readEnv,
   readStartupTimeoutMs,
 } from './env.js';

@@ -2,6 +2,7 @@
  * Loads the upstreams from a --config file, PROXY_UPSTREAMS or the single-upstream PROXY_URL, and reports every
  * problem at once: a user fixing a config should not have to restart once per typo.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
 import { z } from 'zod';
@@ -10,6 +11,7 @@ import {
   expandEnvReferences,
   isDebugEnabled,
   isProxyEnabled,
+  readCallbackHost,
   readCatalogCache,
   readEnv,
   readInspect,
@@ -75,6 +77,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const inspect = options.flags?.inspect ?? readInspect(env, problems);
   const trace = options.flags?.trace ?? readEnv(env, 'PROXY_TRACE');
   const catalogCache = readCatalogCache(env, problems);
+  readCallbackHost(env, problems);
   // Read again where they are used; checked here so a typo stops the proxy like any other configuration error.
   for (const check of [callbackPortFromEnv, oauthTimeoutFromEnv]) {
     try {
@@ -250,7 +253,37 @@ function validateUpstream(
   // Headers are checked even when other fields are bad, so that every problem shows up in one run.
   const headers = resolveHeaders(stringEntries(raw.headers), env, report);
   if (!result.success || problems.length > before) return undefined;
-  return toUpstreamConfig(result.data, headers);
+  const upstream = toUpstreamConfig(result.data, headers);
+  if (upstream.oauth) resolveOAuth(upstream, result.data.oauth?.privateKeyFile, env, report);
+  return problems.length > before ? undefined : upstream;
+}
+
+/**
+ * What the OAuth settings need from outside the config text: the private key (a file, or
+ * `PROXY_<NAME>_PRIVATE_KEY`), and for the client_credentials grant a client that can authenticate by itself.
+ */
+function resolveOAuth(upstream: UpstreamConfig, keyFile: string | undefined, env: Env, report: (line: string) => void) {
+  const oauth = upstream.oauth!;
+  const prefix = envPrefixFor(upstream.name);
+  if (keyFile !== undefined) {
+    try {
+      oauth.privateKey = readFileSync(keyFile, 'utf8');
+    } catch (error) {
+      report(`oauth.private_key_file: cannot read ${keyFile}: ${describeFileError(error)}`);
+      return;
+    }
+  }
+  oauth.privateKey ??= readEnv(env, `${prefix}PRIVATE_KEY`);
+  if (oauth.grant !== 'client_credentials') return;
+  const clientId = readEnv(env, `${prefix}CLIENT_ID`) ?? oauth.clientId;
+  const secret = readEnv(env, `${prefix}CLIENT_SECRET`) ?? oauth.clientSecret;
+  if (clientId === undefined) {
+    report(`oauth.grant "client_credentials" needs oauth.client_id (or ${prefix}CLIENT_ID)`);
+  } else if (secret === undefined && oauth.privateKey === undefined) {
+    report(
+      `oauth.grant "client_credentials" needs oauth.client_secret (or ${prefix}CLIENT_SECRET), or a private key (oauth.private_key, oauth.private_key_file or ${prefix}PRIVATE_KEY)`,
+    );
+  }
 }
 
 // Names are compared ignoring case (token directories live on case-insensitive file systems too) and by env

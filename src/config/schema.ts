@@ -9,12 +9,48 @@ import { MAX_TIMER_MS } from './env.js';
 /** 'sse-first' tries SSE and falls back to Streamable HTTP; 'http-first' is the reverse and the default. */
 export type Transport = 'http-first' | 'http' | 'sse' | 'sse-first';
 
+/** How the proxy obtains tokens: a user's sign-in (the default), or the client's own credentials (RFC 6749 §4.4). */
+export type OAuthGrant = 'authorization_code' | 'client_credentials';
+/** How a user signs in: the browser and the loopback callback, or RFC 8628 device authorization. */
+export type SignInFlow = 'browser' | 'device';
+
 export interface OAuthConfig {
   clientId?: string;
   clientSecret?: string;
   scopes?: string[];
   clientMetadataUrl?: URL;
+  /** Absent: `authorization_code`. */
+  grant?: OAuthGrant;
+  /** Absent: the browser, or the device flow when no browser can be opened and the server offers it. */
+  flow?: SignInFlow;
+  /** A PEM private key for `private_key_jwt` (inline, or read from `private_key_file` by the loader). */
+  privateKey?: string;
+  /** Where the loader read `privateKey` from (the config's `private_key_file`). */
+  privateKeyFile?: string;
+  /** The key's JWS algorithm; absent: ES256 for an EC P-256 key, RS256 for RSA. */
+  privateKeyAlg?: string;
+  /** RFC 8707 resource: a URL that replaces the one the proxy would send, or `false` to send none (Entra v1). */
+  resource?: URL | false;
+  /** Fixed extra parameters of the authorization request (`access_type=offline`, `audience=…`). */
+  authorizeParams?: Record<string, string>;
+  /** The redirect URI a static client was registered with; its port and path are where the callback listens. */
+  redirectUri?: URL;
 }
+
+/**
+ * Parameters the proxy sets itself on the authorization request; `authorize_params` may not replace them, since
+ * PKCE, the state and the redirect are what keep the sign-in safe.
+ */
+export const RESERVED_AUTHORIZE_PARAMS = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'code_challenge',
+  'code_challenge_method',
+  'state',
+  'scope',
+  'resource',
+] as const;
 
 export interface UpstreamConfig {
   name: string;
@@ -63,6 +99,28 @@ const oauthSchema = z
       .union([z.string().transform((text) => text.split(/\s+/).filter(Boolean)), z.array(z.string().regex(/^\S+$/))])
       .optional(),
     client_metadata_url: z.url({ protocol: /^https$/ }).optional(),
+    grant: z.enum(['authorization_code', 'client_credentials']).optional(),
+    flow: z.enum(['browser', 'device']).optional(),
+    private_key: z.string().includes('-----BEGIN ').optional(),
+    // Read by the loader (a file is not a schema's business); a path here is only checked for being one.
+    private_key_file: z.string().min(1).optional(),
+    private_key_alg: z
+      .enum(['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'])
+      .optional(),
+    resource: z.union([z.url({ protocol: /^https?$/ }), z.literal(false)]).optional(),
+    authorize_params: z
+      .record(z.string().min(1), z.string())
+      .refine(
+        (params) => !Object.keys(params).some((key) => (RESERVED_AUTHORIZE_PARAMS as readonly string[]).includes(key)),
+      )
+      .optional(),
+    redirect_uri: z
+      .url({ protocol: /^http$/, hostname: /^(127\.0\.0\.1|localhost)$/ })
+      .refine((text) => new URL(text).port !== '')
+      .optional(),
+  })
+  .refine((raw) => raw.private_key === undefined || raw.private_key_file === undefined, {
+    path: ['private_key_file'],
   })
   .transform((raw): OAuthConfig => {
     const oauth: OAuthConfig = {};
@@ -70,6 +128,15 @@ const oauthSchema = z
     if (raw.client_secret !== undefined) oauth.clientSecret = raw.client_secret;
     if (raw.scopes !== undefined) oauth.scopes = raw.scopes;
     if (raw.client_metadata_url !== undefined) oauth.clientMetadataUrl = new URL(raw.client_metadata_url);
+    if (raw.grant !== undefined) oauth.grant = raw.grant;
+    if (raw.flow !== undefined) oauth.flow = raw.flow;
+    if (raw.private_key !== undefined) oauth.privateKey = raw.private_key;
+    if (raw.private_key_alg !== undefined) oauth.privateKeyAlg = raw.private_key_alg;
+    if (raw.resource !== undefined) oauth.resource = raw.resource === false ? false : new URL(raw.resource);
+    if (raw.authorize_params !== undefined) oauth.authorizeParams = raw.authorize_params;
+    if (raw.redirect_uri !== undefined) oauth.redirectUri = new URL(raw.redirect_uri);
+    // Only for the loader, which reads the file into privateKey; removed before the config is used.
+    if (raw.private_key_file !== undefined) oauth.privateKeyFile = raw.private_key_file;
     return oauth;
   });
 
@@ -116,6 +183,16 @@ const FIELD_RULES: Record<string, string> = {
   'oauth.client_secret': 'must be a non-empty string',
   'oauth.scopes': 'must be a space-separated string or an array of scopes without spaces',
   'oauth.client_metadata_url': 'must be an https URL',
+  'oauth.grant': 'must be "authorization_code" or "client_credentials"',
+  'oauth.flow': 'must be "browser" or "device"',
+  'oauth.private_key': 'must be a PEM private key ("-----BEGIN PRIVATE KEY-----" …)',
+  'oauth.private_key_file': 'must be the path of a PEM private key file, given instead of private_key, not beside it',
+  'oauth.private_key_alg':
+    'must be a JWS algorithm: ES256, ES384, ES512, RS256, RS384, RS512, PS256, PS384, PS512 or EdDSA',
+  'oauth.resource': 'must be an http(s) URL, or false to send no resource',
+  'oauth.authorize_params': `must be an object of string values, without ${RESERVED_AUTHORIZE_PARAMS.join(', ')} (the proxy sets those)`,
+  'oauth.redirect_uri':
+    'must be an http URL on localhost or 127.0.0.1 with a port (the callback listens on 127.0.0.1 only)',
   allow_http: 'must be true or false',
 };
 

@@ -142,6 +142,8 @@ interface PendingSignIn {
 export class CallbackServer {
   readonly redirectUri: string;
   private readonly pending = new Set<PendingSignIn>();
+  /** `/callback`, and the paths of static clients' configured redirect URIs. */
+  private readonly paths = new Set([CALLBACK_PATH]);
   /** Digests of states already settled (used, timed out, aborted), oldest first. */
   private readonly settled = new Set<string>();
   private closed = false;
@@ -186,6 +188,11 @@ export class CallbackServer {
       `OAuth callback port ${preferred} is ${first}, and no port from ${low} to ${high} is free: free port ${preferred} ` +
         'or set PROXY_OAUTH_CALLBACK_PORT to a free port',
     );
+  }
+
+  /** Answers callbacks on `path` too: a static client's redirect URI need not end in /callback. */
+  acceptPath(path: string): void {
+    this.paths.add(path);
   }
 
   /**
@@ -268,7 +275,7 @@ export class CallbackServer {
       send(response, 400, 'Bad request', '<p>This request could not be read.</p>');
       return;
     }
-    if (request.method !== 'GET' || url.pathname !== CALLBACK_PATH) {
+    if (request.method !== 'GET' || !this.paths.has(url.pathname)) {
       send(response, 404, 'Not found', '<p>Nothing here.</p>');
       return;
     }

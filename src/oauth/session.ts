@@ -13,34 +13,29 @@ import {
   extractWWWAuthenticateParams,
   type FetchLike,
   isStrictScopeSuperset,
-  type OAuthClientInformationMixed,
   OAuthError,
   type OAuthServerInfo,
   type OAuthTokens,
   refreshAuthorization,
-  registerClient,
   resourceUrlFromServerUrl,
   startAuthorization,
 } from '@modelcontextprotocol/client';
-import { envPrefixFor, readEnv, type UpstreamConfig } from '../config/index.js';
+import { readCallbackHost, type UpstreamConfig } from '../config/index.js';
 import type { Logger } from '../observe/log.js';
-import { registerSecret } from '../observe/redact.js';
 import { UpstreamError } from '../upstream/failures.js';
-import { IMPLEMENTATION } from '../version.js';
 import { openInBrowser } from './browser.js';
-import { type CallbackServer, callbackPortFromEnv, DEFAULT_CALLBACK_PORT } from './callback.js';
+import { CALLBACK_PATH, type CallbackServer, callbackPortFromEnv, DEFAULT_CALLBACK_PORT } from './callback.js';
+import { ClientIdentity } from './client-identity.js';
 import { discoverServerInfo } from './discovery.js';
 import { acquireSignInLock } from './lock.js';
-import type { StoredClient, StoredTokens, TokenStore } from './store.js';
+import { chooseScope } from './scope.js';
+import type { StoredTokens, TokenStore } from './store.js';
+
+/** Google's issuer: the one provider that asks for refresh tokens with a parameter instead of a scope. */
+const GOOGLE_ISSUER = 'https://accounts.google.com';
 
 /** Refresh this long before expiry, or at 80 % of a lifetime shorter than five times this. */
 const REFRESH_AHEAD_MS = 60_000;
-
-/**
- * The scope that asks an OpenID provider for a refresh token (OpenID Connect Core §11): without it a strict one
- * (node-oidc-provider, say) issues none, and every expiry sends the user back to the browser (SEP-2207).
- */
-const OFFLINE_ACCESS = 'offline_access';
 
 export interface AuthSessionOptions {
   upstream: UpstreamConfig;
@@ -84,7 +79,11 @@ export class AuthSession {
   /** A sign-in without refresh token is worth one warning per upstream. */
   private noRefreshTokenWarned = false;
 
-  constructor(private readonly options: AuthSessionOptions) {}
+  private readonly identity: ClientIdentity;
+
+  constructor(private readonly options: AuthSessionOptions) {
+    this.identity = new ClientIdentity(options);
+  }
 
   private get name(): string {
     return this.options.upstream.name;
@@ -168,17 +167,18 @@ export class AuthSession {
         `upstream "${this.name}": its authorization server ${asUrl.origin} is not HTTPS (set allow_http to accept)`,
       );
     }
-    if (!info.authorizationServerMetadata) {
-      // The server answered 401 but names no authorization server (its metadata answered, without one): no
-      // sign-in can help, the configured credentials (headers) are what is wrong.
-      throw authError(
-        'permanent',
-        'ERR_UPSTREAM_AUTH_DISCOVERY',
-        `upstream "${this.name}" refused access (401) and offers no OAuth sign-in; check its configured headers`,
-      );
-    }
+    // No metadata at all is a server of the 2025-03-26 revision: its endpoints are /authorize, /token and
+    // /register at the server's origin, where the SDK's building blocks look when given no metadata. A server that
+    // wants headers rather than OAuth has no /register either, and is told so then (client-identity.ts).
     const advertised = info.resourceMetadata?.resource;
     const own = resourceUrlFromServerUrl(this.options.upstream.url);
+    const override = this.options.upstream.oauth?.resource;
+    if (override !== undefined) {
+      // Entra-style servers want another resource (or none at all): the user's word replaces the check below.
+      this.info = info;
+      this.resource = override === false ? undefined : override.href;
+      return;
+    }
     if (advertised && !checkResourceAllowed({ requestedResource: own, configuredResource: advertised })) {
       throw authError(
         'permanent',
@@ -190,27 +190,17 @@ export class AuthSession {
     this.resource = advertised ?? own;
   }
 
-  /**
-   * The scope to ask for, as the MCP spec has it: the configured one, else the challenge's, else the resource's
-   * `scopes_supported`, else none; plus `offline_access` when the authorization server offers it and the client
-   * may use refresh tokens (as the SDK's own `auth()` does; its `startAuthorization` then adds `prompt=consent`,
-   * without which OpenID providers drop `offline_access`).
-   */
+  /** The scope to ask for (see scope.ts); `offline_access` only when the client may refresh. */
   private scope(clientMayRefresh = true): string | undefined {
-    const configured = this.options.upstream.oauth?.scopes;
-    const supported = this.info?.resourceMetadata?.scopes_supported;
-    const wanted = configured?.length
-      ? configured.join(' ')
-      : this.challengeScope || (supported?.length ? supported.join(' ') : undefined);
-    return clientMayRefresh && this.offersOfflineAccess() ? computeScopeUnion(wanted, OFFLINE_ACCESS) : wanted;
-  }
-
-  /** `offline_access` in the server's `scopes_supported`, or an OpenID provider that lists no scopes. */
-  private offersOfflineAccess(): boolean {
-    const metadata = this.info?.authorizationServerMetadata;
-    if (!metadata) return false;
-    if (metadata.scopes_supported) return metadata.scopes_supported.includes(OFFLINE_ACCESS);
-    return 'id_token_signing_alg_values_supported' in metadata;
+    return chooseScope(
+      {
+        configured: this.options.upstream.oauth?.scopes,
+        challenge: this.challengeScope,
+        resourceScopes: this.info?.resourceMetadata?.scopes_supported,
+        serverMetadata: this.info?.authorizationServerMetadata,
+      },
+      clientMayRefresh,
+    );
   }
 
   private async serverInfo(): Promise<OAuthServerInfo> {
@@ -234,15 +224,15 @@ export class AuthSession {
     // Another proxy process sharing the store may have refreshed already (rotating refresh tokens make ours void).
     if (await this.adoptNewerStoredTokens(current)) return;
     const info = await this.serverInfo();
-    const client = await this.options.store.readClient();
-    const clientInformation = client ? toClientInformation(client) : this.staticClient();
-    if (!clientInformation) {
+    const chosen = await this.identity.forRefresh();
+    if (!chosen) {
       throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
     }
     try {
       const tokens = await refreshAuthorization(info.authorizationServerUrl, {
         metadata: info.authorizationServerMetadata,
-        clientInformation,
+        clientInformation: chosen.client,
+        addClientAuthentication: chosen.addClientAuthentication,
         refreshToken: current.refreshToken,
         resource: this.resource,
         fetchFn: this.options.fetchFn,
@@ -337,94 +327,6 @@ export class AuthSession {
     this.refreshTimer.unref();
   }
 
-  private staticClient(): OAuthClientInformationMixed | undefined {
-    const prefix = envPrefixFor(this.name);
-    const clientId = readEnv(this.options.env, `${prefix}CLIENT_ID`) ?? this.options.upstream.oauth?.clientId;
-    if (!clientId) return undefined;
-    const clientSecret =
-      readEnv(this.options.env, `${prefix}CLIENT_SECRET`) ?? this.options.upstream.oauth?.clientSecret;
-    registerSecret(clientSecret);
-    return clientSecret ? { client_id: clientId, client_secret: clientSecret } : { client_id: clientId };
-  }
-
-  /**
-   * Stored client (registered again if its redirect URI no longer matches), static client, or registration; and
-   * whether it may ask for `offline_access`.
-   */
-  private async clientFor(
-    redirectUri: string,
-    info: OAuthServerInfo,
-  ): Promise<{ client: OAuthClientInformationMixed; mayRefresh: boolean }> {
-    const stored = await this.options.store.readClient();
-    if (stored && (stored.redirectUris === undefined || stored.redirectUris.includes(redirectUri))) {
-      const mayRefresh = registeredForRefresh(stored);
-      // A registration whose scope leaves out offline_access (one made before the proxy asked for it) would keep
-      // this upstream without refresh tokens for good: register again, when the server allows it.
-      const registerAgain =
-        !mayRefresh &&
-        this.offersOfflineAccess() &&
-        info.authorizationServerMetadata?.registration_endpoint !== undefined &&
-        !hasOtherGrantsOnly(stored);
-      if (!registerAgain) return { client: toClientInformation(stored), mayRefresh };
-    }
-    const configured = this.staticClient();
-    if (configured) {
-      // A static client was registered with the usual callback port; another one would be refused by the server.
-      const expected = callbackPortFromEnv(this.options.env) ?? DEFAULT_CALLBACK_PORT;
-      if (!redirectUri.startsWith(`http://127.0.0.1:${expected}/`)) {
-        throw authError(
-          'permanent',
-          'ERR_UPSTREAM_AUTH_CALLBACK_PORT',
-          `upstream "${this.name}": port ${expected} is taken, but the static client expects its sign-in callback there; free port ${expected} and restart`,
-        );
-      }
-      // Like the SDK, a client registered by hand is taken to have the refresh_token grant.
-      return { client: configured, mayRefresh: true };
-    }
-    const metadataUrl = this.options.upstream.oauth?.clientMetadataUrl;
-    const metadata = info.authorizationServerMetadata;
-    if (
-      metadataUrl &&
-      (metadata as { client_id_metadata_document_supported?: boolean } | undefined)
-        ?.client_id_metadata_document_supported
-    ) {
-      return { client: { client_id: metadataUrl.href }, mayRefresh: true };
-    }
-    if (!metadata?.registration_endpoint) {
-      throw authError(
-        'permanent',
-        'ERR_UPSTREAM_AUTH_NO_CLIENT',
-        `upstream "${this.name}": its authorization server does not register clients; set ${envPrefixFor(this.name)}CLIENT_ID`,
-      );
-    }
-    const methods = metadata.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
-    // Registered with the refresh_token grant, so the registration's scope may include offline_access: a server
-    // that keeps the registered scope as the client's allowed ones (node-oidc-provider) refuses it otherwise.
-    const registered = await registerClient(info.authorizationServerUrl, {
-      metadata,
-      clientMetadata: {
-        client_name: IMPLEMENTATION.name,
-        redirect_uris: [redirectUri],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        token_endpoint_auth_method: methods.includes('none') ? 'none' : methods[0],
-      },
-      scope: this.scope(),
-      fetchFn: this.options.fetchFn,
-    });
-    const client: StoredClient = {
-      clientId: registered.client_id,
-      clientSecret: registered.client_secret,
-      clientSecretExpiresAt: registered.client_secret_expires_at,
-      redirectUris: registered.redirect_uris?.map(String) ?? [redirectUri],
-      tokenEndpointAuthMethod: registered.token_endpoint_auth_method,
-      issuer: metadata.issuer,
-      raw: registered as unknown as Record<string, unknown>,
-    };
-    await this.options.store.writeClient(client);
-    return { client: registered, mayRefresh: registeredForRefresh(client) };
-  }
-
   /**
    * The browser flow: one process per upstream at a time (others wait for its tokens), PKCE S256 and a random
    * state, the browser (or the printed URL), the loopback callback, the code exchange. `onWaiting` tells the
@@ -445,76 +347,97 @@ export class AuthSession {
         this.scheduleRefresh();
         return;
       }
-      const info = await this.serverInfo();
-      const callback = await this.options.callbackServer();
-      const { client: clientInformation, mayRefresh } = await this.clientFor(callback.redirectUri, info);
-      const state = randomBytes(32).toString('base64url');
-      const scope = this.scope(mayRefresh);
-      const { authorizationUrl, codeVerifier } = await startAuthorization(info.authorizationServerUrl, {
-        metadata: info.authorizationServerMetadata,
-        clientInformation,
-        redirectUrl: callback.redirectUri,
-        scope,
-        state,
-        resource: this.resource,
-      });
-      const answer = callback.waitFor(state, { upstream: this.name, timeoutMs: this.options.signInTimeoutMs });
-      // Handled below, after the browser starts; a quick rejection (denied, closed) must not count as unhandled.
-      answer.catch(() => {});
-      const how = await openInBrowser(authorizationUrl.href, {
-        upstream: this.name,
-        env: this.options.env,
-        logger: this.options.logger,
-      });
-      onWaiting({ url: authorizationUrl.href, how });
-      let result: Awaited<typeof answer>;
-      try {
-        result = await answer;
-      } catch (error) {
-        // Timed out, denied or aborted: the message already names the upstream and holds no secret.
-        throw authError('auth', 'ERR_UPSTREAM_SIGN_IN_NEEDED', (error as Error).message);
-      }
-      const tokens = await exchangeAuthorization(info.authorizationServerUrl, {
-        metadata: info.authorizationServerMetadata,
-        clientInformation,
-        authorizationCode: result.code,
-        iss: result.iss,
-        codeVerifier,
-        redirectUri: callback.redirectUri,
-        resource: this.resource,
-        fetchFn: this.options.fetchFn,
-      });
-      await this.save(tokens);
-      this.options.logger.info(`upstream "${this.name}": signed in`);
+      await this.signInWithBrowser(await this.serverInfo(), onWaiting);
     } finally {
       await lock.release();
     }
   }
 
+  /** Authorization code with PKCE through the browser and the loopback callback. */
+  private async signInWithBrowser(info: OAuthServerInfo, onWaiting: (pending: PendingSignIn) => void): Promise<void> {
+    const callback = await this.options.callbackServer();
+    const redirectUri = this.redirectUriFor(callback);
+    const chosen = await this.identity.forSignIn(redirectUri, info, (mayRefresh) => this.scope(mayRefresh));
+    const state = randomBytes(32).toString('base64url');
+    const { authorizationUrl, codeVerifier } = await startAuthorization(info.authorizationServerUrl, {
+      metadata: info.authorizationServerMetadata,
+      clientInformation: chosen.client,
+      redirectUrl: redirectUri,
+      scope: this.scope(chosen.mayRefresh),
+      state,
+      resource: this.resource,
+    });
+    for (const [name, value] of Object.entries(this.authorizeParams(info))) {
+      authorizationUrl.searchParams.set(name, value);
+    }
+    const answer = callback.waitFor(state, { upstream: this.name, timeoutMs: this.options.signInTimeoutMs });
+    // Handled below, after the browser starts; a quick rejection (denied, closed) must not count as unhandled.
+    answer.catch(() => {});
+    const how = await openInBrowser(authorizationUrl.href, {
+      upstream: this.name,
+      env: this.options.env,
+      logger: this.options.logger,
+    });
+    onWaiting({ url: authorizationUrl.href, how });
+    let result: Awaited<typeof answer>;
+    try {
+      result = await answer;
+    } catch (error) {
+      // Timed out, denied or aborted: the message already names the upstream and holds no secret.
+      throw authError('auth', 'ERR_UPSTREAM_SIGN_IN_NEEDED', (error as Error).message);
+    }
+    const tokens = await exchangeAuthorization(info.authorizationServerUrl, {
+      metadata: info.authorizationServerMetadata,
+      clientInformation: chosen.client,
+      addClientAuthentication: chosen.addClientAuthentication,
+      authorizationCode: result.code,
+      iss: result.iss,
+      codeVerifier,
+      redirectUri,
+      resource: this.resource,
+      fetchFn: this.options.fetchFn,
+    });
+    await this.save(tokens);
+    this.options.logger.info(`upstream "${this.name}": signed in`);
+  }
+
+  /**
+   * Where the browser comes back to. A registered client gets the callback's own `http://127.0.0.1:<port>/callback`
+   * (RFC 8252 §7.3). A static client was registered by hand for one fixed URI: `oauth.redirect_uri`, else
+   * mcp-devtools' `http://localhost:3334/callback` (host PROXY_OAUTH_CALLBACK_HOST, port PROXY_OAUTH_CALLBACK_PORT);
+   * the callback server, on 127.0.0.1 either way, must then hold that port and answer on that path.
+   */
+  private redirectUriFor(callback: CallbackServer): string {
+    if (!this.identity.staticClient()) return callback.redirectUri;
+    const configured = this.options.upstream.oauth?.redirectUri;
+    const expected = configured
+      ? Number(configured.port)
+      : (callbackPortFromEnv(this.options.env) ?? DEFAULT_CALLBACK_PORT);
+    if (callback.port !== expected) {
+      throw authError(
+        'permanent',
+        'ERR_UPSTREAM_AUTH_CALLBACK_PORT',
+        `upstream "${this.name}": port ${expected} is taken, but the static client expects its sign-in callback there; free port ${expected} and restart`,
+      );
+    }
+    const uri = configured?.href ?? `http://${readCallbackHost(this.options.env)}:${expected}${CALLBACK_PATH}`;
+    callback.acceptPath(new URL(uri).pathname);
+    return uri;
+  }
+
+  /**
+   * `oauth.authorize_params`, over what a known provider needs: Google grants a refresh token only for
+   * `access_type=offline` (it has no `offline_access` scope), and again only with `prompt=consent`.
+   */
+  private authorizeParams(info: OAuthServerInfo): Record<string, string> {
+    const google = info.authorizationServerMetadata?.issuer === GOOGLE_ISSUER;
+    return {
+      ...(google ? { access_type: 'offline', prompt: 'consent' } : {}),
+      ...this.options.upstream.oauth?.authorizeParams,
+    };
+  }
+
   close(): void {
     clearTimeout(this.refreshTimer);
   }
-}
-
-/**
- * Whether a registration lets the client ask for `offline_access`: it has the refresh_token grant (the proxy
- * always asks for it; a registration that does not echo `grant_types` is taken to have it), and its registered
- * `scope`, if any, includes `offline_access` (a registration made before the proxy asked for it may not).
- */
-function registeredForRefresh(client: StoredClient): boolean {
-  const { grant_types: grantTypes, scope } = client.raw;
-  if (Array.isArray(grantTypes) && !grantTypes.includes('refresh_token')) return false;
-  return typeof scope !== 'string' || scope.split(' ').includes(OFFLINE_ACCESS);
-}
-
-/** A registration that lists its grant types without refresh_token: registering again would change nothing. */
-function hasOtherGrantsOnly(client: StoredClient): boolean {
-  const grantTypes = client.raw.grant_types;
-  return Array.isArray(grantTypes) && !grantTypes.includes('refresh_token');
-}
-
-function toClientInformation(client: StoredClient): OAuthClientInformationMixed {
-  return client.clientSecret
-    ? { client_id: client.clientId, client_secret: client.clientSecret }
-    : { client_id: client.clientId };
 }

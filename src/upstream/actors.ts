@@ -34,7 +34,10 @@ export interface UpstreamActors {
 
 export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamActors {
   const root = tokenRoot(options.env);
-  const callbackServer = () => sharedCallbackServer({ port: options.callbackPort, logger: options.logger });
+  // A static client's configured redirect URI names the port the callback must hold, when no variable does.
+  const redirectPort = options.upstreams.find((upstream) => upstream.oauth?.redirectUri)?.oauth?.redirectUri?.port;
+  const port = options.callbackPort ?? (redirectPort ? Number(redirectPort) : undefined);
+  const callbackServer = () => sharedCallbackServer({ port, logger: options.logger });
   const sessions = new Map<string, AuthSession>();
   const targets = new Map<string, ConnectTarget>();
   for (const upstream of options.upstreams) {
