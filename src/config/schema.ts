@@ -107,7 +107,8 @@ const oauthSchema = z
     private_key_alg: z
       .enum(['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'])
       .optional(),
-    resource: z.union([z.url({ protocol: /^https?$/ }), z.literal(false)]).optional(),
+    // An absolute URI: Entra's resources are `api://<app id>` as often as https URLs.
+    resource: z.union([z.url(), z.literal(false)]).optional(),
     authorize_params: z
       .record(z.string().min(1), z.string())
       .refine(
@@ -189,7 +190,7 @@ const FIELD_RULES: Record<string, string> = {
   'oauth.private_key_file': 'must be the path of a PEM private key file, given instead of private_key, not beside it',
   'oauth.private_key_alg':
     'must be a JWS algorithm: ES256, ES384, ES512, RS256, RS384, RS512, PS256, PS384, PS512 or EdDSA',
-  'oauth.resource': 'must be an http(s) URL, or false to send no resource',
+  'oauth.resource': 'must be an absolute URI (https://… or api://…), or false to send no resource',
   'oauth.authorize_params': `must be an object of string values, without ${RESERVED_AUTHORIZE_PARAMS.join(', ')} (the proxy sets those)`,
   'oauth.redirect_uri':
     'must be an http URL on localhost or 127.0.0.1 with a port (the callback listens on 127.0.0.1 only)',
