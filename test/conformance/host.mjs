@@ -7,7 +7,8 @@
  * MCP_CONFORMANCE_SCENARIO and, for some scenarios, credentials in MCP_CONFORMANCE_CONTEXT (JSON). It does what an
  * MCP host does with the proxy: spawns the BUILT proxy (dist/src/cli.js) over stdio with that URL as its one
  * upstream, configured the way a user would (PROXY_UPSTREAMS, PROXY_<NAME>_CLIENT_ID/_SECRET, `oauth` options),
- * lists tools until the scenario's tool appears (after a sign-in, tools arrive with tools/list_changed), calls it,
+ * lists tools once after initialize and again on each tools/list_changed (after a sign-in, tools arrive with it)
+ * until the scenario's tool appears, calls it,
  * and exits 0 when the call succeeded. Sign-in runs through the test browser, which follows the redirects.
  *
  * It answers elicitation requests the proxy forwards from the upstream by accepting with the schema's defaults.
@@ -105,12 +106,18 @@ try {
     new StdioClientTransport({ command: process.execPath, args: [PROXY_BIN], env, stderr: 'inherit' }),
   );
   log(`connected to the proxy; scenario ${scenario}`);
-  let names = [];
+  // As real clients do: one list after initialize, and another only when the proxy says the list changed (after
+  // a sign-in, say). A proxy that relied on being polled would fail here.
   const deadline = Date.now() + TOOL_WAIT_MS;
-  for (;;) {
+  let names = (await client.listTools()).tools.map((t) => t.name);
+  let seen = 0;
+  while (tool && !names.includes(tool.name) && Date.now() < deadline) {
+    if (listChanged === seen) {
+      await sleep(50);
+      continue;
+    }
+    seen = listChanged;
     names = (await client.listTools()).tools.map((t) => t.name);
-    if (!tool || names.includes(tool.name) || Date.now() > deadline) break;
-    await sleep(200);
   }
   log(`tools ${JSON.stringify(names)} (tools/list_changed ${listChanged} times)`);
   if (tool) {

@@ -157,6 +157,40 @@ describe('client identity', () => {
     expect(fixture.clientIds()).toContain('static-client');
     expect(logs.join('\n')).not.toContain('static-secret');
   });
+
+  // mcp-devtools users bring clients registered for its redirect, http://localhost:3334/callback.
+  it.each([
+    { case: "mcp-devtools' localhost redirect by default", host: undefined, path: '/callback', configured: false },
+    { case: 'the host PROXY_OAUTH_CALLBACK_HOST names', host: '127.0.0.1', path: '/callback', configured: false },
+    {
+      case: 'the redirect_uri configured, on its port and path',
+      host: '127.0.0.1',
+      path: '/oauth/return',
+      configured: true,
+    },
+  ])('returns a static client to $case', async ({ host, path, configured }) => {
+    const port = await freePort();
+    const redirectUri = `http://${host ?? 'localhost'}:${port}${path}`;
+    // Registered for exactly one redirect URI, as a client registered by hand is: any other is refused.
+    const fixture = await oauthUpstream({
+      dynamicRegistration: false,
+      staticClients: [{ client_id: 'devtools-client', redirect_uris: [redirectUri] }],
+    });
+    const { env } = await workspace();
+    const { client, waitForState } = await proxyFor(
+      [{ name: 'devtools', url: fixture.mcpUrl, ...(configured && { oauth: { redirectUri: new URL(redirectUri) } }) }],
+      {
+        ...env,
+        // A configured redirect_uri names the port itself.
+        ...(!configured && { PROXY_OAUTH_CALLBACK_PORT: String(port) }),
+        ...(host && !configured && { PROXY_OAUTH_CALLBACK_HOST: host }),
+        PROXY_DEVTOOLS_CLIENT_ID: 'devtools-client',
+      },
+    );
+    await waitForState('devtools', /^connected\.ready/, 15_000);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'back' } }))).toBe('back');
+    expect(fixture.counters.authorizations).toBe(1);
+  });
 });
 
 describe.each([
