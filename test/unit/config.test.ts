@@ -648,4 +648,62 @@ describe('OAuth settings', () => {
     expect(problems[0]).toMatch(/^PROXY_OAUTH_CALLBACK_PORT must be a port number from 1 to 65535/);
     expect(problems[1]).toMatch(/^PROXY_OAUTH_TIMEOUT_MS/);
   });
+  it('reads PROXY_OAUTH_CALLBACK_HOST: localhost or 127.0.0.1, nothing that is not loopback', async () => {
+    expect(await problemsOf(() => loadConfig({ env: { PROXY_OAUTH_CALLBACK_HOST: 'example.com' } }))).toEqual([
+      'PROXY_OAUTH_CALLBACK_HOST must be localhost or 127.0.0.1 (the callback listens on 127.0.0.1 only)',
+    ]);
+    await expect(loadConfig({ env: { PROXY_OAUTH_CALLBACK_HOST: '127.0.0.1' } })).resolves.toBeDefined();
+  });
+
+  it('maps the sign-in options: flow, resource (a URI, or false), authorize_params, redirect_uri', () => {
+    const [entra, v1] = parse([
+      {
+        name: 'entra',
+        url: 'https://a.test/mcp',
+        oauth: {
+          flow: 'device',
+          resource: 'api://0f3c-app',
+          authorize_params: { domain_hint: 'contoso.com' },
+          redirect_uri: 'http://localhost:3334/oauth/return',
+        },
+      },
+      { name: 'v1', url: 'https://b.test/mcp', oauth: { flow: 'browser', resource: false } },
+    ]);
+    expect(entra?.oauth).toEqual({
+      flow: 'device',
+      resource: new URL('api://0f3c-app'),
+      authorizeParams: { domain_hint: 'contoso.com' },
+      redirectUri: new URL('http://localhost:3334/oauth/return'),
+    });
+    expect(v1?.oauth).toEqual({ flow: 'browser', resource: false });
+  });
+
+  it.each([
+    [{ flow: 'headless' }, 'oauth.flow must be "browser" or "device"'],
+    [
+      { resource: 'not a uri' },
+      'oauth.resource must be an absolute URI (https://… or api://…), or false to send no resource',
+    ],
+    [{ resource: true }, 'oauth.resource must be an absolute URI (https://… or api://…), or false to send no resource'],
+    [
+      { authorize_params: { state: 'mine' } },
+      'oauth.authorize_params must be an object of string values, without response_type, client_id, redirect_uri, code_challenge, code_challenge_method, state, scope, resource (the proxy sets those)',
+    ],
+    [
+      { authorize_params: { audience: 1 } },
+      expect.stringMatching(/^oauth\.authorize_params must be an object of string values/),
+    ],
+    [
+      { redirect_uri: 'http://app.example.com:3334/callback' },
+      'oauth.redirect_uri must be an http URL on localhost or 127.0.0.1 with a port (the callback listens on 127.0.0.1 only)',
+    ],
+    [
+      { redirect_uri: 'http://localhost/callback' },
+      'oauth.redirect_uri must be an http URL on localhost or 127.0.0.1 with a port (the callback listens on 127.0.0.1 only)',
+    ],
+  ])('refuses oauth %j', async (oauth, problem) => {
+    expect(await problemsOf(() => parse([{ name: 'x', url: 'https://x.test/mcp', oauth }]))).toEqual([
+      `upstream "x": ${problem}`,
+    ]);
+  });
 });
