@@ -691,7 +691,7 @@ describe('OAuth settings', () => {
     ],
     [
       { authorize_params: { audience: 1 } },
-      expect.stringMatching(/^oauth\.authorize_params must be an object of string values/),
+      'oauth.authorize_params must be an object of string values, without response_type, client_id, redirect_uri, code_challenge, code_challenge_method, state, scope, resource (the proxy sets those)',
     ],
     [
       { redirect_uri: 'http://app.example.com:3334/callback' },
