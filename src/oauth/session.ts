@@ -21,6 +21,7 @@ import {
   startAuthorization,
 } from '@modelcontextprotocol/client';
 import { readCallbackHost, type UpstreamConfig } from '../config/index.js';
+import { bearerOf401 } from '../http/sent-bearer.js';
 import type { Logger } from '../observe/log.js';
 import { UpstreamError } from '../upstream/failures.js';
 import { openInBrowser } from './browser.js';
@@ -107,6 +108,9 @@ export class AuthSession {
       const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(response);
       if (resourceMetadataUrl) this.resourceMetadataUrl = resourceMetadataUrl;
       if (scope) this.challengeScope = scope;
+      // A 401 for a token already replaced needs nothing: the transport's retry carries the new one.
+      const sent = bearerOf401(response);
+      if (sent !== undefined && this.tokens && sent !== this.tokens.accessToken) return;
       // Parallel 401s share one refresh; without a refresh token, only a sign-in helps.
       if (this.tokens?.refreshToken) return this.refresh();
       throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);

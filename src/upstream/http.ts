@@ -15,6 +15,7 @@ import { getMaxListeners, setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/client';
 import { Agent, type Dispatcher, EnvHttpProxyAgent, Pool, request } from 'undici';
+import { noteBearerOf401 } from '../http/sent-bearer.js';
 
 /** Requests in flight on one upstream connection that may share a signal without a leak warning. */
 const MAX_CONCURRENT_REQUESTS = 10_000;
@@ -159,10 +160,12 @@ export function createUpstreamFetch({ onRetryAfter }: UpstreamFetchOptions = {})
     if (empty) body.resume();
     // The body goes in as an async iterable, which undici's Response reads on demand and stops (destroying the
     // socket's stream) when cancelled; Node 20's Readable.toWeb throws an uncaught ERR_INVALID_STATE after a cancel.
-    return new Response(empty ? null : (body as unknown as ReadableStream<Uint8Array>), {
+    const answer = new Response(empty ? null : (body as unknown as ReadableStream<Uint8Array>), {
       status: statusCode,
       headers: responseHeaders(headers),
     });
+    if (statusCode === 401) noteBearerOf401(answer, new Headers(init.headers).get('authorization') ?? undefined);
+    return answer;
   };
 }
 

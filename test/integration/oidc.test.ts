@@ -137,4 +137,22 @@ describe('an OpenID provider as authorization server', () => {
     expect(proxy.logs.join('\n')).not.toMatch(/no refresh token/);
     expect(await browserRuns()).toBe(1);
   }, 30_000);
+
+  it('lets calls that meet a refused token wait for the one refresh in flight, and all succeed', async () => {
+    const fixture = await oidcUpstream();
+    const { env, browserRuns } = await workspace();
+    const proxy = await proxyFor(fixture, 'revoked', env);
+    await proxy.waitForState('revoked', /^connected\.ready/, 15_000);
+    expect((await echo(proxy, 'before')).isError).toBe(false);
+    const refreshes = () => fixture.counters.tokensIssued.refresh_token ?? 0;
+    expect(refreshes()).toBe(0);
+
+    // The token is an hour from expiry, so no scheduled refresh helps: each of these calls meets a 401.
+    fixture.revokeSeenTokens();
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => echo(proxy, `call ${i}`)));
+    expect(results.map((result) => result.isError)).toEqual(Array(8).fill(false));
+    expect(results.map((result) => result.text)).toEqual(Array.from({ length: 8 }, (_, i) => `call ${i}`));
+    expect(refreshes()).toBe(1);
+    expect(await browserRuns()).toBe(1);
+  });
 });
