@@ -24,9 +24,9 @@ export function chooseScope(sources: ScopeSources, clientMayRefresh: boolean): s
   const wanted = configured?.length
     ? configured.join(' ')
     : challenge || (resourceScopes?.length ? resourceScopes.join(' ') : undefined);
-  // `offline_access` alone would replace "the server's default scope" (what omitting scope asks for) with a scope
-  // that grants nothing but refresh: only added to a scope the proxy asks for anyway.
-  if (wanted === undefined || !clientMayRefresh || !offersOfflineAccess(sources.serverMetadata)) return wanted;
+  // With nothing else to ask for, `offline_access` alone: omitting scope (the SDK's choice) leaves a strict OpenID
+  // provider nothing to grant, and node-oidc-provider then refuses the sign-in (tested in oidc.test.ts).
+  if (!clientMayRefresh || !offersOfflineAccess(sources.serverMetadata)) return wanted;
   return computeScopeUnion(wanted, OFFLINE_ACCESS);
 }
 

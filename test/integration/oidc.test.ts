@@ -155,4 +155,21 @@ describe('an OpenID provider as authorization server', () => {
     expect(refreshes()).toBe(1);
     expect(await browserRuns()).toBe(1);
   });
+
+  it('asks for offline_access alone when the resource advertises no scope, and refreshes with no browser', async () => {
+    // The provider's stock scopes only (openid, offline_access), and a resource that lists none. The SDK's own
+    // scope choice leaves scope out, and then this provider grants nothing: the sign-in ends in access_denied
+    // (measured with chooseScope returning undefined here).
+    const fixture = await oidcUpstream({ resourceScopes: [], accessTokenTtlSeconds: 2 });
+    const { env, browserRuns } = await workspace();
+    const proxy = await proxyFor(fixture, 'stock', env);
+    await proxy.waitForState('stock', /^connected\.ready/, 15_000);
+    expect(fixture.counters.authorizationRequests.map((request) => request.scope)).toEqual(['offline_access']);
+    const refreshes = () => fixture.counters.tokensIssued.refresh_token ?? 0;
+    for (let expiry = 1; expiry <= 3; expiry++) {
+      await eventually(() => refreshes() >= expiry, 5_000);
+      expect(await echo(proxy, `call ${expiry}`)).toEqual({ text: `call ${expiry}`, isError: false });
+    }
+    expect(await browserRuns()).toBe(1);
+  }, 30_000);
 });
