@@ -29,8 +29,11 @@ export interface OAuthConfig {
   privateKeyFile?: string;
   /** The key's JWS algorithm; absent: ES256 for an EC P-256 key, RS256 for RSA. */
   privateKeyAlg?: string;
-  /** RFC 8707 resource: a URL that replaces the one the proxy would send, or `false` to send none (Entra v1). */
-  resource?: URL | false;
+  /**
+   * RFC 8707 resource: an absolute URI that replaces the one the proxy would send, kept as written (a URL object
+   * would add a trailing slash the server may not accept), or `false` to send none.
+   */
+  resource?: string | false;
   /** Fixed extra parameters of the authorization request (`access_type=offline`, `audience=…`). */
   authorizeParams?: Record<string, string>;
   /** The redirect URI a static client was registered with; its port and path are where the callback listens. */
@@ -133,7 +136,7 @@ const oauthSchema = z
     if (raw.flow !== undefined) oauth.flow = raw.flow;
     if (raw.private_key !== undefined) oauth.privateKey = raw.private_key;
     if (raw.private_key_alg !== undefined) oauth.privateKeyAlg = raw.private_key_alg;
-    if (raw.resource !== undefined) oauth.resource = raw.resource === false ? false : new URL(raw.resource);
+    if (raw.resource !== undefined) oauth.resource = raw.resource;
     if (raw.authorize_params !== undefined) oauth.authorizeParams = raw.authorize_params;
     if (raw.redirect_uri !== undefined) oauth.redirectUri = new URL(raw.redirect_uri);
     // Only for the loader, which reads the file into privateKey; removed before the config is used.

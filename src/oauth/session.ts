@@ -180,7 +180,7 @@ export class AuthSession {
     if (override !== undefined) {
       // Entra-style servers want another resource (or none at all): the user's word replaces the check below.
       this.info = info;
-      this.resource = override === false ? undefined : override.href;
+      this.resource = override === false ? undefined : override;
       return;
     }
     if (advertised && !checkResourceAllowed({ requestedResource: own, configuredResource: advertised })) {

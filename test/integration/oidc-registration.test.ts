@@ -115,7 +115,7 @@ describe('Entra-style options', () => {
 
   it('oauth.resource replaces the resource: the provider knows only that one', async () => {
     const fixture = await oidcUpstream({ audience: AUDIENCE });
-    const proxy = await proxyFor(fixture, { name: 'entra', oauth: { resource: new URL(AUDIENCE) } });
+    const proxy = await proxyFor(fixture, { name: 'entra', oauth: { resource: AUDIENCE } });
     await proxy.waitForState('entra', /^connected\.ready/, 15_000);
     expect(await echo(proxy, 'aud')).toBe('aud');
     const [opened] = await proxy.openedUrls();

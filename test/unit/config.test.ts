@@ -671,7 +671,7 @@ describe('OAuth settings', () => {
     ]);
     expect(entra?.oauth).toEqual({
       flow: 'device',
-      resource: new URL('api://0f3c-app'),
+      resource: 'api://0f3c-app',
       authorizeParams: { domain_hint: 'contoso.com' },
       redirectUri: new URL('http://localhost:3334/oauth/return'),
     });
