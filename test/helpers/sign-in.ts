@@ -18,15 +18,28 @@ export interface SignInWorkspace {
   browserRuns(): Promise<number>;
 }
 
-/** A workspace shared by the proxies of one test; `cleanups` gets what removes it. */
-export async function signInWorkspace(prefix: string, cleanups: Array<() => Promise<void>>): Promise<SignInWorkspace> {
+/**
+ * A workspace shared by the proxies of one test; `cleanups` gets what removes it. `browserDelayMs` makes the test
+ * browser wait before it starts, as a person would (TEST_BROWSER_DELAY_MS).
+ */
+export async function signInWorkspace(
+  prefix: string,
+  cleanups: Array<() => Promise<void>>,
+  options: { browserDelayMs?: number } = {},
+): Promise<SignInWorkspace> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const browserLog = join(dir, 'browser.log');
   const env = {
     PROXY_TOKEN_DIR: join(dir, 'tokens'),
     // The browser runs with the proxy process's own environment: the log file goes on its command line.
-    BROWSER: `/usr/bin/env TEST_BROWSER_LOG=${browserLog} ${process.execPath} ${TEST_BROWSER}`,
+    BROWSER: [
+      '/usr/bin/env',
+      `TEST_BROWSER_LOG=${browserLog}`,
+      ...(options.browserDelayMs ? [`TEST_BROWSER_DELAY_MS=${options.browserDelayMs}`] : []),
+      process.execPath,
+      TEST_BROWSER,
+    ].join(' '),
     PROXY_OAUTH_TIMEOUT_MS: '20000',
   };
   const browserRuns = async () =>
