@@ -265,6 +265,8 @@ function validateUpstream(
 function resolveOAuth(upstream: UpstreamConfig, keyFile: string | undefined, env: Env, report: (line: string) => void) {
   const oauth = upstream.oauth!;
   const prefix = envPrefixFor(upstream.name);
+  // The path was only for this function (schema.ts): the key it names is what the proxy uses.
+  delete oauth.privateKeyFile;
   if (keyFile !== undefined) {
     try {
       oauth.privateKey = readFileSync(keyFile, 'utf8');
