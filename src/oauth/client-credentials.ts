@@ -26,12 +26,13 @@ export function usesClientCredentials(upstream: UpstreamConfig): boolean {
   return upstream.oauth?.grant === 'client_credentials';
 }
 
-/** A token refused this soon after it was issued is refused for good: asking again would only loop. */
-const FRESH_TOKEN_MS = 10_000;
+/** How soon after a 401 a second refusal means the new token is refused too, not that it expired. */
+const REFUSED_AGAIN_MS = 10_000;
 
 export class ClientCredentialsGrant {
-  /** When the token in use was issued, to tell a refused fresh token from one that expired early. */
+  /** When the last token was issued, and when the upstream last answered 401. */
   private issuedAt = 0;
+  private refusedAt = 0;
 
   constructor(
     private readonly upstream: UpstreamConfig,
@@ -62,12 +63,18 @@ export class ClientCredentialsGrant {
     }
   }
 
+  /** The upstream answered 401: a new token is asked for next (the transport retries the request once). */
+  noteRefusal(): void {
+    this.refusedAt = Date.now();
+  }
+
   /**
-   * On a 401 for a token this grant issued moments ago, the upstream refuses what its own authorization server
-   * gives: a failure no new token fixes (a wrong audience or scope, say), rather than a loop of token requests.
+   * Called when the statechart comes back to discovery after an auth failure: if the token issued after a 401
+   * moments ago was refused too, the upstream refuses what its own authorization server gives (a wrong audience or
+   * scope, say). No new token fixes that; asking again would loop through token requests without a pause.
    */
-  assertNotFreshlyRefused(): void {
-    if (this.issuedAt !== 0 && Date.now() - this.issuedAt < FRESH_TOKEN_MS) {
+  assertNotRefusedAgain(): void {
+    if (this.issuedAt > this.refusedAt && Date.now() - this.refusedAt < REFUSED_AGAIN_MS) {
       throw this.failure(
         'ERR_UPSTREAM_AUTH_TOKEN_REFUSED',
         'it refused (401) the access token its authorization server has just issued to the client credentials; check oauth.scopes and oauth.resource',

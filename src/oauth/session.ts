@@ -115,9 +115,9 @@ export class AuthSession {
       if (scope) this.challengeScope = scope;
       // Parallel 401s share one refresh; without a refresh token, only a sign-in helps.
       if (this.tokens?.refreshToken) return this.refresh();
-      // Client credentials: one new token per 401, unless the one refused was just issued.
+      // Client credentials: a new token per 401 (see discover for one refused again).
       if (this.machine) {
-        if (this.tokens) this.machine.assertNotFreshlyRefused();
+        this.machine.noteRefusal();
         return this.refresh();
       }
       throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
@@ -141,6 +141,7 @@ export class AuthSession {
 
   /** Protected-resource and authorization-server metadata (the AS may live on another origin). */
   async discover(): Promise<void> {
+    this.machine?.assertNotRefusedAgain();
     await this.authProvider.token();
     const { url, allowHttp } = this.options.upstream;
     if (url.protocol !== 'https:' && !isLoopback(url) && !allowHttp) {
