@@ -228,6 +228,69 @@ describe('client_credentials with a client secret', () => {
   });
 });
 
+describe('an upstream that refuses the tokens its authorization server issues', () => {
+  /**
+   * An MCP endpoint that answers every request with 401, its metadata naming the provider (and, as `resource`,
+   * the real MCP server's URL, which `oauth.resource` then asks for): the provider issues good tokens, which this
+   * endpoint refuses anyway.
+   */
+  async function refusingUpstream(fixture: OidcUpstreamFixture): Promise<{ url: URL; refused: () => number }> {
+    let refused = 0;
+    const server = createServer((req, res) => {
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const metadataUrl = `${origin}/.well-known/oauth-protected-resource/mcp`;
+      if (req.url === '/.well-known/oauth-protected-resource/mcp') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ resource: fixture.mcpUrl.href, authorization_servers: [fixture.issuer] }));
+        return;
+      }
+      refused++;
+      res.writeHead(401, { 'www-authenticate': `Bearer resource_metadata="${metadataUrl}"` }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    return { url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`), refused: () => refused };
+  }
+
+  it('fails for good after a new token is refused too, instead of asking for tokens in a loop', async () => {
+    const secret = 'svc-basic-secret-0123456789';
+    const fixture = await oidcUpstream({
+      clientCredentials: true,
+      clients: [machineClient({ client_id: 'svc-basic', client_secret: secret })],
+    });
+    const refusing = await refusingUpstream(fixture);
+    const space = await workspace();
+    const env = { ...space.env, PROXY_SVC_CLIENT_SECRET: secret };
+    const upstreams = parseUpstreams(
+      JSON.stringify([
+        {
+          name: 'svc',
+          url: refusing.url.href,
+          oauth: { grant: 'client_credentials', client_id: 'svc-basic', resource: fixture.mcpUrl.href },
+        },
+      ]),
+      'PROXY_UPSTREAMS',
+      env,
+      false,
+    );
+    const proxy = await startTestProxy(upstreams, { env });
+    cleanups.push(() => proxy.close());
+    await proxy.waitForState('svc', 'failed', 15_000);
+    expect(proxy.proxy.status().upstreams[0]?.lastError?.code).toBe('ERR_UPSTREAM_AUTH_TOKEN_REFUSED');
+    const tokens = issued(fixture, 'client_credentials');
+    expect(tokens).toBeGreaterThanOrEqual(1);
+    expect(tokens).toBeLessThanOrEqual(2);
+    const refusedBefore = refusing.refused();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(issued(fixture, 'client_credentials')).toBe(tokens);
+    expect(refusing.refused()).toBe(refusedBefore);
+    expect(await space.browserRuns()).toBe(0);
+  });
+});
+
 describe('client_credentials with a private key (private_key_jwt)', () => {
   it.each([
     ['ES256', 'a key file (SEC1 PEM, as openssl writes it)'],
