@@ -96,6 +96,7 @@ async function throughExpiries(
   space: SignInWorkspace,
   expiries: number,
   secrets: string[],
+  method: string,
 ): Promise<void> {
   await proxy.waitForState('svc', /^connected\.ready/, 15_000);
   const failed: string[] = [];
@@ -111,6 +112,7 @@ async function throughExpiries(
   expect(fixture.counters.authorizations).toBe(0);
   expect(fixture.counters.registrations).toBe(0);
   expect(issued(fixture, 'refresh_token')).toBe(0);
+  expect(new Set(fixture.counters.clientAuthentications)).toEqual(new Set([method]));
   const logs = proxy.logs.join('\n');
   expect(logs).not.toMatch(/no refresh token|sign in|signing in/i);
   for (const secret of secrets) expect(logs).not.toContain(secret);
@@ -139,7 +141,7 @@ describe('client_credentials with a client secret', () => {
       { grant: 'client_credentials', client_id: 'svc-basic' },
       { ...space.env, PROXY_SVC_CLIENT_SECRET: secret },
     );
-    await throughExpiries(fixture, proxy, space, 6, [secret]);
+    await throughExpiries(fixture, proxy, space, 6, [secret], 'client_secret_basic');
     const expiresAt = proxy.proxy.status().upstreams[0]?.tokenExpiresAt;
     expect(Date.parse(expiresAt ?? '') - Date.now()).toBeLessThanOrEqual(2_000);
   });
@@ -168,6 +170,7 @@ describe('client_credentials with a client secret', () => {
       await proxy.waitForState('svc', /^connected\.ready/, 15_000);
       expect(await echo(proxy, 'post')).toEqual({ text: 'post', isError: false });
       expect(issued(fixture, 'client_credentials')).toBe(1);
+      expect(fixture.counters.clientAuthentications).toEqual(['client_secret_post']);
       expect(await space.browserRuns()).toBe(0);
     },
   );
@@ -320,7 +323,7 @@ describe('client_credentials with a private key (private_key_jwt)', () => {
       env.PROXY_SVC_PRIVATE_KEY = key.pem;
     }
     const proxy = await proxyFor(fixture, oauth, env);
-    await throughExpiries(fixture, proxy, space, 3, [key.pem.split('\n')[1] ?? key.pem]);
+    await throughExpiries(fixture, proxy, space, 3, [key.pem.split('\n')[1] ?? key.pem], 'private_key_jwt');
   });
 });
 
@@ -329,18 +332,22 @@ describe('a static client signing in with the browser, by the method the server 
     ['client_secret_basic', undefined],
     ['client_secret_post', ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'] as const],
     ['private_key_jwt', undefined],
+    // A public client (no secret, no key), though the server lists `none` last.
+    ['none', undefined],
   ] as const)('%s: signs in once and refreshes through expiries of a 2 s token', async (method, order) => {
     const port = await freePort();
     const key = keyPair('ES256');
     const secret = `static-${method}-secret-0123456789`;
     const withKey = method === 'private_key_jwt';
+    const withSecret = method === 'client_secret_basic' || method === 'client_secret_post';
     const fixture = await oidcUpstream({
       accessTokenTtlSeconds: 2,
       ...(order && { clientAuthMethods: [...order] }),
       clients: [
         {
           client_id: 'static-app',
-          ...(withKey ? { jwks: { keys: [key.jwk] } } : { client_secret: secret }),
+          ...(withKey && { jwks: { keys: [key.jwk] } }),
+          ...(withSecret && { client_secret: secret }),
           application_type: 'native',
           redirect_uris: [`http://localhost:${port}/callback`],
           grant_types: ['authorization_code', 'refresh_token'],
@@ -352,7 +359,11 @@ describe('a static client signing in with the browser, by the method the server 
     const space = await workspace();
     const proxy = await proxyFor(
       fixture,
-      { client_id: 'static-app', ...(withKey ? { private_key: key.pem } : { client_secret: secret }) },
+      {
+        client_id: 'static-app',
+        ...(withKey && { private_key: key.pem }),
+        ...(withSecret && { client_secret: secret }),
+      },
       { ...space.env, PROXY_OAUTH_CALLBACK_PORT: String(port) },
     );
     await proxy.waitForState('svc', /^connected\.ready/, 15_000);
@@ -366,6 +377,9 @@ describe('a static client signing in with the browser, by the method the server 
     expect(failed).toEqual([]);
     expect(await space.browserRuns()).toBe(1);
     expect(fixture.counters.registrations).toBe(0);
+    // The code exchange and every refresh, by the method the server listed first among those the proxy can do.
+    expect(fixture.counters.clientAuthentications.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(fixture.counters.clientAuthentications)).toEqual(new Set([method]));
     expect(proxy.logs.join('\n')).not.toContain(secret);
   });
 });
