@@ -205,6 +205,21 @@ describe('client_credentials with a client secret', () => {
     expect(proxy.logs.join('\n')).not.toContain(wrong);
   });
 
+  it('fails at once, saying so, when the authorization server does not offer the grant', async () => {
+    const fixture = await oidcUpstream({ clients: [machineClient({ client_id: 'svc-basic', client_secret: 's' })] });
+    const space = await workspace();
+    const proxy = await proxyFor(
+      fixture,
+      { grant: 'client_credentials', client_id: 'svc-basic', client_secret: 's' },
+      space.env,
+    );
+    await proxy.waitForState('svc', 'failed', 15_000);
+    const status = proxy.proxy.status().upstreams[0];
+    expect(status?.lastError?.code).toBe('ERR_UPSTREAM_AUTH_GRANT');
+    expect(status?.lastError?.message).toMatch(/does not offer the client_credentials grant/);
+    expect(fixture.counters.clientAuthentications).toEqual([]);
+  });
+
   it('answers a 401 for a stored token the upstream refuses with one new token', async () => {
     const secret = 'svc-basic-secret-0123456789';
     const fixture = await oidcUpstream({

@@ -725,4 +725,27 @@ describe('machine-to-machine settings (oauth.grant, private keys)', () => {
     ]);
     for (const line of problems) expect(line).not.toContain('BEGIN PRIVATE KEY-----\n');
   });
+
+  it('refuses, at start, a key that cannot sign: unreadable, or not of the algorithm given', async () => {
+    const garbage = '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n';
+    const file = join(dir, 'garbage.pem');
+    await writeFile(file, garbage);
+    const problems = await problemsOf(() =>
+      parse(
+        [
+          { name: 'a', url: 'https://a.test/mcp', oauth: { private_key: garbage } },
+          { name: 'b', url: 'https://b.test/mcp', oauth: { private_key_file: file } },
+          { name: 'c', url: 'https://c.test/mcp', oauth: { private_key: PEM, private_key_alg: 'RS256' } },
+          { name: 'd', url: 'https://d.test/mcp', oauth: { grant: 'client_credentials', client_id: 'd' } },
+        ],
+        { PROXY_D_PRIVATE_KEY: 'not a key' },
+      ),
+    );
+    expect(problems).toEqual([
+      'upstream "a": oauth.private_key is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)',
+      'upstream "b": oauth.private_key_file is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)',
+      'upstream "c": oauth.private_key holds an EC key, which cannot sign RS256 (oauth.private_key_alg)',
+      'upstream "d": PROXY_D_PRIVATE_KEY is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)',
+    ]);
+  });
 });
