@@ -2,6 +2,7 @@
  * Loads the upstreams from a --config file, PROXY_UPSTREAMS or the single-upstream PROXY_URL, and reports every
  * problem at once: a user fixing a config should not have to restart once per typo.
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
@@ -265,6 +266,8 @@ function validateUpstream(
 function resolveOAuth(upstream: UpstreamConfig, keyFile: string | undefined, env: Env, report: (line: string) => void) {
   const oauth = upstream.oauth!;
   const prefix = envPrefixFor(upstream.name);
+  // The path was only for this function (schema.ts): the key it names is what the proxy uses.
+  delete oauth.privateKeyFile;
   if (keyFile !== undefined) {
     try {
       oauth.privateKey = readFileSync(keyFile, 'utf8');
@@ -273,7 +276,13 @@ function resolveOAuth(upstream: UpstreamConfig, keyFile: string | undefined, env
       return;
     }
   }
+  const keySource =
+    keyFile !== undefined ? 'oauth.private_key_file' : oauth.privateKey !== undefined ? 'oauth.private_key' : undefined;
   oauth.privateKey ??= readEnv(env, `${prefix}PRIVATE_KEY`);
+  if (oauth.privateKey !== undefined) {
+    const problem = privateKeyProblem(oauth.privateKey, oauth.privateKeyAlg);
+    if (problem) report(`${keySource ?? `${prefix}PRIVATE_KEY`} ${problem}`);
+  }
   if (oauth.grant !== 'client_credentials') return;
   const clientId = readEnv(env, `${prefix}CLIENT_ID`) ?? oauth.clientId;
   const secret = readEnv(env, `${prefix}CLIENT_SECRET`) ?? oauth.clientSecret;
@@ -284,6 +293,32 @@ function resolveOAuth(upstream: UpstreamConfig, keyFile: string | undefined, env
       `oauth.grant "client_credentials" needs oauth.client_secret (or ${prefix}CLIENT_SECRET), or a private key (oauth.private_key, oauth.private_key_file or ${prefix}PRIVATE_KEY)`,
     );
   }
+}
+
+/** JWS algorithm families by the key type they need. */
+const KEY_TYPES: Record<string, string[]> = {
+  ES: ['ec'],
+  RS: ['rsa'],
+  PS: ['rsa', 'rsa-pss'],
+  Ed: ['ed25519', 'ed448'],
+};
+
+/**
+ * Why a private key cannot sign client assertions, or undefined: checked here so that a bad key stops the proxy at
+ * start with the field named, rather than failing every token request later. Never quotes the key.
+ */
+function privateKeyProblem(pem: string, alg: string | undefined): string | undefined {
+  let type: string | undefined;
+  try {
+    type = createPrivateKey(pem).asymmetricKeyType;
+  } catch {
+    return 'is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)';
+  }
+  const family = alg?.slice(0, 2);
+  if (alg !== undefined && family !== undefined && !KEY_TYPES[family]?.includes(type ?? '')) {
+    return `holds an ${type?.toUpperCase()} key, which cannot sign ${alg} (oauth.private_key_alg)`;
+  }
+  return undefined;
 }
 
 // Names are compared ignoring case (token directories live on case-insensitive file systems too) and by env

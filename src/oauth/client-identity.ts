@@ -86,29 +86,45 @@ export class ClientIdentity {
    * the token endpoint (or issuer) as audience.
    */
   privateKeyAuth(clientId: string): AddClientAuthentication | undefined {
+    const key = this.privateKey();
+    if (key === undefined) return undefined;
+    return createPrivateKeyJwtAuth({ issuer: clientId, subject: clientId, privateKey: key.pem, alg: key.alg });
+  }
+
+  /** The configured private key as PKCS#8 PEM (what the SDK imports), and its JWS algorithm. */
+  privateKey(): { pem: string; alg: string } | undefined {
     const { privateKey, privateKeyAlg } = this.options.upstream.oauth ?? {};
     if (privateKey === undefined) return undefined;
     registerSecret(privateKey);
-    return createPrivateKeyJwtAuth({
-      issuer: clientId,
-      subject: clientId,
-      privateKey,
-      alg: privateKeyAlg ?? algorithmFor(privateKey),
+    const pem = asPkcs8(privateKey);
+    registerSecret(pem);
+    return { pem, alg: privateKeyAlg ?? algorithmFor(privateKey) };
+  }
+
+  /**
+   * The static client with its token endpoint authentication chosen from the server's list (see
+   * `tokenEndpointAuthMethod`): `private_key_jwt` gets the assertion signer, the others are named on the client
+   * information, which the SDK's `selectClientAuthMethod` honours when the server lists them.
+   */
+  configuredClient(metadata: AuthorizationServerMetadata | undefined): ChosenClient | undefined {
+    const client = this.staticClient();
+    if (!client) return undefined;
+    const method = tokenEndpointAuthMethod(metadata?.token_endpoint_auth_methods_supported, {
+      secret: client.client_secret !== undefined,
+      key: this.options.upstream.oauth?.privateKey !== undefined,
     });
+    // Like the SDK, a client registered by hand is taken to have the refresh_token grant.
+    if (method === 'private_key_jwt') {
+      return { client, mayRefresh: true, addClientAuthentication: this.privateKeyAuth(client.client_id) };
+    }
+    return { client: { ...client, token_endpoint_auth_method: method }, mayRefresh: true };
   }
 
   /** The client to refresh with: the stored registration, else the static client. */
-  async forRefresh(): Promise<ChosenClient | undefined> {
+  async forRefresh(metadata?: AuthorizationServerMetadata): Promise<ChosenClient | undefined> {
     const stored = await this.options.store.readClient();
     if (stored) return { client: toClientInformation(stored), mayRefresh: registeredForRefresh(stored) };
-    return this.configuredClient();
-  }
-
-  private configuredClient(): ChosenClient | undefined {
-    const client = this.staticClient();
-    if (!client) return undefined;
-    // Like the SDK, a client registered by hand is taken to have the refresh_token grant.
-    return { client, mayRefresh: true, addClientAuthentication: this.privateKeyAuth(client.client_id) };
+    return this.configuredClient(metadata);
   }
 
   /**
@@ -134,7 +150,7 @@ export class ClientIdentity {
         !hasOtherGrantsOnly(stored);
       if (!registerAgain) return { client: toClientInformation(stored), mayRefresh };
     }
-    const configured = this.configuredClient();
+    const configured = this.configuredClient(metadata);
     if (configured) return configured;
     const metadataUrl = this.options.upstream.oauth?.clientMetadataUrl;
     if (
@@ -255,6 +271,30 @@ export function registrationAuthMethod(metadata: AuthorizationServerMetadata | u
 }
 
 /**
+ * The token endpoint authentication of a static client: the first method in the server's list that the proxy can
+ * perform with what it holds (a secret: `client_secret_basic` or `_post`; a key: `private_key_jwt`; neither:
+ * `none`). A client given a secret or a key was registered as confidential, so `none` is not one it can use. The
+ * SDK's own choice ignores the server's order (basic before post). Without a list (RFC 8414's default is
+ * `client_secret_basic`), or with none in it the proxy can perform, what it holds decides: the key, the secret
+ * (basic), else `none`; the server's answer then says what is wrong.
+ */
+export function tokenEndpointAuthMethod(
+  supported: readonly string[] | undefined,
+  holds: { secret: boolean; key: boolean },
+): AuthMethod {
+  const performable = (method: string): method is AuthMethod =>
+    method === 'private_key_jwt'
+      ? holds.key
+      : method === 'client_secret_basic' || method === 'client_secret_post'
+        ? holds.secret
+        : method === 'none' && !holds.secret && !holds.key;
+  const first = supported?.find(performable);
+  if (first !== undefined) return first;
+  if (holds.key) return 'private_key_jwt';
+  return holds.secret ? 'client_secret_basic' : 'none';
+}
+
+/**
  * The next registration to try after `invalid_client_metadata` (RFC 7591 §3.2.2): without one more optional
  * field. Undefined when the refusal is another error (a redirect it refuses, a registration that needs a token),
  * or nothing optional is left: no retry can fix those.
@@ -280,6 +320,20 @@ function parseErrorBody(body: string): { error?: string; error_description?: str
     return { error: text(parsed.error), error_description: text(parsed.error_description) };
   } catch {
     return {};
+  }
+}
+
+/**
+ * A PEM private key as PKCS#8, the only form the SDK's signer imports: a SEC1 ("EC PRIVATE KEY") or PKCS#1
+ * ("RSA PRIVATE KEY") key, as openssl writes them, is converted. An unreadable key is passed on as it is, for the
+ * first token request to report.
+ */
+export function asPkcs8(pem: string): string {
+  if (pem.includes('-----BEGIN PRIVATE KEY-----')) return pem;
+  try {
+    return createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }).toString();
+  } catch {
+    return pem;
   }
 }
 

@@ -26,6 +26,7 @@ import type { Logger } from '../observe/log.js';
 import { UpstreamError } from '../upstream/failures.js';
 import { openInBrowser } from './browser.js';
 import { CALLBACK_PATH, type CallbackServer, callbackPortFromEnv, DEFAULT_CALLBACK_PORT } from './callback.js';
+import { ClientCredentialsGrant, usesClientCredentials } from './client-credentials.js';
 import { ClientIdentity } from './client-identity.js';
 import { discoverServerInfo } from './discovery.js';
 import { acquireSignInLock } from './lock.js';
@@ -81,9 +82,14 @@ export class AuthSession {
   private noRefreshTokenWarned = false;
 
   private readonly identity: ClientIdentity;
+  /** `oauth.grant: "client_credentials"`: tokens come from the client's own credentials, never the browser. */
+  private readonly machine: ClientCredentialsGrant | undefined;
 
   constructor(private readonly options: AuthSessionOptions) {
     this.identity = new ClientIdentity(options);
+    if (usesClientCredentials(options.upstream)) {
+      this.machine = new ClientCredentialsGrant(options.upstream, this.identity, options.fetchFn);
+    }
   }
 
   private get name(): string {
@@ -113,6 +119,11 @@ export class AuthSession {
       if (sent !== undefined && this.tokens && sent !== this.tokens.accessToken) return;
       // Parallel 401s share one refresh; without a refresh token, only a sign-in helps.
       if (this.tokens?.refreshToken) return this.refresh();
+      // Client credentials: a new token per 401 (see discover for one refused again).
+      if (this.machine) {
+        this.machine.noteRefusal();
+        return this.refresh();
+      }
       throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
     },
   };
@@ -124,16 +135,17 @@ export class AuthSession {
 
   /** Whether the tokens held can be refreshed without the browser; undefined while there are none. */
   get refreshable(): boolean | undefined {
-    return this.tokens === undefined ? undefined : this.tokens.refreshToken !== undefined;
+    return this.tokens === undefined ? undefined : this.tokens.refreshToken !== undefined || this.machine !== undefined;
   }
 
   /** Whether `refresh` can be tried before a sign-in. */
   get canRefresh(): boolean {
-    return this.tokens?.refreshToken !== undefined;
+    return this.tokens?.refreshToken !== undefined || this.machine !== undefined;
   }
 
   /** Protected-resource and authorization-server metadata (the AS may live on another origin). */
   async discover(): Promise<void> {
+    this.machine?.assertNotRefusedAgain();
     await this.authProvider.token();
     const { url, allowHttp } = this.options.upstream;
     if (url.protocol !== 'https:' && !isLoopback(url) && !allowHttp) {
@@ -221,6 +233,7 @@ export class AuthSession {
   }
 
   private async refreshNow(): Promise<void> {
+    if (this.machine) return this.fetchMachineToken();
     const current = this.tokens;
     if (!current?.refreshToken) {
       throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
@@ -228,7 +241,7 @@ export class AuthSession {
     // Another proxy process sharing the store may have refreshed already (rotating refresh tokens make ours void).
     if (await this.adoptNewerStoredTokens(current)) return;
     const info = await this.serverInfo();
-    const chosen = await this.identity.forRefresh();
+    const chosen = await this.identity.forRefresh(info.authorizationServerMetadata);
     if (!chosen) {
       throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
     }
@@ -270,6 +283,14 @@ export class AuthSession {
     }
   }
 
+  /** Client credentials: a new access token in place of the old one (there is no refresh token to use). */
+  private async fetchMachineToken(): Promise<void> {
+    const info = await this.serverInfo();
+    const tokens = await this.machine!.fetchToken(info, { resource: this.resource, scope: this.scope(false) });
+    await this.save(tokens);
+    this.options.logger.debug(`upstream "${this.name}": access token obtained with the client credentials`);
+  }
+
   /** Takes the stored tokens when another process replaced the ones this process holds. */
   private async adoptNewerStoredTokens(current: StoredTokens): Promise<boolean> {
     const stored = await this.options.store.readTokens();
@@ -301,7 +322,7 @@ export class AuthSession {
     this.tokens = stored;
     this.loaded = Promise.resolve();
     this.scheduleRefresh();
-    if (!stored.refreshToken && !this.noRefreshTokenWarned) {
+    if (!stored.refreshToken && !this.machine && !this.noRefreshTokenWarned) {
       this.noRefreshTokenWarned = true;
       const when =
         stored.expiresAt !== undefined
@@ -317,7 +338,7 @@ export class AuthSession {
   private scheduleRefresh(): void {
     clearTimeout(this.refreshTimer);
     const { expiresAt, refreshToken } = this.tokens ?? {};
-    if (expiresAt === undefined || refreshToken === undefined) return;
+    if (expiresAt === undefined || (refreshToken === undefined && !this.machine)) return;
     const lifetime = expiresAt - Date.now();
     const ahead = lifetime > 5 * REFRESH_AHEAD_MS ? REFRESH_AHEAD_MS : lifetime * 0.2;
     this.refreshTimer = setTimeout(
@@ -337,6 +358,12 @@ export class AuthSession {
    * statechart that the user has to act.
    */
   async signIn(onWaiting: (pending: PendingSignIn) => void, options: { scope?: string } = {}): Promise<void> {
+    // No user to sign in: the client's credentials get the token (a step-up scope joins the requested one).
+    if (this.machine) {
+      if (options.scope)
+        this.challengeScope = computeScopeUnion(this.tokens?.scope ?? this.scope(false), options.scope);
+      return this.refresh();
+    }
     const before = this.tokens?.accessToken;
     // Step-up: what the token had, plus what the upstream asked for.
     if (options.scope) this.challengeScope = computeScopeUnion(this.tokens?.scope ?? this.scope(), options.scope);

@@ -76,6 +76,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const tokenDir = await mkdtemp(join(tmpdir(), 'conformance-tokens-'));
 const upstream = { name: UPSTREAM, url: serverUrl };
 if (scenario === 'auth/basic-cimd') upstream.oauth = { client_metadata_url: CLIENT_METADATA_URL };
+// SEP-1046 machine-to-machine scenarios: the client's own credentials (a secret, or a private key the scenario
+// generated, given as PROXY_CONFORMANCE_PRIVATE_KEY), no browser.
+if (scenario.startsWith('auth/client-credentials-')) {
+  upstream.oauth = { grant: 'client_credentials' };
+  if (context.signing_algorithm) upstream.oauth.private_key_alg = context.signing_algorithm;
+}
 // A clean environment, as an MCP host's config block gives: nothing of the runner's leaks into the proxy.
 const env = {
   PATH: process.env.PATH ?? '',
@@ -89,6 +95,7 @@ const env = {
 };
 if (context.client_id) env.PROXY_CONFORMANCE_CLIENT_ID = context.client_id;
 if (context.client_secret) env.PROXY_CONFORMANCE_CLIENT_SECRET = context.client_secret;
+if (context.private_key_pem) env.PROXY_CONFORMANCE_PRIVATE_KEY = context.private_key_pem;
 
 const client = new Client(
   { name: 'conformance-host', version: '1.0.0' },

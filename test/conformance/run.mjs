@@ -39,12 +39,7 @@ const ALONE = ['sse-retry'];
  * Scenarios whose tool never appears through the proxy (it refuses the upstream, or cannot sign in to it), so the
  * host waits its whole tool wait: they run beside the pool from the start, as they mostly sleep.
  */
-const WAITING = [
-  'auth/resource-mismatch',
-  'auth/scope-retry-limit',
-  'auth/client-credentials-jwt',
-  'auth/client-credentials-basic',
-];
+const WAITING = ['auth/resource-mismatch', 'auth/scope-retry-limit'];
 
 /** Client scenarios the suite lists that are deliberately not run, with the reason. */
 const NOT_RUN = {};

@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} in these strings is the literal config syntax under test.
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -704,6 +705,105 @@ describe('OAuth settings', () => {
   ])('refuses oauth %j', async (oauth, problem) => {
     expect(await problemsOf(() => parse([{ name: 'x', url: 'https://x.test/mcp', oauth }]))).toEqual([
       `upstream "x": ${problem}`,
+    ]);
+  });
+});
+
+describe('machine-to-machine settings (oauth.grant, private keys)', () => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const PEM = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'proxy-config-keys-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const m2m = (oauth: Record<string, unknown>) => [{ name: 'svc', url: 'https://svc.test/mcp', oauth }];
+
+  it('reads grant, an inline key and its algorithm', () => {
+    const [upstream] = parse(
+      m2m({ grant: 'client_credentials', client_id: 'svc-client', private_key: PEM, private_key_alg: 'ES256' }),
+    );
+    expect(upstream?.oauth).toMatchObject({
+      grant: 'client_credentials',
+      clientId: 'svc-client',
+      privateKey: PEM,
+      privateKeyAlg: 'ES256',
+    });
+  });
+
+  it('reads private_key_file into the key', async () => {
+    const file = join(dir, 'key.pem');
+    await writeFile(file, PEM);
+    const [upstream] = parse(m2m({ grant: 'client_credentials', client_id: 'svc-client', private_key_file: file }));
+    expect(upstream?.oauth?.privateKey).toBe(PEM);
+    expect(upstream?.oauth).not.toHaveProperty('privateKeyFile');
+  });
+
+  it('reads the key from PROXY_<NAME>_PRIVATE_KEY and the client from PROXY_<NAME>_CLIENT_ID', () => {
+    const [upstream] = parse(m2m({ grant: 'client_credentials' }), {
+      PROXY_SVC_CLIENT_ID: 'svc-client',
+      PROXY_SVC_PRIVATE_KEY: PEM,
+    });
+    // Env values are trimmed; the key stays a key.
+    expect(upstream?.oauth?.privateKey).toBe(PEM.trim());
+  });
+
+  it('accepts a client secret from PROXY_<NAME>_CLIENT_SECRET', () => {
+    const [upstream] = parse(m2m({ grant: 'client_credentials', client_id: 'svc-client' }), {
+      PROXY_SVC_CLIENT_SECRET: 'svc-secret',
+    });
+    expect(upstream?.oauth?.grant).toBe('client_credentials');
+  });
+
+  it('needs a client_id, and a secret or a key, for client_credentials', async () => {
+    expect(await problemsOf(() => parse(m2m({ grant: 'client_credentials', client_secret: 's' })))).toEqual([
+      'upstream "svc": oauth.grant "client_credentials" needs oauth.client_id (or PROXY_SVC_CLIENT_ID)',
+    ]);
+    const [problem] = await problemsOf(() => parse(m2m({ grant: 'client_credentials', client_id: 'svc-client' })));
+    expect(problem).toMatch(/needs oauth\.client_secret \(or PROXY_SVC_CLIENT_SECRET\), or a private key/);
+  });
+
+  it('names the field of a bad grant, key, key file or algorithm, never the key', async () => {
+    const problems = await problemsOf(() =>
+      parse([
+        { name: 'a', url: 'https://a.test/mcp', oauth: { grant: 'password' } },
+        { name: 'b', url: 'https://b.test/mcp', oauth: { private_key: 'not a pem' } },
+        { name: 'c', url: 'https://c.test/mcp', oauth: { private_key: PEM, private_key_file: '/k.pem' } },
+        { name: 'd', url: 'https://d.test/mcp', oauth: { private_key_alg: 'HS256' } },
+        { name: 'e', url: 'https://e.test/mcp', oauth: { private_key_file: join(dir, 'missing.pem') } },
+      ]),
+    );
+    expect(problems).toEqual([
+      'upstream "a": oauth.grant must be "authorization_code" or "client_credentials"',
+      'upstream "b": oauth.private_key must be a PEM private key ("-----BEGIN PRIVATE KEY-----" …)',
+      'upstream "c": oauth.private_key_file must be the path of a PEM private key file, given instead of private_key, not beside it',
+      'upstream "d": oauth.private_key_alg must be a JWS algorithm: ES256, ES384, ES512, RS256, RS384, RS512, PS256, PS384, PS512 or EdDSA',
+      expect.stringMatching(/^upstream "e": oauth\.private_key_file: cannot read .*missing\.pem: /),
+    ]);
+    for (const line of problems) expect(line).not.toContain('BEGIN PRIVATE KEY-----\n');
+  });
+
+  it('refuses, at start, a key that cannot sign: unreadable, or not of the algorithm given', async () => {
+    const garbage = '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n';
+    const file = join(dir, 'garbage.pem');
+    await writeFile(file, garbage);
+    const problems = await problemsOf(() =>
+      parse(
+        [
+          { name: 'a', url: 'https://a.test/mcp', oauth: { private_key: garbage } },
+          { name: 'b', url: 'https://b.test/mcp', oauth: { private_key_file: file } },
+          { name: 'c', url: 'https://c.test/mcp', oauth: { private_key: PEM, private_key_alg: 'RS256' } },
+          { name: 'd', url: 'https://d.test/mcp', oauth: { grant: 'client_credentials', client_id: 'd' } },
+        ],
+        { PROXY_D_PRIVATE_KEY: 'not a key' },
+      ),
+    );
+    expect(problems).toEqual([
+      'upstream "a": oauth.private_key is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)',
+      'upstream "b": oauth.private_key_file is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)',
+      'upstream "c": oauth.private_key holds an EC key, which cannot sign RS256 (oauth.private_key_alg)',
+      'upstream "d": PROXY_D_PRIVATE_KEY is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)',
     ]);
   });
 });
