@@ -28,13 +28,17 @@ import type { PendingSignIn } from './session.js';
 const DEFAULT_INTERVAL_S = 5;
 const SLOW_DOWN_STEP_S = 5;
 
+/** A page for the user to open: http(s) only, as it is shown to them and may be made a link by the client. */
+const PageUrl = z.url({ protocol: /^https?$/ });
+
 /** RFC 8628 §3.2. `verification_url` is the name Google's older endpoint uses. */
 const DeviceAuthorizationResponse = z.object({
   device_code: z.string().min(1),
-  user_code: z.string().min(1),
-  verification_uri: z.url().optional(),
-  verification_url: z.url().optional(),
-  verification_uri_complete: z.url().optional(),
+  // Printed on one line and sent to the client: no control characters.
+  user_code: z.string().regex(/^[^\p{Cc}]{1,64}$/u),
+  verification_uri: PageUrl.optional(),
+  verification_url: PageUrl.optional(),
+  verification_uri_complete: PageUrl.optional(),
   expires_in: z.number().positive(),
   interval: z.number().positive().optional(),
 });
@@ -43,6 +47,8 @@ export interface DeviceSignInOptions {
   /** The upstream signing in, named in every message. */
   upstream: string;
   info: OAuthServerInfo;
+  /** From `deviceEndpointFor`. */
+  endpoint: string;
   chosen: ChosenClient;
   scope: string | undefined;
   /** RFC 8707, on the device authorization request and on every token request. */
@@ -60,6 +66,32 @@ export interface DeviceSignInOptions {
 export function deviceAuthorizationEndpoint(metadata: AuthorizationServerMetadata | undefined): string | undefined {
   const endpoint = (metadata as { device_authorization_endpoint?: unknown } | undefined)?.device_authorization_endpoint;
   return typeof endpoint === 'string' && URL.canParse(endpoint) ? endpoint : undefined;
+}
+
+/**
+ * The endpoint to ask for a device code, checked before anything else is done for the device flow (a registration,
+ * say): a configured `flow: "device"` the server does not offer is a permanent failure.
+ */
+export function deviceEndpointFor(upstream: string, metadata: AuthorizationServerMetadata | undefined): string {
+  const endpoint = deviceAuthorizationEndpoint(metadata);
+  if (endpoint === undefined) {
+    throw new UpstreamError(
+      'permanent',
+      'ERR_UPSTREAM_AUTH_NO_DEVICE_FLOW',
+      `upstream "${upstream}": oauth.flow is "device", but its authorization server offers no device authorization endpoint (RFC 8628); use the browser flow`,
+    );
+  }
+  // Client credentials go to this endpoint as to the token endpoint: over TLS only (loopback aside), as there.
+  try {
+    assertSecureTokenEndpoint(endpoint);
+  } catch {
+    throw new UpstreamError(
+      'permanent',
+      'ERR_UPSTREAM_AUTH_INSECURE',
+      `upstream "${upstream}": its device authorization endpoint ${new URL(endpoint).origin} is not HTTPS`,
+    );
+  }
+  return endpoint;
 }
 
 /**
@@ -83,25 +115,7 @@ function duration(seconds: number): string {
 export async function signInWithDevice(options: DeviceSignInOptions): Promise<OAuthTokens> {
   const { upstream, info, chosen, logger, signal } = options;
   const metadata = info.authorizationServerMetadata;
-  const endpoint = deviceAuthorizationEndpoint(metadata);
-  if (endpoint === undefined) {
-    throw new UpstreamError(
-      'permanent',
-      'ERR_UPSTREAM_AUTH_NO_DEVICE_FLOW',
-      `upstream "${upstream}": oauth.flow is "device", but its authorization server offers no device authorization endpoint (RFC 8628); use the browser flow`,
-    );
-  }
-  // Client credentials go to this endpoint as to the token endpoint: over TLS only (loopback aside), as there.
-  try {
-    assertSecureTokenEndpoint(endpoint);
-  } catch {
-    throw new UpstreamError(
-      'permanent',
-      'ERR_UPSTREAM_AUTH_INSECURE',
-      `upstream "${upstream}": its device authorization endpoint ${new URL(endpoint).origin} is not HTTPS`,
-    );
-  }
-  const grant = await requestDeviceCode(endpoint, options);
+  const grant = await requestDeviceCode(options.endpoint, options);
   const started = Date.now();
   const url = grant.verification_uri_complete ?? grant.verification_uri ?? grant.verification_url;
   if (url === undefined) {
@@ -144,7 +158,12 @@ export async function signInWithDevice(options: DeviceSignInOptions): Promise<OA
           logger.debug(`upstream "${upstream}": polling for the device sign-in failed (${error.message}); retrying`);
           continue;
         }
-        throw error;
+        // An answer that is not tokens, an insecure token endpoint: only the kind of error, its text may quote the body.
+        throw new UpstreamError(
+          'network',
+          'ERR_UPSTREAM_AUTH_DEVICE',
+          `upstream "${upstream}": the device sign-in's token request failed (${(error as Error).name})`,
+        );
       }
       switch (error.code) {
         case 'authorization_pending':

@@ -26,7 +26,7 @@ import { UpstreamError } from '../upstream/failures.js';
 import { noBrowserAvailable, openInBrowser } from './browser.js';
 import { CALLBACK_PATH, type CallbackServer, callbackPortFromEnv, DEFAULT_CALLBACK_PORT } from './callback.js';
 import { ClientIdentity } from './client-identity.js';
-import { deviceAuthorizationEndpoint, signInWithDevice } from './device-flow.js';
+import { deviceAuthorizationEndpoint, deviceEndpointFor, signInWithDevice } from './device-flow.js';
 import { discoverServerInfo } from './discovery.js';
 import { acquireSignInLock } from './lock.js';
 import { chooseScope } from './scope.js';
@@ -378,6 +378,7 @@ export class AuthSession {
    * the code grant it also gets), so it names the callback's; a stored registration is used whatever its redirect.
    */
   private async signInWithDevice(info: OAuthServerInfo, onWaiting: (pending: PendingSignIn) => void): Promise<void> {
+    const endpoint = deviceEndpointFor(this.name, info.authorizationServerMetadata);
     const { redirectUri } = await this.options.callbackServer();
     const chosen = await this.identity.forSignIn(redirectUri, info, (mayRefresh) => this.scope(mayRefresh), {
       device: true,
@@ -385,6 +386,7 @@ export class AuthSession {
     const tokens = await signInWithDevice({
       upstream: this.name,
       info,
+      endpoint,
       chosen,
       scope: this.scope(chosen.mayRefresh),
       resource: this.resource,

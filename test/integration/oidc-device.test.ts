@@ -197,6 +197,8 @@ describe('device sign-in (RFC 8628) with node-oidc-provider', () => {
       'upstream "nodevice": oauth.flow is "device", but its authorization server offers no device authorization endpoint (RFC 8628); use the browser flow',
     );
     expect(await browserRuns()).toBe(0);
+    // Checked before anything else: no client was registered for a flow the server does not offer.
+    expect(fixture.counters.registrations).toBe(0);
   }, 30_000);
 
   it('ends a denied sign-in with a clear message, waiting for a call to start another', async () => {
