@@ -201,6 +201,49 @@ describe('device sign-in (RFC 8628) with node-oidc-provider', () => {
     expect(fixture.counters.registrations).toBe(0);
   }, 30_000);
 
+  it('stops polling when the code expires unapproved, saying so', async () => {
+    const fixture = await oidcUpstream({ deviceFlow: { intervalSeconds: 1, codeTtlSeconds: 3 } });
+    const { env } = await workspace();
+    const proxy = await proxyFor({ name: 'late', url: fixture.mcpUrl, oauth: { flow: 'device' } }, env);
+    const { line } = await devicePrompt(proxy);
+    expect(line).toContain('(expires in 3 s)');
+    await proxy.waitForState('late', 'needsSignIn', 10_000);
+    expect(proxy.logs.join('\n')).toContain(
+      'upstream "late": the sign-in code was not approved in time (3 s); a call starts a new sign-in',
+    );
+    const polls = fixture.counters.devicePolls.length;
+    expect(polls).toBeGreaterThanOrEqual(1);
+    expect(polls).toBeLessThanOrEqual(3);
+  }, 30_000);
+
+  it('signs in a static public client (client_id in the form, no secret) registered for the device grant', async () => {
+    const fixture = await oidcUpstream({ deviceFlow: { intervalSeconds: 1 } });
+    const { env } = await workspace();
+    const response = await fetch(`${fixture.issuer}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        application_type: 'native',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      }),
+    });
+    expect(response.status).toBe(201);
+    const { client_id: clientId } = (await response.json()) as { client_id: string };
+    const proxy = await proxyFor(
+      { name: 'public', url: fixture.mcpUrl, oauth: { flow: 'device' } },
+      { ...env, PROXY_PUBLIC_CLIENT_ID: clientId },
+    );
+    const { url } = await devicePrompt(proxy);
+    await new DeviceUser().approve(url);
+    await proxy.waitForState('public', /^connected\.ready/, 15_000);
+    expect(await echo(proxy, 'public')).toEqual({ text: 'public', isError: false });
+    // The one registration is the test's own: the proxy used the static client.
+    expect(fixture.counters.registrations).toBe(1);
+  }, 30_000);
+
   it('ends a denied sign-in with a clear message, waiting for a call to start another', async () => {
     const fixture = await oidcUpstream({ deviceFlow: { intervalSeconds: 1 } });
     const { env } = await workspace();
