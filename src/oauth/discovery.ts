@@ -1,5 +1,6 @@
 /**
- * Authorization-server discovery: the SDK's, with one tolerance. RFC 8414 §3.3 wants the metadata's `issuer` to be
+ * Authorization-server discovery: the SDK's, with one tolerance and one addition (the device authorization
+ * endpoint, which the SDK's metadata schema drops; see `keepingMetadata`). RFC 8414 §3.3 wants the metadata's `issuer` to be
  * exactly the URL the metadata was looked up for; the SDK rejects any other (`IssuerMismatchError`). Some servers
  * publish path-based metadata (`/.well-known/oauth-authorization-server/tenant1`) whose `issuer` leaves the path
  * out. An `issuer` on the same origin (scheme, host and port) as the metadata URL is that server speaking for

@@ -93,15 +93,18 @@ export class DeviceUser {
       if (confirm) {
         // The confirm page: its Continue button submits the form as is; its Abort button adds abort=yes.
         if (options.abort) confirm.fields.set('abort', 'yes');
-        ({ url, init } = { url: new URL(confirm.action), init: { method: 'POST', body: confirm.fields } });
+        url = new URL(confirm.action);
+        init = { method: 'POST', body: confirm.fields };
       } else if (input && options.userCode && !input.fields.has('user_code')) {
         input.fields.set('user_code', options.userCode);
         options = { ...options, userCode: undefined };
-        ({ url, init } = { url: new URL(input.action), init: { method: 'POST', body: input.fields } });
+        url = new URL(input.action);
+        init = { method: 'POST', body: input.fields };
       } else if (forms.length === 1 && !input && /document\.forms\[0\]\.submit\(\)/.test(page)) {
         // The auto-submitting page (what verification_uri_complete opens): a browser with scripts posts it.
         const [form] = forms as [Form];
-        ({ url, init } = { url: new URL(form.action), init: { method: 'POST', body: form.fields } });
+        url = new URL(form.action);
+        init = { method: 'POST', body: form.fields };
       } else {
         return { status: response.status, page };
       }
