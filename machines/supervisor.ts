@@ -85,7 +85,7 @@ export type SupervisorEvent =
 export type SupervisorEmitted =
   | { type: 'catalog.changed'; kinds: CatalogKind[] }
   | { type: 'warning'; message: string }
-  | { type: 'sign-in.needed'; upstream: string; url: string };
+  | { type: 'sign-in.needed'; upstream: string; url: string; userCode?: string };
 
 function catalogOf(context: Pick<SupervisorContext, 'upstreams' | 'catalogs'>): Catalog {
   return buildCatalog(
@@ -202,7 +202,12 @@ export const supervisorMachine = setup({
       },
     },
     'upstream.signIn': {
-      actions: emit(({ event }) => ({ type: 'sign-in.needed' as const, upstream: event.name, url: event.url })),
+      actions: emit(({ event }) => ({
+        type: 'sign-in.needed' as const,
+        upstream: event.name,
+        url: event.url,
+        ...(event.userCode !== undefined && { userCode: event.userCode }),
+      })),
     },
     'upstream.failed': {
       actions: {

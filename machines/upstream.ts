@@ -86,6 +86,8 @@ export interface UpstreamContext {
   lastError?: UpstreamFailure;
   /** Where the user signs in while the upstream waits for them. */
   signInUrl?: string;
+  /** The device flow's code to enter at `signInUrl`. */
+  signInUserCode?: string;
   /** The wider scope a 403 asked for, for the next sign-in. */
   stepUpScope?: string;
   /** Step-up sign-ins so far; bounded by MAX_STEP_UPS. */
@@ -108,8 +110,11 @@ export type UpstreamEvent =
   | { type: 'connection.catalogChanged' }
   | { type: 'connection.alive' }
   | { type: 'auth.refresh' }
-  /** The user must sign in at `url`; `browserOpened` when a browser was started for it (not BROWSER=none). */
-  | { type: 'auth.waiting'; url: string; browserOpened: boolean }
+  /**
+   * The user must sign in at `url`; `browserOpened` when a browser was started for it (not BROWSER=none);
+   * `userCode`, in the device flow (RFC 8628), the code to enter there.
+   */
+  | { type: 'auth.waiting'; url: string; browserOpened: boolean; userCode?: string }
   | { type: 'auth.signedIn' }
   | { type: 'auth.failed'; failure: UpstreamFailure }
   | CallToParentEvent;
@@ -121,8 +126,8 @@ export type UpstreamToSupervisorEvent =
   | { type: 'upstream.catalog'; name: string; catalog: UpstreamCatalog }
   | { type: 'upstream.settled'; name: string }
   | { type: 'upstream.failed'; name: string; failure: UpstreamFailure }
-  /** The user has to sign in at `url` (sent to the client as a log message too). */
-  | { type: 'upstream.signIn'; name: string; url: string };
+  /** The user has to sign in at `url`, entering `userCode` if given (sent to the client as a log message too). */
+  | { type: 'upstream.signIn'; name: string; url: string; userCode?: string };
 
 interface ConnectInput {
   name: string;
@@ -150,6 +155,11 @@ function lostDuringCall(name: string, failure: UpstreamFailure): UpstreamFailure
     code: 'ERR_UPSTREAM_CONNECTION_LOST',
     message: `connection to upstream "${name}" was lost during the call (${failure.reason ?? failure.message}); it is reconnecting, try again`,
   };
+}
+
+/** "<url>", or "<url> and enter the code <code>" for the device flow: what the user is told to do. */
+export function signInInstruction(url: string, userCode: string | undefined): string {
+  return userCode === undefined ? url : `${url} and enter the code ${userCode}`;
 }
 
 /** The calls in flight: the upstream's children spawned from the `call` machine (not its invoked actors). */
@@ -240,7 +250,7 @@ export const upstreamMachine = setup({
     replySignInNeeded: ({ context, event }) => {
       if (event.type !== 'request.forward') return;
       const where = context.signInUrl
-        ? `: open ${context.signInUrl}`
+        ? `: open ${signInInstruction(context.signInUrl, context.signInUserCode)}`
         : ' (the sign-in link is on stderr and in the log)';
       event.reply({
         type: 'failure',
@@ -462,15 +472,20 @@ export const upstreamMachine = setup({
         'auth.waiting': {
           target: '.waitingForUser',
           actions: [
-            assign({ signInUrl: ({ event }) => event.url }),
+            assign({ signInUrl: ({ event }) => event.url, signInUserCode: ({ event }) => event.userCode }),
             {
               type: 'tellSupervisor',
-              params: ({ context, event }) => ({ type: 'upstream.signIn', name: context.name, url: event.url }),
+              params: ({ context, event }) => ({
+                type: 'upstream.signIn',
+                name: context.name,
+                url: event.url,
+                ...(event.userCode !== undefined && { userCode: event.userCode }),
+              }),
             },
             { type: 'settleUnlessBrowserOpened', params: ({ event }) => event.browserOpened },
           ],
         },
-        'auth.signedIn': { target: 'connecting', actions: assign({ signInUrl: undefined }) },
+        'auth.signedIn': { target: 'connecting', actions: assign({ signInUrl: undefined, signInUserCode: undefined }) },
         'auth.failed': [
           { guard: 'signInNotCompleted', target: 'needsSignIn' },
           {

@@ -38,7 +38,7 @@ export async function openInBrowser(url: string, options: OpenInBrowserOptions):
   }
   try {
     const browser = env.BROWSER?.trim();
-    if (browser?.toLowerCase() === 'none') {
+    if (browserDisabled(env)) {
       logger.debug(`upstream "${upstream}": BROWSER=none, not opening a browser`);
       return 'printed';
     }
@@ -54,6 +54,26 @@ export async function openInBrowser(url: string, options: OpenInBrowserOptions):
     } catch {}
     return 'printed';
   }
+}
+
+/** `BROWSER=none`: the user asked for the printed link only. */
+function browserDisabled(env: NodeJS.ProcessEnv): boolean {
+  return env.BROWSER?.trim().toLowerCase() === 'none';
+}
+
+/**
+ * Whether a sign-in should not count on a browser at all (the device flow's cue, session.ts): `BROWSER=none`, or
+ * Linux with no graphical session (no DISPLAY, no WAYLAND_DISPLAY: a server, a container, ssh without X
+ * forwarding), where xdg-open can only fail. WSL opens the Windows browser, so it counts as having one. A
+ * `BROWSER` command is the user's word that something can open the link, and elsewhere (macOS, Windows) the
+ * system's opener is taken to work.
+ */
+export function noBrowserAvailable(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): boolean {
+  if (browserDisabled(env)) return true;
+  if (env.BROWSER?.trim()) return false;
+  if (platform !== 'linux') return false;
+  if (env.WSL_DISTRO_NAME || env.WSL_INTEROP) return false;
+  return !env.DISPLAY && !env.WAYLAND_DISPLAY;
 }
 
 /** Runs `BROWSER` (a command with arguments, no shell); resolves undefined when it launched, else why not. */

@@ -130,16 +130,22 @@ export class ClientIdentity {
   /**
    * The client for a sign-in that returns to `redirectUri`: the stored registration when it has that redirect
    * (and, if the server offers refresh, the grant for it), the static client, a metadata document, or a new
-   * registration. `scopeFor` gives the scope the registration should carry.
+   * registration. `scopeFor` gives the scope the registration should carry. `device`: the device flow, where no
+   * redirect comes back, so any stored redirect will do, but a registration that lists its grants without the
+   * device grant is replaced (the server would answer `unauthorized_client`).
    */
   async forSignIn(
     redirectUri: string,
     info: OAuthServerInfo,
     scopeFor: (mayRefresh: boolean) => string | undefined,
+    { device = false }: { device?: boolean } = {},
   ): Promise<ChosenClient> {
     const metadata = info.authorizationServerMetadata;
     const stored = await this.options.store.readClient();
-    if (stored && (stored.redirectUris === undefined || stored.redirectUris.includes(redirectUri))) {
+    const usable = device
+      ? !listsGrantsWithout(stored, DEVICE_CODE_GRANT) || metadata?.registration_endpoint === undefined
+      : stored?.redirectUris === undefined || stored.redirectUris.includes(redirectUri);
+    if (stored && usable) {
       const mayRefresh = registeredForRefresh(stored);
       // A registration whose scope leaves out offline_access (one made before the proxy asked for it) would keep
       // this upstream without refresh tokens for good: register again, when the server allows it.
@@ -255,6 +261,11 @@ export class ClientIdentity {
       `upstream "${this.name}": its authorization server refused to register the proxy (${said}); register a client there and set ${prefix}CLIENT_ID`,
     );
   }
+}
+
+function listsGrantsWithout(client: StoredClient | undefined, grant: string): boolean {
+  const grantTypes = client?.raw.grant_types;
+  return Array.isArray(grantTypes) && !grantTypes.includes(grant);
 }
 
 /**

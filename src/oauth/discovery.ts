@@ -1,5 +1,6 @@
 /**
- * Authorization-server discovery: the SDK's, with one tolerance. RFC 8414 §3.3 wants the metadata's `issuer` to be
+ * Authorization-server discovery: the SDK's, with one tolerance and one addition (the device authorization
+ * endpoint, which the SDK's metadata schema drops; see `keepingMetadata`). RFC 8414 §3.3 wants the metadata's `issuer` to be
  * exactly the URL the metadata was looked up for; the SDK rejects any other (`IssuerMismatchError`). Some servers
  * publish path-based metadata (`/.well-known/oauth-authorization-server/tenant1`) whose `issuer` leaves the path
  * out. An `issuer` on the same origin (scheme, host and port) as the metadata URL is that server speaking for
@@ -38,6 +39,46 @@ function sameOrigin(expected: string | undefined, received: string | undefined):
  * second discovery with the check off, whose `issuer` is checked for the same origin again.
  */
 export async function discoverServerInfo(serverUrl: URL, options: DiscoverServerInfoOptions): Promise<OAuthServerInfo> {
+  const seen: Record<string, unknown>[] = [];
+  const fetchFn = keepingMetadata(options.fetchFn, seen);
+  return withDeviceEndpoint(await discover(serverUrl, { ...options, fetchFn }), seen);
+}
+
+/**
+ * The SDK's metadata schema keeps only the members it knows, and RFC 8628's `device_authorization_endpoint` is not
+ * one of them: the metadata documents are read once more, as they pass, to put it back.
+ */
+function keepingMetadata(fetchFn: FetchLike, seen: Record<string, unknown>[]): FetchLike {
+  return async (url, init) => {
+    const response = await fetchFn(url, init);
+    const path = new URL(String(url)).pathname;
+    if (response.ok && /\/\.well-known\/(openid-configuration|oauth-authorization-server)/.test(path)) {
+      const body = await response
+        .clone()
+        .json()
+        .catch(() => undefined);
+      if (typeof body === 'object' && body !== null) seen.push(body as Record<string, unknown>);
+    }
+    return response;
+  };
+}
+
+function withDeviceEndpoint(info: OAuthServerInfo, seen: Record<string, unknown>[]): OAuthServerInfo {
+  const metadata = info.authorizationServerMetadata;
+  if (!metadata) return info;
+  // The document the SDK accepted: the same issuer and token endpoint.
+  const document = seen.find(
+    (body) => body.issuer === metadata.issuer && body.token_endpoint === metadata.token_endpoint,
+  );
+  const endpoint = document?.device_authorization_endpoint;
+  if (typeof endpoint !== 'string') return info;
+  return {
+    ...info,
+    authorizationServerMetadata: { ...metadata, device_authorization_endpoint: endpoint } as typeof metadata,
+  };
+}
+
+async function discover(serverUrl: URL, options: DiscoverServerInfoOptions): Promise<OAuthServerInfo> {
   const { resourceMetadataUrl, fetchFn } = options;
   try {
     return await discoverOAuthServerInfo(serverUrl, { resourceMetadataUrl, fetchFn });

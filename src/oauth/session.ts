@@ -24,10 +24,11 @@ import { readCallbackHost, type UpstreamConfig } from '../config/index.js';
 import { bearerOf401 } from '../http/sent-bearer.js';
 import type { Logger } from '../observe/log.js';
 import { UpstreamError } from '../upstream/failures.js';
-import { openInBrowser } from './browser.js';
+import { noBrowserAvailable, openInBrowser } from './browser.js';
 import { CALLBACK_PATH, type CallbackServer, callbackPortFromEnv, DEFAULT_CALLBACK_PORT } from './callback.js';
 import { ClientCredentialsGrant, usesClientCredentials } from './client-credentials.js';
 import { ClientIdentity } from './client-identity.js';
+import { deviceAuthorizationEndpoint, deviceEndpointFor, signInWithDevice } from './device-flow.js';
 import { discoverServerInfo } from './discovery.js';
 import { acquireSignInLock } from './lock.js';
 import { chooseScope } from './scope.js';
@@ -56,6 +57,8 @@ export interface PendingSignIn {
   url: string;
   /** 'opened': a browser was started; 'printed': only the URL was printed (no browser, or BROWSER=none). */
   how: 'opened' | 'printed';
+  /** The device flow (RFC 8628): the code the user enters at `url`; shown even when `url` already holds it. */
+  userCode?: string;
 }
 
 function isLoopback(url: URL): boolean {
@@ -84,6 +87,8 @@ export class AuthSession {
   private readonly identity: ClientIdentity;
   /** `oauth.grant: "client_credentials"`: tokens come from the client's own credentials, never the browser. */
   private readonly machine: ClientCredentialsGrant | undefined;
+  /** Ends a device sign-in's polling when the proxy stops. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: AuthSessionOptions) {
     this.identity = new ClientIdentity(options);
@@ -378,10 +383,52 @@ export class AuthSession {
         this.scheduleRefresh();
         return;
       }
-      await this.signInWithBrowser(await this.serverInfo(), onWaiting);
+      const info = await this.serverInfo();
+      if (this.usesDeviceFlow(info)) await this.signInWithDevice(info, onWaiting);
+      else await this.signInWithBrowser(info, onWaiting);
     } finally {
       await lock.release();
     }
+  }
+
+  /**
+   * `oauth.flow: "device"`, or no flow configured, no browser to open (browser.ts) and a server that offers the
+   * device grant. A configured "device" against a server without it fails in `signInWithDevice`, with a message.
+   */
+  private usesDeviceFlow(info: OAuthServerInfo): boolean {
+    const flow = this.options.upstream.oauth?.flow;
+    if (flow !== undefined) return flow === 'device';
+    return (
+      deviceAuthorizationEndpoint(info.authorizationServerMetadata) !== undefined &&
+      noBrowserAvailable(this.options.env)
+    );
+  }
+
+  /**
+   * The device authorization grant (device-flow.ts). No redirect comes back, but a new registration needs one (for
+   * the code grant it also gets), so it names the callback's; a stored registration is used whatever its redirect.
+   */
+  private async signInWithDevice(info: OAuthServerInfo, onWaiting: (pending: PendingSignIn) => void): Promise<void> {
+    const endpoint = deviceEndpointFor(this.name, info.authorizationServerMetadata);
+    const { redirectUri } = await this.options.callbackServer();
+    const chosen = await this.identity.forSignIn(redirectUri, info, (mayRefresh) => this.scope(mayRefresh), {
+      device: true,
+    });
+    const tokens = await signInWithDevice({
+      upstream: this.name,
+      info,
+      endpoint,
+      chosen,
+      scope: this.scope(chosen.mayRefresh),
+      resource: this.resource,
+      fetchFn: this.options.fetchFn,
+      logger: this.options.logger,
+      timeoutMs: this.options.signInTimeoutMs,
+      signal: this.closing.signal,
+      onWaiting,
+    });
+    await this.save(tokens);
+    this.options.logger.info(`upstream "${this.name}": signed in`);
   }
 
   /** Authorization code with PKCE through the browser and the loopback callback. */
@@ -470,5 +517,6 @@ export class AuthSession {
 
   close(): void {
     clearTimeout(this.refreshTimer);
+    this.closing.abort();
   }
 }

@@ -16,7 +16,7 @@ export function registerSecret(value: string | undefined): void {
 }
 
 const SECRET_NAMES =
-  'access_token|refresh_token|id_token|client_secret|code_verifier|code|assertion|password|api[_-]?key';
+  'access_token|refresh_token|id_token|client_secret|code_verifier|device_code|code|assertion|password|api[_-]?key';
 const SHAPES: Array<[RegExp, string]> = [
   // Authorization headers, in any case: the scheme stays, the credentials go.
   [/\b(authorization["']?\s*[:=]\s*["']?)(bearer|basic|dpop)?\s*[^\s"',;]+/gi, '$1$2 [redacted]'],

@@ -19,6 +19,7 @@ import {
 import type { Actor } from 'xstate';
 import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machines/supervisor.js';
 import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
+import { signInInstruction } from '../../machines/upstream.js';
 import type { Catalog, CatalogKind } from '../catalog/index.js';
 import type { Logger } from '../observe/log.js';
 import { redact } from '../observe/redact.js';
@@ -285,12 +286,12 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     supervisor.on('catalog.changed', ({ kinds }) => notifyListChanged(kinds));
     supervisor.on('warning', ({ message }) => logger.warn(message));
     // The client may show log messages where stderr is hidden: the sign-in link must reach the user somehow.
-    supervisor.on('sign-in.needed', ({ upstream, url }) => {
+    supervisor.on('sign-in.needed', ({ upstream, url, userCode }) => {
       current
         ?.sendLoggingMessage({
           level: 'warning',
           logger: upstream,
-          data: `Sign in to upstream "${upstream}": open ${url}`,
+          data: `Sign in to upstream "${upstream}": open ${signInInstruction(url, userCode)}`,
         })
         .catch(() => {});
     });

@@ -86,9 +86,16 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
       refreshTokens: fromPromise(({ input }) => lookup(sessions, input.name).refresh()),
       authorize: fromCallback<UpstreamEvent, { name: string; scope?: string }>(({ input, sendBack }) => {
         lookup(sessions, input.name)
-          .signIn(({ url, how }) => sendBack({ type: 'auth.waiting', url, browserOpened: how === 'opened' }), {
-            scope: input.scope,
-          })
+          .signIn(
+            ({ url, how, userCode }) =>
+              sendBack({
+                type: 'auth.waiting',
+                url,
+                browserOpened: how === 'opened',
+                ...(userCode !== undefined && { userCode }),
+              }),
+            { scope: input.scope },
+          )
           .then(
             () => sendBack({ type: 'auth.signedIn' }),
             (error: unknown) =>

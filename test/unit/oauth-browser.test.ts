@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { openInBrowser, splitCommand } from '../../src/oauth/browser.js';
+import { noBrowserAvailable, openInBrowser, splitCommand } from '../../src/oauth/browser.js';
 import { createLogger, type Logger } from '../../src/observe/log.js';
 
 const RECORD_SCRIPT = fileURLToPath(new URL('../fixtures/browser-record.mjs', import.meta.url));
@@ -226,5 +226,26 @@ describe('splitCommand', () => {
 
   it('rejects an unterminated quote', () => {
     expect(() => splitCommand("firefox 'x")).toThrow("unterminated ' quote");
+  });
+});
+
+describe('noBrowserAvailable (the cue for the device flow)', () => {
+  it('is true for BROWSER=none, whatever the platform', () => {
+    expect(noBrowserAvailable({ BROWSER: 'none', DISPLAY: ':0' }, 'linux')).toBe(true);
+    expect(noBrowserAvailable({ BROWSER: ' None ' }, 'darwin')).toBe(true);
+  });
+
+  it('is true on Linux with no graphical session, false with one, in WSL, or with a BROWSER command', () => {
+    expect(noBrowserAvailable({}, 'linux')).toBe(true);
+    expect(noBrowserAvailable({ SSH_CONNECTION: '10.0.0.1 22 10.0.0.2 22' }, 'linux')).toBe(true);
+    expect(noBrowserAvailable({ DISPLAY: ':0' }, 'linux')).toBe(false);
+    expect(noBrowserAvailable({ WAYLAND_DISPLAY: 'wayland-0' }, 'linux')).toBe(false);
+    expect(noBrowserAvailable({ WSL_DISTRO_NAME: 'Ubuntu' }, 'linux')).toBe(false);
+    expect(noBrowserAvailable({ BROWSER: 'w3m' }, 'linux')).toBe(false);
+  });
+
+  it('is false on macOS and Windows, whose openers need no display variable', () => {
+    expect(noBrowserAvailable({}, 'darwin')).toBe(false);
+    expect(noBrowserAvailable({}, 'win32')).toBe(false);
   });
 });

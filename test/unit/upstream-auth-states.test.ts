@@ -135,6 +135,34 @@ describe('upstream chart: OAuth states', () => {
     expect(actor.getSnapshot().context.signInUrl).toBeUndefined();
   });
 
+  it('device flow: tells the supervisor and every call the code to enter, and forgets it once signed in', async () => {
+    let finish: (() => void) | undefined;
+    const url = 'https://as.example/device?user_code=BCDF-GHJK';
+    const { actor, told } = start({
+      connects: [needsAuth, liveConnection()],
+      authorize: (sendBack) => {
+        sendBack({ type: 'auth.waiting', url, browserOpened: false, userCode: 'BCDF-GHJK' });
+        finish = () => sendBack({ type: 'auth.signedIn' });
+      },
+    });
+    await flush();
+    expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url, userCode: 'BCDF-GHJK' });
+    // A printed code, like a printed link: nobody may be looking, the first list does not wait.
+    expect(told).toContainEqual({ type: 'upstream.settled', name: 'jira' });
+    const [outcome] = call(actor);
+    expect(outcome).toEqual({
+      type: 'failure',
+      failure: {
+        kind: 'auth',
+        code: 'ERR_UPSTREAM_SIGN_IN_NEEDED',
+        message: `upstream "jira" needs you to sign in: open ${url} and enter the code BCDF-GHJK, then try again`,
+      },
+    });
+    finish!();
+    await flush();
+    expect(actor.getSnapshot().context.signInUserCode).toBeUndefined();
+  });
+
   it('does not settle while a browser is open for the sign-in: the first list waits for it', async () => {
     const { actor, told } = start({
       connects: [needsAuth, liveConnection()],
