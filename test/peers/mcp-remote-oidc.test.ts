@@ -206,8 +206,9 @@ describe(`mcp-remote beside the proxy: node-oidc-provider, ${TOKEN_TTL_MS / 1000
     // Refreshed by its timer, calls or not: at least once per lifetime while idle.
     expect(idle.refreshGrants - signedIn.refreshGrants).toBeGreaterThanOrEqual(2);
     expect(expiries.refreshGrants - signedIn.refreshGrants).toBeGreaterThanOrEqual(EXPIRIES);
-    // A burst costs no more refreshes than the time it takes (about 3 s: one or two lifetimes).
-    expect(burst.refreshGrants - expiries.refreshGrants).toBeLessThanOrEqual(4);
+    // Refreshes follow the clock, not the calls: a burst of 24 calls (about 6 s, three lifetimes, longer on a
+    // loaded machine) costs a refresh per lifetime or so, far fewer than one per call as mcp-remote's does.
+    expect(burst.refreshGrants - expiries.refreshGrants).toBeLessThan(BURST_CALLS / 2);
     expect([...expiries.failed, ...burst.failed, late.failed].filter(Boolean)).toEqual([]);
     expect(late).toMatchObject({ browserRuns: 1, authorizations: 1, codeGrants: 1 });
     expect(fixture.counters.refreshTokensIssued).toBe(1 + late.refreshGrants);
