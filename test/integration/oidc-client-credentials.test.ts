@@ -10,29 +10,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ClientMetadata } from 'oidc-provider';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseUpstreams } from '../../src/config/index.js';
 import { TokenStore, tokenRoot } from '../../src/oauth/store.js';
-import {
-  type OidcUpstreamFixture,
-  type StartOidcUpstreamOptions,
-  startOidcUpstream,
-} from '../fixtures/oidc-upstream.js';
+import type { OidcUpstreamFixture } from '../fixtures/oidc-upstream.js';
+import { echo, useOidcTestKit } from '../helpers/oidc.js';
 import { eventually, startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { type SignInWorkspace, signInWorkspace } from '../helpers/sign-in.js';
+import type { SignInWorkspace } from '../helpers/sign-in.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function oidcUpstream(options: StartOidcUpstreamOptions): Promise<OidcUpstreamFixture> {
-  const fixture = await startOidcUpstream(options);
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
-
-const workspace = () => signInWorkspace('proxy-oidc-m2m-', cleanups);
+const { cleanups, oidcUpstream, workspace } = useOidcTestKit('proxy-oidc-m2m-');
 
 /** One upstream "svc", configured as a user would: its `oauth` block through the loader, with `env`. */
 async function proxyFor(
@@ -49,14 +35,6 @@ async function proxyFor(
   const proxy = await startTestProxy(upstreams, { env });
   cleanups.push(() => proxy.close());
   return proxy;
-}
-
-async function echo(proxy: TestProxy, text: string): Promise<{ text: string; isError: boolean }> {
-  const result = (await proxy.client.callTool({ name: 'echo', arguments: { text } })) as {
-    content: Array<{ text?: string }>;
-    isError?: boolean;
-  };
-  return { text: result.content[0]?.text ?? '', isError: result.isError === true };
 }
 
 /** A signing key pair: the private key as PEM (PKCS#8, or SEC1 as openssl writes EC keys), the public one as JWK. */

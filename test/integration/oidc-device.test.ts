@@ -6,29 +6,13 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEVICE_CODE_GRANT } from '../../src/oauth/client-identity.js';
-import {
-  type OidcUpstreamFixture,
-  type StartOidcUpstreamOptions,
-  startOidcUpstream,
-} from '../fixtures/oidc-upstream.js';
 import { DeviceUser } from '../helpers/device-user.js';
+import { echo, useOidcTestKit } from '../helpers/oidc.js';
 import { eventually, startTestProxy, type TestProxy, type TestUpstream } from '../helpers/proxy.js';
-import { signInWorkspace } from '../helpers/sign-in.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function oidcUpstream(options: StartOidcUpstreamOptions): Promise<OidcUpstreamFixture> {
-  const fixture = await startOidcUpstream(options);
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
-
-const workspace = () => signInWorkspace('proxy-oidc-device-', cleanups);
+const { cleanups, oidcUpstream, workspace } = useOidcTestKit('proxy-oidc-device-');
 
 async function proxyFor(
   upstream: TestUpstream,
@@ -44,14 +28,6 @@ async function proxyFor(
   });
   cleanups.push(() => proxy.close());
   return proxy;
-}
-
-async function echo(proxy: TestProxy, text: string): Promise<{ text: string; isError: boolean }> {
-  const result = (await proxy.client.callTool({ name: 'echo', arguments: { text } })) as {
-    content: Array<{ text?: string }>;
-    isError?: boolean;
-  };
-  return { text: result.content[0]?.text ?? '', isError: result.isError === true };
 }
 
 /** The line the device flow prints: where to go, the code, and how long it is good for. */

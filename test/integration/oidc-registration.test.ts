@@ -7,32 +7,19 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type OidcUpstreamFixture,
-  type StartOidcUpstreamOptions,
-  startOidcUpstream,
-} from '../fixtures/oidc-upstream.js';
+import { describe, expect, it } from 'vitest';
+import type { OidcUpstreamFixture } from '../fixtures/oidc-upstream.js';
+import { echo, useOidcTestKit } from '../helpers/oidc.js';
 import { startTestProxy, type TestProxy, type TestUpstream } from '../helpers/proxy.js';
-import { signInWorkspace } from '../helpers/sign-in.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function oidcUpstream(options: StartOidcUpstreamOptions = {}): Promise<OidcUpstreamFixture> {
-  const fixture = await startOidcUpstream(options);
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
+const { cleanups, oidcUpstream, workspace } = useOidcTestKit('proxy-oidc-registration-');
 
 /** The proxy, and the authorization URLs its browser opened (what the proxy sent, before the provider's defaults). */
 async function proxyFor(
   fixture: OidcUpstreamFixture,
   upstream: Omit<TestUpstream, 'url'>,
 ): Promise<TestProxy & { openedUrls(): Promise<URL[]> }> {
-  const { env, dir } = await signInWorkspace('proxy-oidc-registration-', cleanups);
+  const { env, dir } = await workspace();
   const proxy = await startTestProxy([{ ...upstream, url: fixture.mcpUrl }], { env });
   cleanups.push(() => proxy.close());
   const openedUrls = async () =>
@@ -41,15 +28,6 @@ async function proxyFor(
       .filter(Boolean)
       .map((line) => new URL(line.trim().split(/\s+/).at(-1) ?? ''));
   return Object.assign(proxy, { openedUrls });
-}
-
-async function echo(proxy: TestProxy, text: string): Promise<string> {
-  const result = (await proxy.client.callTool({ name: 'echo', arguments: { text } })) as {
-    content: Array<{ text?: string }>;
-    isError?: boolean;
-  };
-  expect(result.isError).not.toBe(true);
-  return result.content[0]?.text ?? '';
 }
 
 async function providerMetadata(fixture: OidcUpstreamFixture): Promise<Record<string, unknown>> {
@@ -62,7 +40,7 @@ describe('dynamic registration with an OpenID provider', () => {
     const fixture = await oidcUpstream();
     const proxy = await proxyFor(fixture, { name: 'native' });
     await proxy.waitForState('native', /^connected\.ready/, 15_000);
-    expect(await echo(proxy, 'hello')).toBe('hello');
+    expect(await echo(proxy, 'hello')).toEqual({ text: 'hello', isError: false });
 
     const [registration] = fixture.counters.registrationRequests;
     expect(registration?.error).toBeUndefined();
@@ -91,7 +69,7 @@ describe('dynamic registration with an OpenID provider', () => {
     // The authorization request still asks for offline_access, so expiries are refreshed.
     const refreshes = () => fixture.counters.tokensIssued.refresh_token ?? 0;
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    expect(await echo(proxy, 'after expiry')).toBe('after expiry');
+    expect(await echo(proxy, 'after expiry')).toEqual({ text: 'after expiry', isError: false });
     expect(refreshes()).toBeGreaterThanOrEqual(1);
     expect(fixture.counters.authorizations).toBe(1);
   });
@@ -117,7 +95,7 @@ describe('Entra-style options', () => {
     const fixture = await oidcUpstream({ audience: AUDIENCE });
     const proxy = await proxyFor(fixture, { name: 'entra', oauth: { resource: AUDIENCE } });
     await proxy.waitForState('entra', /^connected\.ready/, 15_000);
-    expect(await echo(proxy, 'aud')).toBe('aud');
+    expect(await echo(proxy, 'aud')).toEqual({ text: 'aud', isError: false });
     const [opened] = await proxy.openedUrls();
     expect(opened?.searchParams.get('resource')).toBe(AUDIENCE);
   });
@@ -130,7 +108,7 @@ describe('Entra-style options', () => {
     });
     await proxy.waitForState('entra-v1', /^connected\.ready/, 15_000);
     // The provider's default resource gave the token its audience.
-    expect(await echo(proxy, 'default resource')).toBe('default resource');
+    expect(await echo(proxy, 'default resource')).toEqual({ text: 'default resource', isError: false });
     const [opened] = await proxy.openedUrls();
     expect(opened?.searchParams.has('resource')).toBe(false);
     expect(opened?.searchParams.get('ui_locales')).toBe('de');

@@ -5,40 +5,17 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type OidcUpstreamFixture,
-  type StartOidcUpstreamOptions,
-  startOidcUpstream,
-} from '../fixtures/oidc-upstream.js';
+import { describe, expect, it } from 'vitest';
+import type { OidcUpstreamFixture } from '../fixtures/oidc-upstream.js';
+import { echo, useOidcTestKit } from '../helpers/oidc.js';
 import { eventually, startTestProxy, type TestProxy } from '../helpers/proxy.js';
-import { signInWorkspace } from '../helpers/sign-in.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function oidcUpstream(options: StartOidcUpstreamOptions = {}): Promise<OidcUpstreamFixture> {
-  const fixture = await startOidcUpstream(options);
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
-
-const workspace = () => signInWorkspace('proxy-oidc-', cleanups);
+const { cleanups, oidcUpstream, workspace } = useOidcTestKit('proxy-oidc-');
 
 async function proxyFor(fixture: OidcUpstreamFixture, name: string, env: Record<string, string>): Promise<TestProxy> {
   const proxy = await startTestProxy([{ name, url: fixture.mcpUrl }], { env });
   cleanups.push(() => proxy.close());
   return proxy;
-}
-
-async function echo(proxy: TestProxy, text: string): Promise<{ text: string; isError: boolean }> {
-  const result = (await proxy.client.callTool({ name: 'echo', arguments: { text } })) as {
-    content: Array<{ text?: string }>;
-    isError?: boolean;
-  };
-  return { text: result.content[0]?.text ?? '', isError: result.isError === true };
 }
 
 const EXPIRIES = 20;
