@@ -1,23 +1,31 @@
 /**
- * One test body, two ways to reach an upstream: a client connected straight to it (`direct`, which proves the
- * expectation right) and a client connected to the proxy in front of it (`proxy`, which proves the proxy).
+ * One test body, three ways to reach an upstream: a client connected straight to it (`direct`, which proves the
+ * expectation right), a 2025-era client of the proxy in front of it (`proxy`), and a 2026-07-28 client of the
+ * built proxy over stdio (`proxy-2026`, the era a modern client negotiates; it needs the real stdio entry).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-import type {
+import {
   Client,
-  LoggingMessageNotificationParams,
-  NotificationMethod,
-  NotificationTypeMap,
-  Resource,
-  ResourceTemplateType,
+  type LoggingMessageNotificationParams,
+  type NotificationMethod,
+  type NotificationTypeMap,
+  type Resource,
+  type ResourceTemplateType,
 } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { connectDirect, type TestClientOptions } from './direct.js';
 import { startTestProxy } from './proxy.js';
 
-export type Via = 'direct' | 'proxy';
+export type Via = 'direct' | 'proxy' | 'proxy-2026';
 
-export const VIAS: readonly Via[] = ['direct', 'proxy'];
+export const VIAS: readonly Via[] = ['direct', 'proxy', 'proxy-2026'];
+
+const BIN = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 
 /** The name the proxy is given for the upstream under test. */
 export const PROXIED_UPSTREAM_NAME = 'everything';
@@ -74,11 +82,45 @@ export async function openSession(
     const client = await connectDirect(upstream.url, upstream.transport, options);
     return { client, via, expectedLogger: (logger) => logger, close: () => client.close() };
   }
+  if (via === 'proxy-2026') return openModernClientSession(upstream, options);
   const proxy = await startTestProxy(
     [{ name: PROXIED_UPSTREAM_NAME, url: upstream.url, transport: upstream.transport }],
     { client: options },
   );
   return { client: proxy.client, via, expectedLogger: () => PROXIED_UPSTREAM_NAME, close: () => proxy.close() };
+}
+
+/** A 2026-07-28 client of the built proxy (`npm test` builds first), the upstream its one, as a host would run it. */
+async function openModernClientSession(upstream: UpstreamUnderTest, options: TestClientOptions): Promise<TestSession> {
+  const tokenDir = await mkdtemp(join(tmpdir(), 'proxy-2026-client-'));
+  const env = {
+    PATH: process.env.PATH ?? '',
+    ENABLE_ADDITIONAL_TOOLS: 'proxy',
+    PROXY_UPSTREAMS: JSON.stringify([
+      { name: PROXIED_UPSTREAM_NAME, url: upstream.url.href, transport: upstream.transport },
+    ]),
+    PROXY_TOKEN_DIR: tokenDir,
+    PROXY_CATALOG_CACHE: '0',
+    BROWSER: 'none',
+  };
+  const client = new Client(
+    { name: 'modern-test-client', version: '1.0.0' },
+    {
+      ...(options.capabilities && { capabilities: options.capabilities }),
+      versionNegotiation: { mode: { pin: '2026-07-28' } },
+    },
+  );
+  options.setup?.(client);
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [BIN], env, stderr: 'ignore' }));
+  return {
+    client,
+    via: 'proxy-2026',
+    expectedLogger: () => PROXIED_UPSTREAM_NAME,
+    close: async () => {
+      await client.close();
+      await rm(tokenDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** `openSession`, closed when the current test ends. */
