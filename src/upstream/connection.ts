@@ -60,6 +60,8 @@ export function createConnection({
   endSession,
 }: ConnectionOptions): UpstreamConnection {
   const listeners = new Set<(signal: ConnectionSignal) => void>();
+  /** The per-request handlers of the requests in flight here, latest last (see the handlers below). */
+  const serving = new Set<ClientRequestHandler>();
   let closing = false;
   let lost = false;
   let checking = false;
@@ -131,8 +133,10 @@ export function createConnection({
     if (!(capability in bridge.capabilities)) continue;
     client.setRequestHandler(method, (request, ctx) => {
       const params = request.params as Record<string, unknown> | undefined;
-      // Made while serving one of our requests (its response stream, or a 2026-07-28 input_required round)?
-      const perRequest = servingRequest.getStore();
+      // Made while serving one of our requests (its response stream, or a 2026-07-28 input_required round)? Over
+      // legacy SSE every server request arrives on the one stream, outside any request's async context: it is
+      // taken to belong to the latest request in flight, which a 2026-07-28 client can only be asked within.
+      const perRequest = servingRequest.getStore() ?? [...serving].at(-1);
       // The client's answer goes back as it is; the SDK validates it against the method's result schema.
       if (perRequest) return perRequest(method, params, ctx.mcpReq.signal) as never;
       return bridge.request(name, method, params, ctx.mcpReq.signal) as never;
@@ -185,8 +189,13 @@ export function createConnection({
               },
             ),
           );
-        const result = await (onClientRequest ? servingRequest.run(onClientRequest, send) : send());
-        return { type: 'result', result };
+        if (!onClientRequest) return { type: 'result', result: await send() };
+        serving.add(onClientRequest);
+        try {
+          return { type: 'result', result: await servingRequest.run(onClientRequest, send) };
+        } finally {
+          serving.delete(onClientRequest);
+        }
       } catch (error) {
         if (maxTotalMs !== undefined && ranOutOfTotalTime(error)) {
           return {
