@@ -237,15 +237,18 @@ describe.each(HTTP_TRANSPORTS)('server-everything tools over $kind', ({ kind, tr
         name: 'trigger-url-elicitation',
         arguments: { url: 'https://example.com/consent', elicitationId: 'elicitation-17', message: 'Open it' },
       });
-      expect(requests).toEqual([
-        { mode: 'url', url: 'https://example.com/consent', elicitationId: 'elicitation-17', message: 'Open it' },
-      ]);
+      // The 2026-07-28 revision dropped `elicitationId` from URL elicitation (with the completion notification it
+      // keyed): a client of that era is asked without it, and the upstream still gets its own id back.
+      const id = via === 'proxy-2026' ? {} : { elicitationId: 'elicitation-17' };
+      expect(requests).toEqual([{ mode: 'url', url: 'https://example.com/consent', ...id, message: 'Open it' }]);
       const answer = texts(result.content);
       expect(answer).toContain('✅ User completed the URL elicitation flow.');
       expect(answer).toContain('Elicitation ID: elicitation-17');
     });
 
-    it("shows the upstream the client's roots, and their changes", async () => {
+    // A 2025-era upstream asks for roots outside any call (after initialize, after roots/list_changed): a
+    // 2026-07-28 client can only be asked within a request of its own, and sends no roots/list_changed.
+    it.skipIf(via === 'proxy-2026')("shows the upstream the client's roots, and their changes", async () => {
       let roots: Root[] = [{ uri: 'file:///work/project-a', name: 'Project A' }];
       let asked = 0;
       const { client } = await openTestSession(via, upstream, {
@@ -277,7 +280,8 @@ describe.each(HTTP_TRANSPORTS)('server-everything tools over $kind', ({ kind, tr
       expect(second).toContain('2. Project B\n   URI: file:///work/project-b');
     });
 
-    it('answers a ping', async () => {
+    // The 2026-07-28 revision has no ping (its SDK client refuses to send one).
+    it.skipIf(via === 'proxy-2026')('answers a ping', async () => {
       const { client } = await openTestSession(via, upstream);
       await expect(client.ping()).resolves.toEqual({});
     });
