@@ -2,6 +2,7 @@
  * The downstream client as the upstream sessions see it: its declared capabilities, its answers to sampling,
  * elicitation and roots requests, and where upstream log messages and resource updates go.
  */
+import { randomUUID } from 'node:crypto';
 import type { ClientCapabilities, LoggingLevel, Server } from '@modelcontextprotocol/server';
 import type { ClientBridge, ClientRequestMethod } from '../upstream/bridge.js';
 
@@ -145,6 +146,19 @@ export interface BridgedServer {
   capabilities(): ClientCapabilities;
 }
 
+/**
+ * A 2026-07-28 upstream's URL elicitation has no `elicitationId` (that revision dropped it, with the completion
+ * notification it keyed); a 2025-era client requires one, so it gets one of ours. Nothing is ever completed by it.
+ */
+function withElicitationId(
+  method: ClientRequestMethod,
+  params: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  if (method !== 'elicitation/create' || params?.mode !== 'url' || typeof params.elicitationId === 'string')
+    return params;
+  return { ...params, elicitationId: randomUUID() };
+}
+
 export function createClientBridge({ current, capabilities }: BridgedServer): DownstreamClientBridge {
   const rootsListeners = new Set<() => void>();
   let threshold: number | undefined;
@@ -165,7 +179,10 @@ export function createClientBridge({ current, capabilities }: BridgedServer): Do
     request(_upstream: string, method: ClientRequestMethod, params, signal) {
       const server = current();
       if (!server) return Promise.reject(new Error('the client is not connected'));
-      return server.request({ method, params }, { signal, timeout: CLIENT_REQUEST_TIMEOUT_MS });
+      return server.request(
+        { method, params: withElicitationId(method, params) },
+        { signal, timeout: CLIENT_REQUEST_TIMEOUT_MS },
+      );
     },
     log(upstream, params) {
       const level = SEVERITY.indexOf(params.level as LoggingLevel);
