@@ -12,7 +12,7 @@ import {
   StreamableHTTPClientTransport,
   type Transport,
 } from '@modelcontextprotocol/client';
-import type { TransportKind, UpstreamConnection } from '../../machines/types.js';
+import type { TransportKind, UpstreamConnection, UpstreamFailure } from '../../machines/types.js';
 import type { Logger } from '../observe/log.js';
 import { IMPLEMENTATION } from '../version.js';
 import type { ClientBridge } from './bridge.js';
@@ -77,8 +77,8 @@ function remember(memory: EraMemory | undefined, client: UpstreamClient): void {
  */
 function forget(memory: EraMemory | undefined, failure: unknown): void {
   if (!memory) return;
-  const kind = failure instanceof UpstreamError ? failure.kind : undefined;
-  const code = failure instanceof UpstreamError ? failure.code : undefined;
+  // An UpstreamError, or the plain UpstreamFailure a failed list throws.
+  const { kind, code } = (failure ?? {}) as Partial<UpstreamFailure>;
   if ((kind === 'network' && code !== 'ERR_UPSTREAM_LIST') || kind === 'auth') return;
   memory.verdict = undefined;
   memory.at = undefined;

@@ -233,7 +233,14 @@ describe('a 2026-07-28 upstream restarted', () => {
     expect(discovers()).toBe(1);
 
     await upstream.kill();
-    await proxy.waitForState(UPSTREAM, /^reconnecting/, 15_000);
+    // One attempt fails while the server is down (it adopts the verdict, then cannot list), which must not cost
+    // the verdict: the server being away says nothing of its era.
+    const killedAt = proxy.transitions.length;
+    const reconnects = () =>
+      proxy.transitions
+        .slice(killedAt)
+        .filter((t) => t.machine === 'upstream' && t.actor === UPSTREAM && t.state.startsWith('reconnecting')).length;
+    await waitUntil('a failed attempt while the server is down', () => reconnects() >= 2, 15_000);
     await upstream.restart();
     await proxy.waitForState(UPSTREAM, /^connected\.ready/, 15_000);
     // The era verdict of the first session was adopted: no probe this time.
