@@ -210,6 +210,38 @@ describe('a 2025-era upstream', () => {
   });
 });
 
+describe('a 2026-07-28 upstream whose listen stream drops', () => {
+  it('direct: the stream ends as dropped, and a new one hears the server', async () => {
+    const upstream = await startFixture();
+    const session = await open('direct', upstream);
+    const stream = await session.client.listen({ toolsListChanged: true });
+    upstream.dropListens();
+    expect(await stream.closed).toBe('remote');
+    await session.hearToolChanges();
+    await session.call('toggle_extra');
+    await waitUntil('tools/list_changed on the new stream', () => session.listChanged() === 1);
+  });
+
+  it('proxy: re-opens it with the subscription, and lists again what changed while it was down', async () => {
+    const upstream = await startFixture();
+    const session = await open('proxy', upstream);
+    await session.subscribe(upstream.counterUri);
+    expect(await toolNames(session.client)).not.toContain('extra');
+    const before = session.proxy!.listChanged();
+
+    upstream.dropListens();
+    // Nobody is told of this change: only a new list after the stream is back finds it.
+    upstream.toggleExtraSilently();
+    await waitUntil('tools/list_changed after the re-list', () => session.proxy!.listChanged() > before, 10_000);
+    expect(await toolNames(session.client)).toContain('extra');
+    await waitUntil('the listen stream with the subscription, again', () =>
+      upstream.listening.some((filter) => filter.resourceSubscriptions?.includes(upstream.counterUri)),
+    );
+    expect(await session.call('bump_counter')).toBe('count 1');
+    await waitUntil('resources/updated on the re-opened stream', () => session.updated.length === 1);
+  });
+});
+
 describe('a 2026-07-28 upstream restarted', () => {
   it('direct: a new listen stream hears the restarted server', async () => {
     const upstream = await startFixture();
