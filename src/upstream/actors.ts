@@ -58,6 +58,7 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
       authProvider: session.authProvider,
       bridge: options.bridge,
       logger: options.logger,
+      era: {},
     });
   }
   const lookup = <T>(map: ReadonlyMap<string, T>, name: string): T => {

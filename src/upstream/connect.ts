@@ -4,18 +4,19 @@
  */
 import {
   type AuthProvider,
-  Client,
   extractWWWAuthenticateParams,
   type FetchLike,
   InsufficientScopeError,
+  type PriorDiscovery,
   SSEClientTransport,
   StreamableHTTPClientTransport,
   type Transport,
 } from '@modelcontextprotocol/client';
-import type { TransportKind, UpstreamConnection } from '../../machines/types.js';
+import type { TransportKind, UpstreamConnection, UpstreamFailure } from '../../machines/types.js';
 import type { Logger } from '../observe/log.js';
 import { IMPLEMENTATION } from '../version.js';
 import type { ClientBridge } from './bridge.js';
+import { UpstreamClient } from './client.js';
 import { createConnection } from './connection.js';
 import { classifyConnectError, displayUrl, networkReason, UpstreamError, withRetryAfter } from './failures.js';
 import { createUpstreamFetch } from './http.js';
@@ -39,6 +40,48 @@ export interface ConnectTarget {
   /** The downstream client: its capabilities are declared to the upstream, its answers passed back. */
   bridge: ClientBridge;
   logger: Logger;
+  /** What the last session learnt of the server's era, for the next connect (none: probe). */
+  era?: EraMemory;
+}
+
+/**
+ * The era verdict of an upstream's last session, kept between its reconnects so a reconnect skips the
+ * `server/discover` probe: a modern server's discover result is adopted as it is (zero round trips), a legacy
+ * server goes straight to `initialize`. A verdict that fails to connect or list is forgotten (the server may have
+ * changed); a legacy one also expires, since an upgraded server would go on answering `initialize` for good.
+ */
+export interface EraMemory {
+  verdict?: PriorDiscovery;
+  at?: number;
+}
+
+/** How long a legacy verdict is trusted before the next connect probes again. */
+const LEGACY_VERDICT_MAX_AGE_MS = 10 * 60_000;
+
+function priorFor(memory: EraMemory | undefined): PriorDiscovery | undefined {
+  const { verdict, at = 0 } = memory ?? {};
+  if (verdict?.kind === 'legacy' && Date.now() - at > LEGACY_VERDICT_MAX_AGE_MS) return undefined;
+  return verdict;
+}
+
+function remember(memory: EraMemory | undefined, client: UpstreamClient): void {
+  if (!memory) return;
+  const discover = client.getDiscoverResult();
+  memory.verdict = client.getProtocolEra() === 'modern' && discover ? { kind: 'modern', discover } : { kind: 'legacy' };
+  memory.at = Date.now();
+}
+
+/**
+ * Forgets the verdict after a failure that may come of a wrong era (an HTTP status, a JSON-RPC error); one of
+ * the network (the server is down, or restarting) or of sign-in says nothing about it.
+ */
+function forget(memory: EraMemory | undefined, failure: unknown): void {
+  if (!memory) return;
+  // An UpstreamError, or the plain UpstreamFailure a failed list throws.
+  const { kind, code } = (failure ?? {}) as Partial<UpstreamFailure>;
+  if ((kind === 'network' && code !== 'ERR_UPSTREAM_LIST') || kind === 'auth') return;
+  memory.verdict = undefined;
+  memory.at = undefined;
 }
 
 export function connectStreamableHttp(target: ConnectTarget, signal?: AbortSignal): Promise<UpstreamConnection> {
@@ -154,7 +197,7 @@ async function open(
   retryAfter: RetryAfterWatch,
   session: { endSession?: () => Promise<void>; standaloneStream?: Promise<void> } = {},
 ): Promise<UpstreamConnection> {
-  const client = new Client(IMPLEMENTATION, {
+  const client = new UpstreamClient(IMPLEMENTATION, {
     capabilities: target.bridge.capabilities,
     listMaxPages: 1_000,
     // Streamable HTTP servers of the 2026-07-28 era are spoken to in their era (one server/discover probe first;
@@ -179,12 +222,14 @@ async function open(
         CONNECT_TIMEOUT_MS,
       );
     });
-    await Promise.race([client.connect(transport, { timeout: CONNECT_TIMEOUT_MS }), timeout]);
+    // Only Streamable HTTP negotiates eras; a remembered verdict spares the probe.
+    const prior = kind === 'http' ? priorFor(target.era) : undefined;
+    await Promise.race([client.connect(transport, { timeout: CONNECT_TIMEOUT_MS, ...(prior && { prior }) }), timeout]);
     // A 2026-07-28 session has no standalone stream (changes come through subscriptions/listen).
     if (session.standaloneStream && client.getProtocolEra() !== 'modern') {
       await Promise.race([session.standaloneStream, delay(STANDALONE_STREAM_WAIT_MS)]);
     }
-    const connection = createConnection({
+    const { connection, listening } = createConnection({
       name: target.name,
       transport: kind,
       client,
@@ -192,19 +237,32 @@ async function open(
       logger: target.logger,
       endSession: session.endSession,
     });
-    return withListRetryAfter(connection, retryAfter);
+    // Its listen stream, like the standalone stream of a 2025-era session, is open before the connection counts
+    // as made, so no change is lost between the first list and it.
+    await Promise.race([listening, delay(STANDALONE_STREAM_WAIT_MS)]);
+    if (kind === 'http') remember(target.era, client);
+    return withListRetryAfter(connection, retryAfter, kind === 'http' ? target.era : undefined);
   } catch (error) {
     // Close what was opened: a legacy EventSource would otherwise keep reconnecting on its own.
     abandon();
-    throw classifyConnectError(target.name, kind, target.url, error, retryAfter.take());
+    const failure = classifyConnectError(target.name, kind, target.url, error, retryAfter.take());
+    if (kind === 'http') forget(target.era, failure);
+    throw failure;
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', abandon);
   }
 }
 
-/** A list that fails on a 429 or 503 carries its Retry-After too (calls in between do not count). */
-function withListRetryAfter(connection: UpstreamConnection, retryAfter: RetryAfterWatch): UpstreamConnection {
+/**
+ * A list that fails on a 429 or 503 carries its Retry-After too (calls in between do not count). A failed list
+ * also forgets the era verdict: a session adopted from a stale one fails at its first request, which is this one.
+ */
+function withListRetryAfter(
+  connection: UpstreamConnection,
+  retryAfter: RetryAfterWatch,
+  era: EraMemory | undefined,
+): UpstreamConnection {
   return {
     ...connection,
     async listCatalog() {
@@ -212,6 +270,7 @@ function withListRetryAfter(connection: UpstreamConnection, retryAfter: RetryAft
       try {
         return await connection.listCatalog();
       } catch (error) {
+        forget(era, error);
         throw withRetryAfter(error, retryAfter.take());
       }
     },

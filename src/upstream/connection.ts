@@ -1,16 +1,18 @@
 /**
  * An initialized MCP session with one upstream, behind the small `UpstreamConnection` interface the statecharts
  * use. It forwards requests untouched, passes server-to-client traffic to the downstream client (through the
- * bridge), reports a dropped connection, and asks for a re-list on any list_changed.
+ * bridge), reports a dropped connection, and asks for a re-list on any list_changed. A 2026-07-28 session hears
+ * changes on its `subscriptions/listen` stream (./listen.ts), which also carries what `resources/subscribe` asked
+ * for, and gets the log level on every request (./client.ts) instead of `logging/setLevel`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  type Client,
   type LoggingLevel,
   ProtocolErrorCode,
   SdkError,
   SdkErrorCode,
   SseError,
+  SUBSCRIPTION_ID_META_KEY,
 } from '@modelcontextprotocol/client';
 import {
   type CallOutcome,
@@ -25,7 +27,9 @@ import {
 } from '../../machines/types.js';
 import type { Logger } from '../observe/log.js';
 import { CLIENT_REQUESTS, type ClientBridge, type ClientRequestMethod } from './bridge.js';
+import type { UpstreamClient } from './client.js';
 import { classifyCallError, networkReason, UpstreamError } from './failures.js';
+import { createListenStream, type ListenStream } from './listen.js';
 import { listAll } from './listing.js';
 import { inRequestScope } from './request-scope.js';
 
@@ -44,11 +48,17 @@ const LIVENESS_PING_TIMEOUT_MS = 5_000;
 export interface ConnectionOptions {
   name: string;
   transport: TransportKind;
-  client: Client;
+  client: UpstreamClient;
   bridge: ClientBridge;
   logger: Logger;
   /** Ends the session (Streamable HTTP: DELETE) before the transport closes. */
   endSession?: () => Promise<void>;
+}
+
+export interface CreatedConnection {
+  connection: UpstreamConnection;
+  /** A 2026-07-28 session: settles when its first `subscriptions/listen` stream is open (or could not be). */
+  listening: Promise<void>;
 }
 
 export function createConnection({
@@ -58,7 +68,7 @@ export function createConnection({
   bridge,
   logger,
   endSession,
-}: ConnectionOptions): UpstreamConnection {
+}: ConnectionOptions): CreatedConnection {
   const listeners = new Set<(signal: ConnectionSignal) => void>();
   /** The per-request handlers of the requests in flight here, latest last (see the handlers below). */
   const serving = new Set<ClientRequestHandler>();
@@ -84,12 +94,13 @@ export function createConnection({
     });
   };
 
-  // One ping tells whether the server is still there and still knows the session.
+  // One ping tells whether the server is still there and still knows the session. The 2026-07-28 era has no ping
+  // (and no session): its cheapest request, server/discover, tells whether the server is there.
   const checkAlive = () => {
     if (closing || lost || checking) return;
     checking = true;
-    client
-      .ping({ timeout: LIVENESS_PING_TIMEOUT_MS })
+    const options = { timeout: LIVENESS_PING_TIMEOUT_MS };
+    (client.getProtocolEra() === 'modern' ? client.discover(options) : client.ping(options))
       .then(() => {
         if (!closing && !lost) signal({ type: 'alive' });
       })
@@ -122,8 +133,23 @@ export function createConnection({
   client.setNotificationHandler('notifications/prompts/list_changed', catalogChanged);
   client.setNotificationHandler('notifications/message', ({ params }) => bridge.log(name, params));
   client.setNotificationHandler('notifications/resources/updated', ({ params }) =>
-    bridge.resourceUpdated(name, params),
+    bridge.resourceUpdated(name, withoutSubscriptionId(params)),
   );
+  // A 2026-07-28 session has no standalone stream and no resources/subscribe: both are this stream.
+  const modern = client.getProtocolEra() === 'modern';
+  const listen: ListenStream | undefined = modern
+    ? createListenStream({
+        client,
+        onDropped: () => checkAlive(),
+        onReopened: catalogChanged,
+        warn: (line) => {
+          if (!closing && !lost) logger.warn(`upstream "${name}": ${line}`);
+        },
+      })
+    : undefined;
+  const listening = (listen?.setResources([]) ?? Promise.resolve()).catch((error: unknown) => {
+    if (!closing) logger.warn(`upstream "${name}": subscriptions/listen failed (${networkReason(error)}); retrying`);
+  });
   stopWatchingRoots = bridge.capabilities.roots?.listChanged
     ? bridge.onRootsChanged(() => void client.sendRootsListChanged().catch(() => {}))
     : undefined;
@@ -158,7 +184,42 @@ export function createConnection({
   };
   const list = { client, upstream: name, timeoutMs: LIST_TIMEOUT_MS, warn: (line: string) => logger.warn(line) };
 
-  return {
+  /**
+   * `resources/subscribe` and `unsubscribe` of a 2026-07-28 session: the URI joins (or leaves) the listen stream's
+   * filter; the answer waits until the server has acknowledged the stream that carries it.
+   */
+  const subscribeOnListen = async (
+    stream: ListenStream,
+    method: 'resources/subscribe' | 'resources/unsubscribe',
+    uri: string,
+    label: string,
+    timeoutMs: number,
+  ): Promise<CallOutcome> => {
+    if (!client.getServerCapabilities()?.resources?.subscribe) {
+      return {
+        type: 'rpc-error',
+        code: ProtocolErrorCode.MethodNotFound,
+        message: `upstream "${name}" offers no resource subscriptions`,
+      };
+    }
+    try {
+      if (method === 'resources/unsubscribe') {
+        await stream.unsubscribe(uri);
+        return { type: 'result', result: {} };
+      }
+      await stream.subscribe(uri);
+      if (stream.honors(uri)) return { type: 'result', result: {} };
+      return {
+        type: 'rpc-error',
+        code: ProtocolErrorCode.InvalidParams,
+        message: `upstream "${name}" does not send updates of ${uri}`,
+      };
+    } catch (error) {
+      return classifyCallError(name, label, timeoutMs, error);
+    }
+  };
+
+  const connection: UpstreamConnection = {
     transport,
     async listCatalog(): Promise<UpstreamCatalog> {
       const offers = client.getServerCapabilities() ?? {};
@@ -173,6 +234,9 @@ export function createConnection({
     },
     async request(request: ForwardedRequest, ended?: AbortSignal): Promise<CallOutcome> {
       const { method, params, label, timeoutMs, maxTotalMs, signal, onProgress, onClientRequest } = request;
+      if (listen && (method === 'resources/subscribe' || method === 'resources/unsubscribe')) {
+        return subscribeOnListen(listen, method, String(params.uri), label, timeoutMs);
+      }
       try {
         // The generic `request`: a proxy passes the result on as it is, without validating it against a tool's
         // outputSchema (that is the client's business) or caching anything.
@@ -224,6 +288,15 @@ export function createConnection({
     restore({ subscriptions, logLevel }: SessionState) {
       const offers = client.getServerCapabilities() ?? {};
       if (logLevel && offers.logging) this.setLogLevel(logLevel);
+      if (listen) {
+        listen.setResources(subscriptions).catch((error: unknown) => {
+          if (!closing)
+            logger.warn(
+              `upstream "${name}": could not listen again to ${subscriptions.join(', ')} (${networkReason(error)})`,
+            );
+        });
+        return;
+      }
       if (!offers.resources?.subscribe) return;
       for (const uri of subscriptions) {
         client.subscribeResource({ uri }).catch((error: unknown) => {
@@ -234,6 +307,11 @@ export function createConnection({
     },
     setLogLevel(level: LoggingLevel) {
       if (!client.getServerCapabilities()?.logging) return;
+      // 2026-07-28: no logging/setLevel; the level travels on every request from now on.
+      if (modern) {
+        client.logLevel = level;
+        return;
+      }
       client.setLoggingLevel(level).catch((error: unknown) => {
         if (!closing) logger.debug(`upstream "${name}": logging/setLevel failed (${networkReason(error)})`);
       });
@@ -248,6 +326,7 @@ export function createConnection({
       closing = true;
       listeners.clear();
       stopWatchingRoots?.();
+      listen?.close();
       try {
         await endSession?.();
       } catch {
@@ -256,6 +335,15 @@ export function createConnection({
       await client.close().catch(() => {});
     },
   };
+  return { connection, listening };
+}
+
+/** The listen stream's id is the SDK's bookkeeping between it and the server; the downstream client has none. */
+function withoutSubscriptionId<T extends { _meta?: Record<string, unknown> }>(params: T): T {
+  if (params._meta === undefined || !(SUBSCRIPTION_ID_META_KEY in params._meta)) return params;
+  const { [SUBSCRIPTION_ID_META_KEY]: _subscription, ...meta } = params._meta;
+  const { _meta, ...rest } = params;
+  return (Object.keys(meta).length > 0 ? { ...rest, _meta: meta } : rest) as T;
 }
 
 /** Failures of the connection attempt itself: no byte of the request reached the upstream. */
