@@ -1,0 +1,147 @@
+/**
+ * A 2026-07-28 client of the proxy (per-request envelopes, no initialize), in front of a 2025-era upstream and a
+ * 2026-07-28 one: list changes and updates of the resources it names reach it on its own `subscriptions/listen`
+ * stream, its per-request log level decides which upstream log messages it gets (and reaches the upstreams, as
+ * `logging/setLevel` does for an older client), and list and read answers carry the upstreams' cache hints
+ * combined (the smallest TTL, the narrowest scope) rather than the SDK's default.
+ */
+import {
+  type Client,
+  LOG_LEVEL_META_KEY,
+  type LoggingMessageNotification,
+  type McpSubscription,
+} from '@modelcontextprotocol/client';
+import type { Server } from '@modelcontextprotocol/server';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ModernUpstream, startModernUpstream } from '../fixtures/modern-upstream.js';
+import { startUpstream, type UpstreamFixture } from '../fixtures/upstreams.js';
+import { eventually, startTestProxy, type TestProxy } from '../helpers/proxy.js';
+
+const MODERN = { versionNegotiation: { mode: { pin: '2026-07-28' as const } } };
+
+let proxy: TestProxy | undefined;
+let legacy: LegacyUpstream | undefined;
+let modern: ModernUpstream | undefined;
+let subscription: McpSubscription | undefined;
+
+afterEach(async () => {
+  await subscription?.close();
+  await proxy?.close();
+  await legacy?.fixture.close();
+  await modern?.close();
+  proxy = legacy = modern = subscription = undefined;
+});
+
+interface LegacyUpstream {
+  fixture: UpstreamFixture;
+  /** Requests the upstream received, as `method uri-or-level`. */
+  seen: string[];
+  /** The newest session's server (the proxy's). */
+  live(): Server;
+}
+
+/** A 2025-era fixture with a subscribable resource and logging; it filters no log message itself. */
+async function startLegacyUpstream(): Promise<LegacyUpstream> {
+  const sessions: Server[] = [];
+  const seen: string[] = [];
+  const fixture = await startUpstream({
+    kind: 'streamable-http',
+    name: 'old',
+    tools: ['echo'],
+    extend: (server) => {
+      sessions.push(server);
+      server.registerCapabilities({ resources: { subscribe: true, listChanged: true }, logging: {} });
+      server.setRequestHandler('resources/list', () => ({
+        resources: [{ uri: 'mem://old/notes', name: 'notes', mimeType: 'text/plain' }],
+      }));
+      server.setRequestHandler('resources/read', ({ params }) => ({
+        contents: [{ uri: params.uri, mimeType: 'text/plain', text: `old has ${params.uri}` }],
+      }));
+      for (const method of ['resources/subscribe', 'resources/unsubscribe'] as const) {
+        server.setRequestHandler(method, ({ params }) => {
+          seen.push(`${method} ${params.uri}`);
+          return {};
+        });
+      }
+      server.setRequestHandler('logging/setLevel', ({ params }) => {
+        seen.push(`logging/setLevel ${params.level}`);
+        return {};
+      });
+    },
+  });
+  return { fixture, seen, live: () => sessions.at(-1)! };
+}
+
+async function startModernProxy(upstreams: Array<{ name: string; url: URL }>): Promise<Client> {
+  proxy = await startTestProxy(upstreams, { client: MODERN });
+  expect(proxy.client.getProtocolEra()).toBe('modern');
+  return proxy.client;
+}
+
+describe('a 2026-07-28 client', () => {
+  it('hears of list changes of an upstream of either era on its subscriptions/listen stream', async () => {
+    legacy = await startLegacyUpstream();
+    modern = await startModernUpstream('modern');
+    const client = await startModernProxy([
+      { name: 'old', url: legacy.fixture.url },
+      { name: 'modern', url: modern.url },
+    ]);
+    const changed: string[] = [];
+    client.setNotificationHandler('notifications/tools/list_changed', () => void changed.push('tools'));
+    const before = await client.listTools();
+    expect(before.tools.map((tool) => tool.name).sort()).toEqual(['ask_name', 'echo', 'modern_echo']);
+    subscription = await client.listen({ toolsListChanged: true });
+    expect(subscription.honoredFilter).toEqual({ toolsListChanged: true });
+    await eventually(() => legacy!.fixture.openStreams > 0);
+
+    legacy.fixture.addTool('added');
+    await eventually(() => changed.length > 0);
+    const after = await client.listTools();
+    expect(after.tools.map((tool) => tool.name)).toContain('added');
+  });
+
+  it('gets resources/updated for the URIs of its listen stream: the proxy subscribes upstream for it', async () => {
+    legacy = await startLegacyUpstream();
+    const client = await startModernProxy([{ name: 'old', url: legacy.fixture.url }]);
+    const updated: string[] = [];
+    client.setNotificationHandler('notifications/resources/updated', ({ params }) => void updated.push(params.uri));
+    await client.listResources();
+    subscription = await client.listen({ resourceSubscriptions: ['mem://old/notes'] });
+    expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: ['mem://old/notes'] });
+    // Directly: the upstream was asked, as a 2025-era client's resources/subscribe would have asked it.
+    await eventually(() => legacy!.seen.includes('resources/subscribe mem://old/notes'));
+    await eventually(() => legacy!.fixture.openStreams > 0);
+
+    await legacy.live().sendResourceUpdated({ uri: 'mem://old/notes' });
+    await legacy.live().sendResourceUpdated({ uri: 'mem://old/other' });
+    await eventually(() => updated.length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(updated).toEqual(['mem://old/notes']);
+
+    // Closing the only stream that named the URI unsubscribes upstream.
+    await subscription.close();
+    subscription = undefined;
+    await eventually(() => legacy!.seen.includes('resources/unsubscribe mem://old/notes'));
+  });
+
+  it('gets upstream log messages at or above the level of its requests, and the upstreams get that level', async () => {
+    legacy = await startLegacyUpstream();
+    const client = await startModernProxy([{ name: 'old', url: legacy.fixture.url }]);
+    const messages: LoggingMessageNotification['params'][] = [];
+    client.setNotificationHandler('notifications/message', ({ params }) => void messages.push(params));
+    await client.listTools();
+    await eventually(() => legacy!.fixture.openStreams > 0);
+    // No level asked for yet: a 2026-07-28 client that names none gets no log messages.
+    await legacy.live().sendLoggingMessage({ level: 'error', data: 'unasked' });
+    // Given the time to reach the proxy (it comes on the session's own stream, unordered with our requests).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    await client.listTools({ _meta: { [LOG_LEVEL_META_KEY]: 'warning' } });
+    await eventually(() => legacy!.seen.includes('logging/setLevel warning'));
+    await legacy.live().sendLoggingMessage({ level: 'info', data: 'too chatty' });
+    await legacy.live().sendLoggingMessage({ level: 'error', data: { error: 'disk full' } });
+    await eventually(() => messages.length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(messages).toEqual([{ level: 'error', logger: 'old', data: { error: 'disk full' } }]);
+  });
+});
