@@ -19,7 +19,7 @@ import {
 } from '@modelcontextprotocol/server';
 import type { Actor } from 'xstate';
 import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machines/supervisor.js';
-import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
+import type { CatalogList, ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import { signInInstruction } from '../../machines/upstream.js';
 import type { Catalog, CatalogKind } from '../catalog/index.js';
 import type { Logger } from '../observe/log.js';
@@ -277,18 +277,32 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
       },
     });
     server.oninitialized = start;
+    // A 2026-07-28 answer carries the upstreams' cache hints combined, not the SDK's default (2025 has none).
+    const hint = (known: Catalog, of: CatalogList) => (openedIn === 'modern' ? known.cacheHints[of] : undefined);
     server.setRequestHandler('tools/list', (_request, ctx) =>
-      list('tools', ctx, (known) => ({ tools: known.tools.items.map((tool) => tool.definition) })),
+      list('tools', ctx, (known) => ({
+        tools: known.tools.items.map((tool) => tool.definition),
+        ...hint(known, 'tools'),
+      })),
     );
     server.setRequestHandler('prompts/list', (_request, ctx) =>
-      list('prompts', ctx, (known) => ({ prompts: known.prompts.items.map((prompt) => prompt.definition) })),
+      list('prompts', ctx, (known) => ({
+        prompts: known.prompts.items.map((prompt) => prompt.definition),
+        ...hint(known, 'prompts'),
+      })),
     );
     // The status resource comes first and is always there, whatever the upstreams list.
     server.setRequestHandler('resources/list', (_request, ctx) =>
-      list('resources', ctx, (known) => ({ resources: [STATUS_RESOURCE, ...known.resources.resources] })),
+      list('resources', ctx, (known) => ({
+        resources: [STATUS_RESOURCE, ...known.resources.resources],
+        ...hint(known, 'resources'),
+      })),
     );
     server.setRequestHandler('resources/templates/list', (_request, ctx) =>
-      list('resources', ctx, (known) => ({ resourceTemplates: [...known.resources.resourceTemplates] })),
+      list('resources', ctx, (known) => ({
+        resourceTemplates: [...known.resources.resourceTemplates],
+        ...hint(known, 'resourceTemplates'),
+      })),
     );
 
     server.setRequestHandler('tools/call', (request, ctx) => {

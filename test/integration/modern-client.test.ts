@@ -10,6 +10,8 @@ import {
   LOG_LEVEL_META_KEY,
   type LoggingMessageNotification,
   type McpSubscription,
+  Client as SdkClient,
+  StreamableHTTPClientTransport,
 } from '@modelcontextprotocol/client';
 import type { Server } from '@modelcontextprotocol/server';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,10 +25,12 @@ let proxy: TestProxy | undefined;
 let legacy: LegacyUpstream | undefined;
 let modern: ModernUpstream | undefined;
 let subscription: McpSubscription | undefined;
+const closeAfter: Array<{ close(): Promise<void> }> = [];
 
 afterEach(async () => {
   await subscription?.close();
   await proxy?.close();
+  for (const upstream of closeAfter.splice(0)) await upstream.close();
   await legacy?.fixture.close();
   await modern?.close();
   proxy = legacy = modern = subscription = undefined;
@@ -143,5 +147,81 @@ describe('a 2026-07-28 client', () => {
     await eventually(() => messages.length > 0);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(messages).toEqual([{ level: 'error', logger: 'old', data: { error: 'disk full' } }]);
+  });
+});
+
+/** A 2026-07-28 client straight to an upstream: what the upstream itself says, to compare the proxy's answer with. */
+async function connectModernDirect(url: URL): Promise<Client> {
+  const client = new SdkClient({ name: 'direct-modern-client', version: '1.0.0' }, MODERN);
+  await client.connect(new StreamableHTTPClientTransport(url));
+  return client;
+}
+
+/** The freshness fields of a result, as they came over the wire. */
+function cacheFields(result: object): { ttlMs?: unknown; cacheScope?: unknown } {
+  const { ttlMs, cacheScope } = result as { ttlMs?: unknown; cacheScope?: unknown };
+  return { ttlMs, cacheScope };
+}
+
+describe('cache hints of a 2026-07-28 client', () => {
+  it('answers lists with the smallest TTL and the narrowest scope of the upstreams that listed, reads with the owner’s', async () => {
+    const a = await startModernUpstream('a', {
+      cacheHints: {
+        'tools/list': { ttlMs: 60_000, cacheScope: 'public' },
+        'prompts/list': { ttlMs: 20_000, cacheScope: 'public' },
+        'resources/list': { ttlMs: 50_000, cacheScope: 'public' },
+        'resources/read': { ttlMs: 5_000, cacheScope: 'public' },
+      },
+    });
+    const b = await startModernUpstream('b', {
+      cacheHints: {
+        'tools/list': { ttlMs: 30_000, cacheScope: 'public' },
+        'prompts/list': { ttlMs: 40_000, cacheScope: 'private' },
+        'resources/list': { ttlMs: 70_000, cacheScope: 'public' },
+      },
+    });
+    closeAfter.push(a, b);
+    // Directly first: each upstream says what it was told to.
+    const direct = await connectModernDirect(a.url);
+    try {
+      expect(cacheFields(await direct.listTools())).toEqual({ ttlMs: 60_000, cacheScope: 'public' });
+      expect(cacheFields(await direct.readResource({ uri: 'a://readme' }))).toEqual({
+        ttlMs: 5_000,
+        cacheScope: 'public',
+      });
+    } finally {
+      await direct.close();
+    }
+
+    const client = await startModernProxy([
+      { name: 'a', url: a.url },
+      { name: 'b', url: b.url },
+    ]);
+    expect(cacheFields(await client.listTools())).toEqual({ ttlMs: 30_000, cacheScope: 'public' });
+    expect(cacheFields(await client.listPrompts())).toEqual({ ttlMs: 20_000, cacheScope: 'private' });
+    expect(cacheFields(await client.listResources())).toEqual({ ttlMs: 50_000, cacheScope: 'public' });
+    // One upstream answers a read: its hint is the answer's.
+    expect(cacheFields(await client.readResource({ uri: 'a://readme' }))).toEqual({
+      ttlMs: 5_000,
+      cacheScope: 'public',
+    });
+  });
+
+  it('gives no more than a 2025-era upstream promises (0 ms, private) where it lists too, and counts only those that list', async () => {
+    modern = await startModernUpstream('modern', {
+      cacheHints: {
+        'tools/list': { ttlMs: 60_000, cacheScope: 'public' },
+        'prompts/list': { ttlMs: 45_000, cacheScope: 'public' },
+      },
+    });
+    legacy = await startLegacyUpstream();
+    const client = await startModernProxy([
+      { name: 'modern', url: modern.url },
+      { name: 'old', url: legacy.fixture.url },
+    ]);
+    // Both list tools; the 2025-era upstream says nothing of freshness, so the answer may not be reused.
+    expect(cacheFields(await client.listTools())).toEqual({ ttlMs: 0, cacheScope: 'private' });
+    // Only the modern upstream has prompts (the other declares none): its hint is the answer's.
+    expect(cacheFields(await client.listPrompts())).toEqual({ ttlMs: 45_000, cacheScope: 'public' });
   });
 });
