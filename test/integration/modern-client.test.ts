@@ -128,6 +128,20 @@ describe('a 2026-07-28 client', () => {
     await eventually(() => legacy!.seen.includes('resources/unsubscribe mem://old/notes'));
   });
 
+  it('hears of every change of proxy://status on a listen stream that names it', async () => {
+    legacy = await startLegacyUpstream();
+    const client = await startModernProxy([{ name: 'old', url: legacy.fixture.url }]);
+    const updated: string[] = [];
+    client.setNotificationHandler('notifications/resources/updated', ({ params }) => void updated.push(params.uri));
+    await client.listTools();
+    subscription = await client.listen({ resourceSubscriptions: ['proxy://status'] });
+    await legacy.fixture.kill();
+    await proxy!.waitForState('old', 'reconnecting');
+    await eventually(() => updated.includes('proxy://status'));
+    // Nothing of it went upstream: the proxy serves that resource itself.
+    expect(legacy.seen.filter((line) => line.startsWith('resources/subscribe'))).toEqual([]);
+  });
+
   it('gets upstream log messages at or above the level of its requests, and the upstreams get that level', async () => {
     legacy = await startLegacyUpstream();
     const client = await startModernProxy([{ name: 'old', url: legacy.fixture.url }]);
