@@ -144,7 +144,10 @@ export async function startProxy({
   // Serves clients of either era (2025 initialize or 2026-07-28 per-request envelopes) on the one transport.
   const serving = serveStdio(({ era }) => downstream.createServer(era), {
     // The SDK serves a 2026-07-28 client's subscriptions/listen itself; the proxy only learns which URIs it names.
-    transport: watchListenedUris(transport, (uris) => downstream.listenTo(uris)),
+    // At shutdown the entry ends every stream: the upstream sessions end too, there is nothing to unsubscribe.
+    transport: watchListenedUris(transport, (uris) => {
+      if (!stopping) downstream.listenTo(uris);
+    }),
     onerror: (error) => logger.debug(`downstream: ${error.message}`),
   });
 

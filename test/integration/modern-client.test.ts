@@ -128,6 +128,22 @@ describe('a 2026-07-28 client', () => {
     await eventually(() => legacy!.seen.includes('resources/unsubscribe mem://old/notes'));
   });
 
+  it('keeps the upstream subscription while any of its listen streams still names the URI', async () => {
+    legacy = await startLegacyUpstream();
+    const client = await startModernProxy([{ name: 'old', url: legacy.fixture.url }]);
+    await client.listResources();
+    const first = await client.listen({ resourceSubscriptions: ['mem://old/notes'] });
+    subscription = await client.listen({ resourceSubscriptions: ['mem://old/notes'], toolsListChanged: true });
+    await eventually(() => legacy!.seen.includes('resources/subscribe mem://old/notes'));
+    await first.close();
+    // Once for both streams, and still subscribed after the first closed.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(legacy.seen).toEqual(['resources/subscribe mem://old/notes']);
+    await subscription.close();
+    subscription = undefined;
+    await eventually(() => legacy!.seen.includes('resources/unsubscribe mem://old/notes'));
+  });
+
   it('hears of every change of proxy://status on a listen stream that names it', async () => {
     legacy = await startLegacyUpstream();
     const client = await startModernProxy([{ name: 'old', url: legacy.fixture.url }]);
