@@ -200,22 +200,37 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   const rounds = new InputRounds<RouteOutcome>();
 
   let listened: ReadonlySet<string> = new Set();
+  /**
+   * Listened URIs no upstream served when we subscribed (its upstream was down): the client, acknowledged by the
+   * SDK, cannot know, so they are subscribed again when the resources change.
+   */
+  const unrouted = new Set<string>();
+  const subscribeUpstream = (method: 'resources/subscribe' | 'resources/unsubscribe', uri: string) => {
+    const label = `${method} ${uri} (for a subscriptions/listen stream)`;
+    void route(method, { kind: 'resource', uri }, { uri }, label, undefined, {}).then((outcome) => {
+      if (outcome.type === 'unknown-target' && method === 'resources/subscribe' && listened.has(uri)) {
+        unrouted.add(uri);
+      }
+      // Nobody waits for this answer: the listen stream was acknowledged already (by the SDK).
+      if (outcome.type !== 'result') logger.debug(`${label}: ${describeOutcome(outcome)}`);
+    });
+  };
   const listenTo = (uris: ReadonlySet<string>) => {
     const added = [...uris].filter((uri) => !listened.has(uri));
     const gone = [...listened].filter((uri) => !uris.has(uri));
     listened = uris;
     if (added.includes(STATUS_RESOURCE.uri)) serveStatus('resources/subscribe');
     if (gone.includes(STATUS_RESOURCE.uri)) serveStatus('resources/unsubscribe');
-    const upstream = (method: 'resources/subscribe' | 'resources/unsubscribe', uri: string) => {
-      if (uri === STATUS_RESOURCE.uri) return;
-      const label = `${method} ${uri} (for a subscriptions/listen stream)`;
-      void route(method, { kind: 'resource', uri }, { uri }, label, undefined, {}).then((outcome) => {
-        // Nobody waits for this answer: the listen stream was acknowledged already (by the SDK).
-        if (outcome.type !== 'result') logger.debug(`${label}: ${describeOutcome(outcome)}`);
-      });
-    };
-    for (const uri of added) upstream('resources/subscribe', uri);
-    for (const uri of gone) upstream('resources/unsubscribe', uri);
+    for (const uri of added) if (uri !== STATUS_RESOURCE.uri) subscribeUpstream('resources/subscribe', uri);
+    for (const uri of gone) {
+      if (uri !== STATUS_RESOURCE.uri && !unrouted.delete(uri)) subscribeUpstream('resources/unsubscribe', uri);
+    }
+  };
+  const subscribeUnrouted = () => {
+    for (const uri of unrouted) {
+      unrouted.delete(uri);
+      subscribeUpstream('resources/subscribe', uri);
+    }
   };
 
   let stopWatchingStatus: (() => void) | undefined;
@@ -339,7 +354,10 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   };
 
   attached.then((supervisor) => {
-    supervisor.on('catalog.changed', ({ kinds }) => notifyListChanged(kinds));
+    supervisor.on('catalog.changed', ({ kinds }) => {
+      notifyListChanged(kinds);
+      if (kinds.includes('resources')) subscribeUnrouted();
+    });
     supervisor.on('warning', ({ message }) => logger.warn(message));
     // The client may show log messages where stderr is hidden: the sign-in link must reach the user somehow.
     supervisor.on('sign-in.needed', ({ upstream, url, userCode }) => {

@@ -42,24 +42,27 @@ interface LegacyUpstream {
   seen: string[];
   /** The newest session's server (the proxy's). */
   live(): Server;
+  /** The URIs it lists; change them, then tell the proxy with `live().sendResourceListChanged()`. */
+  resources: string[];
 }
 
 /** A 2025-era fixture with a subscribable resource and logging; it filters no log message itself. */
-async function startLegacyUpstream(): Promise<LegacyUpstream> {
+async function startLegacyUpstream(name = 'old'): Promise<LegacyUpstream> {
   const sessions: Server[] = [];
   const seen: string[] = [];
+  const resources = [`mem://${name}/notes`];
   const fixture = await startUpstream({
     kind: 'streamable-http',
-    name: 'old',
+    name,
     tools: ['echo'],
     extend: (server) => {
       sessions.push(server);
       server.registerCapabilities({ resources: { subscribe: true, listChanged: true }, logging: {} });
       server.setRequestHandler('resources/list', () => ({
-        resources: [{ uri: 'mem://old/notes', name: 'notes', mimeType: 'text/plain' }],
+        resources: resources.map((uri) => ({ uri, name: uri.split('/').pop()!, mimeType: 'text/plain' })),
       }));
       server.setRequestHandler('resources/read', ({ params }) => ({
-        contents: [{ uri: params.uri, mimeType: 'text/plain', text: `old has ${params.uri}` }],
+        contents: [{ uri: params.uri, mimeType: 'text/plain', text: `${name} has ${params.uri}` }],
       }));
       for (const method of ['resources/subscribe', 'resources/unsubscribe'] as const) {
         server.setRequestHandler(method, ({ params }) => {
@@ -73,7 +76,7 @@ async function startLegacyUpstream(): Promise<LegacyUpstream> {
       });
     },
   });
-  return { fixture, seen, live: () => sessions.at(-1)! };
+  return { fixture, seen, live: () => sessions.at(-1)!, resources };
 }
 
 async function startModernProxy(upstreams: Array<{ name: string; url: URL }>): Promise<Client> {
@@ -142,6 +145,27 @@ describe('a 2026-07-28 client', () => {
     await subscription.close();
     subscription = undefined;
     await eventually(() => legacy!.seen.includes('resources/unsubscribe mem://old/notes'));
+  });
+
+  it('subscribes upstream to a listened URI no upstream listed yet once one lists it', async () => {
+    legacy = await startLegacyUpstream('old');
+    const other = await startLegacyUpstream('other');
+    closeAfter.push(other.fixture);
+    const client = await startModernProxy([
+      { name: 'old', url: legacy.fixture.url },
+      { name: 'other', url: other.fixture.url },
+    ]);
+    await client.listResources();
+    // Two upstreams have resources and neither lists this one: there is no owner to subscribe with yet.
+    subscription = await client.listen({ resourceSubscriptions: ['mem://other/later'] });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect([...legacy.seen, ...other.seen]).toEqual([]);
+
+    await eventually(() => other.fixture.openStreams > 0);
+    other.resources.push('mem://other/later');
+    await other.live().sendResourceListChanged();
+    await eventually(() => other.seen.includes('resources/subscribe mem://other/later'));
+    expect(legacy.seen).toEqual([]);
   });
 
   it('hears of every change of proxy://status on a listen stream that names it', async () => {
