@@ -261,6 +261,17 @@ describe('cache hints of a 2026-07-28 client', () => {
     });
   });
 
+  it('leaves a 2025-era client’s answers as they were: that era has no cache hints', async () => {
+    modern = await startModernUpstream('modern', {
+      cacheHints: { 'tools/list': { ttlMs: 60_000, cacheScope: 'public' } },
+    });
+    proxy = await startTestProxy([{ name: 'modern', url: modern.url }]);
+    expect(proxy.client.getProtocolEra()).toBe('legacy');
+    const listed = await proxy.client.listTools();
+    expect(listed.tools.length).toBeGreaterThan(0);
+    expect(cacheFields(listed)).toEqual({ ttlMs: undefined, cacheScope: undefined });
+  });
+
   it('gives no more than a 2025-era upstream promises (0 ms, private) where it lists too, and counts only those that list', async () => {
     modern = await startModernUpstream('modern', {
       cacheHints: {
