@@ -20,6 +20,7 @@ import { type ProxyStatus, takeStatus } from './observe/status.js';
 import { openTraceLog } from './observe/trace.js';
 import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
 import { createDownstream, type SupervisorActor } from './server/downstream.js';
+import { watchListenedUris } from './server/listen-subscriptions.js';
 import { createToolFilter } from './tools/index.js';
 import { provideUpstreamMachine } from './upstream/actors.js';
 import { closeHttpAgent } from './upstream/http.js';
@@ -142,7 +143,11 @@ export async function startProxy({
   }
   // Serves clients of either era (2025 initialize or 2026-07-28 per-request envelopes) on the one transport.
   const serving = serveStdio(({ era }) => downstream.createServer(era), {
-    transport,
+    // The SDK serves a 2026-07-28 client's subscriptions/listen itself; the proxy only learns which URIs it names.
+    // At shutdown the entry ends every stream: the upstream sessions end too, there is nothing to unsubscribe.
+    transport: watchListenedUris(transport, (uris) => {
+      if (!stopping) downstream.listenTo(uris);
+    }),
     onerror: (error) => logger.debug(`downstream: ${error.message}`),
   });
 

@@ -4,8 +4,9 @@
  * resources (under their own URIs). Pure, like the registries it is made of.
  */
 import type { Prompt } from '@modelcontextprotocol/client';
-import type { UpstreamCatalog } from '../../machines/types.js';
+import type { CacheHint, CatalogList, UpstreamCatalog } from '../../machines/types.js';
 import { buildNamedRegistry, buildToolRegistry, type NamedRegistry, type ToolRegistry } from '../tools/registry.js';
+import { narrowestCacheHint } from './cache-hints.js';
 import { buildResourceRegistry, type ResourceRegistry } from './resources.js';
 
 export interface UpstreamCatalogSource {
@@ -22,6 +23,11 @@ export interface Catalog {
   readonly resources: ResourceRegistry;
   /** Collisions and duplicates of every kind, for the caller to log. */
   readonly warnings: readonly string[];
+  /**
+   * Each list's cache hint: the narrowest of the upstreams that listed that kind; none when no upstream did (the
+   * SDK's default then applies).
+   */
+  readonly cacheHints: Readonly<Record<CatalogList, Required<CacheHint> | undefined>>;
 }
 
 export type CatalogKind = 'tools' | 'prompts' | 'resources';
@@ -51,7 +57,34 @@ export function buildCatalog(sources: readonly UpstreamCatalogSource[]): Catalog
       resourceTemplates: catalog.resourceTemplates,
     })),
   );
-  return { tools, prompts, resources, warnings: [...tools.warnings, ...prompts.warnings, ...resources.warnings] };
+  return {
+    tools,
+    prompts,
+    resources,
+    warnings: [...tools.warnings, ...prompts.warnings, ...resources.warnings],
+    cacheHints: {
+      tools: combinedCacheHint(sources, 'tools'),
+      resources: combinedCacheHint(sources, 'resources'),
+      resourceTemplates: combinedCacheHint(sources, 'resourceTemplates'),
+      prompts: combinedCacheHint(sources, 'prompts'),
+    },
+  };
+}
+
+/**
+ * An upstream counts for a list if it listed that kind, or if it has items of it with no hint known (a saved
+ * catalog keeps none): then it says nothing of their freshness, which is the default (0 ms, private).
+ */
+function combinedCacheHint(
+  sources: readonly UpstreamCatalogSource[],
+  list: CatalogList,
+): Required<CacheHint> | undefined {
+  const hints = sources.flatMap(({ catalog }) => {
+    const hint = catalog.cacheHints?.[list];
+    if (hint !== undefined) return [hint];
+    return catalog[list].length > 0 ? [{}] : [];
+  });
+  return narrowestCacheHint(hints);
 }
 
 /** Which lists differ between two catalogs (relists often change nothing, and then the client hears nothing). */

@@ -85,7 +85,9 @@ export class CatalogStore {
 
   /** Saves `catalog` unless it is what the file already holds; one write at a time, the latest wins. */
   save(catalog: UpstreamCatalog): void {
-    const serialized = JSON.stringify(catalog);
+    // Cache hints are not kept: a saved catalog is of unknown age, so nothing of its freshness still holds.
+    const { cacheHints: _, ...lists } = catalog;
+    const serialized = JSON.stringify(lists);
     if (serialized === this.lastWritten) return;
     this.lastWritten = serialized;
     this.writing = this.writing.then(() => this.write(serialized)).catch(() => {});

@@ -35,9 +35,16 @@ const SEVERITY: readonly LoggingLevel[] = [
   'emergency',
 ];
 
+export function isLoggingLevel(value: unknown): value is LoggingLevel {
+  return SEVERITY.includes(value as LoggingLevel);
+}
+
 export interface DownstreamClientBridge extends ClientBridge {
-  /** The client's `logging/setLevel`: messages below it are not passed on (upstreams may ignore the level). */
-  setLogLevel(level: LoggingLevel): void;
+  /**
+   * The client's `logging/setLevel` (or a 2026-07-28 client's per-request level): messages below it are not passed
+   * on (upstreams may ignore the level). `off`: none are; `undefined`: all are.
+   */
+  setLogLevel(level: LoggingLevel | 'off' | undefined): void;
   /** The client said its roots changed. */
   rootsChanged(): void;
   /**
@@ -186,7 +193,8 @@ export function createClientBridge({ current, capabilities }: BridgedServer): Do
     },
     log(upstream, params) {
       const level = SEVERITY.indexOf(params.level as LoggingLevel);
-      if (threshold !== undefined && level !== -1 && level < threshold) return;
+      // Past the last level (`off`), even a level we do not know is held back.
+      if (threshold !== undefined && (threshold === SEVERITY.length || (level !== -1 && level < threshold))) return;
       relay.log(upstream, () => notify(upstream, params));
     },
     relayProgress(key, send) {
@@ -203,7 +211,7 @@ export function createClientBridge({ current, capabilities }: BridgedServer): Do
       return () => rootsListeners.delete(listener);
     },
     setLogLevel(level) {
-      threshold = SEVERITY.indexOf(level);
+      threshold = level === undefined ? undefined : level === 'off' ? SEVERITY.length : SEVERITY.indexOf(level);
     },
     rootsChanged() {
       for (const listener of rootsListeners) listener();

@@ -8,6 +8,7 @@ import {
   type ClientCapabilities,
   type InputRequests,
   inputRequired,
+  LOG_LEVEL_META_KEY,
   type LoggingLevel,
   ProtocolError,
   ProtocolErrorCode,
@@ -18,14 +19,14 @@ import {
 } from '@modelcontextprotocol/server';
 import type { Actor } from 'xstate';
 import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machines/supervisor.js';
-import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
+import type { CatalogList, ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import { signInInstruction } from '../../machines/upstream.js';
 import type { Catalog, CatalogKind } from '../catalog/index.js';
 import type { Logger } from '../observe/log.js';
 import { redact } from '../observe/redact.js';
 import type { ProxyStatus } from '../observe/status.js';
 import { IMPLEMENTATION } from '../version.js';
-import { createClientBridge, type DownstreamClientBridge } from './client-bridge.js';
+import { createClientBridge, type DownstreamClientBridge, isLoggingLevel } from './client-bridge.js';
 import { type InputRound, InputRounds } from './input-rounds.js';
 
 export type SupervisorActor = Actor<typeof supervisorMachine>;
@@ -42,6 +43,11 @@ export interface Downstream {
   bridge: DownstreamClientBridge;
   /** Serves with this supervisor from now on; requests that came before were waiting for it. */
   attach(supervisor: SupervisorActor): void;
+  /**
+   * The resource URIs a 2026-07-28 client's open `subscriptions/listen` streams name (see `watchListenedUris`): the
+   * proxy subscribes upstream to those added and unsubscribes from those gone, as for `resources/subscribe`.
+   */
+  listenTo(uris: ReadonlySet<string>): void;
 }
 
 /**
@@ -80,9 +86,23 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     attach = resolve;
   });
 
+  /** The level a 2026-07-28 client's requests last named: it has no `logging/setLevel`. */
+  let envelopeLogLevel: LoggingLevel | undefined;
+  const setLogLevel = (level: LoggingLevel) => {
+    bridge.setLogLevel(level);
+    void attached.then((supervisor) => supervisor.send({ type: 'logging.setLevel', level }));
+  };
+
   const supervisorReady = (ctx?: ServerContext) => {
     const envelope = ctx?.mcpReq.envelope as Record<string, unknown> | undefined;
     envelopeCapabilities ??= envelope?.[CLIENT_CAPABILITIES_META_KEY] as ClientCapabilities | undefined;
+    // The level is per request; upstream log messages are not, so the latest level named stands for the connection
+    // (filtered here, and sent to the upstreams as a legacy client's logging/setLevel is).
+    const level = envelope?.[LOG_LEVEL_META_KEY];
+    if (era === 'modern' && isLoggingLevel(level) && level !== envelopeLogLevel) {
+      envelopeLogLevel = level;
+      setLogLevel(level);
+    }
     start();
     return attached;
   };
@@ -122,7 +142,8 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     target: RequestTarget,
     params: Record<string, unknown>,
     label: string,
-    ctx: ServerContext,
+    /** None for the requests the proxy makes on its own (subscribing upstream for a listen stream). */
+    ctx: ServerContext | undefined,
     extra: Pick<ForwardedRequest, 'signal' | 'onClientRequest'>,
   ): Promise<RouteOutcome> => {
     const supervisor = await supervisorReady(ctx);
@@ -133,7 +154,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     const id = `request-${++nextRequestId}`;
     // Progress goes through the bridge's queue, so that a flood of it never holds up the answers of other calls.
     const onProgress =
-      progressToken === undefined
+      progressToken === undefined || ctx === undefined
         ? undefined
         : (progress: { progress: number; total?: number; message?: string }) =>
             bridge.relayProgress(id, () =>
@@ -177,6 +198,40 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   };
 
   const rounds = new InputRounds<RouteOutcome>();
+
+  let listened: ReadonlySet<string> = new Set();
+  /**
+   * Listened URIs no upstream served when we subscribed (its upstream was down): the client, acknowledged by the
+   * SDK, cannot know, so they are subscribed again when the resources change.
+   */
+  const unrouted = new Set<string>();
+  const subscribeUpstream = (method: 'resources/subscribe' | 'resources/unsubscribe', uri: string) => {
+    const label = `${method} ${uri} (for a subscriptions/listen stream)`;
+    void route(method, { kind: 'resource', uri }, { uri }, label, undefined, {}).then((outcome) => {
+      if (outcome.type === 'unknown-target' && method === 'resources/subscribe' && listened.has(uri)) {
+        unrouted.add(uri);
+      }
+      // Nobody waits for this answer: the listen stream was acknowledged already (by the SDK).
+      if (outcome.type !== 'result') logger.debug(`${label}: ${describeOutcome(outcome)}`);
+    });
+  };
+  const listenTo = (uris: ReadonlySet<string>) => {
+    const added = [...uris].filter((uri) => !listened.has(uri));
+    const gone = [...listened].filter((uri) => !uris.has(uri));
+    listened = uris;
+    if (added.includes(STATUS_RESOURCE.uri)) serveStatus('resources/subscribe');
+    if (gone.includes(STATUS_RESOURCE.uri)) serveStatus('resources/unsubscribe');
+    for (const uri of added) if (uri !== STATUS_RESOURCE.uri) subscribeUpstream('resources/subscribe', uri);
+    for (const uri of gone) {
+      if (uri !== STATUS_RESOURCE.uri && !unrouted.delete(uri)) subscribeUpstream('resources/unsubscribe', uri);
+    }
+  };
+  const subscribeUnrouted = () => {
+    for (const uri of unrouted) {
+      unrouted.delete(uri);
+      subscribeUpstream('resources/subscribe', uri);
+    }
+  };
 
   let stopWatchingStatus: (() => void) | undefined;
   /** `proxy://status`: read here, and a subscriber hears of every change of an upstream's state. */
@@ -225,6 +280,8 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
 
   const createServer = (openedIn: 'legacy' | 'modern'): Server => {
     era = openedIn;
+    // A 2026-07-28 client that names no log level asks for no log messages; a 2025-era one gets all until it sets one.
+    bridge.setLogLevel(openedIn === 'modern' ? (envelopeLogLevel ?? 'off') : undefined);
     const server = new Server(IMPLEMENTATION, {
       capabilities: {
         tools: { listChanged: true },
@@ -235,18 +292,32 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
       },
     });
     server.oninitialized = start;
+    // A 2026-07-28 answer carries the upstreams' cache hints combined, not the SDK's default (2025 has none).
+    const hint = (known: Catalog, of: CatalogList) => (openedIn === 'modern' ? known.cacheHints[of] : undefined);
     server.setRequestHandler('tools/list', (_request, ctx) =>
-      list('tools', ctx, (known) => ({ tools: known.tools.items.map((tool) => tool.definition) })),
+      list('tools', ctx, (known) => ({
+        tools: known.tools.items.map((tool) => tool.definition),
+        ...hint(known, 'tools'),
+      })),
     );
     server.setRequestHandler('prompts/list', (_request, ctx) =>
-      list('prompts', ctx, (known) => ({ prompts: known.prompts.items.map((prompt) => prompt.definition) })),
+      list('prompts', ctx, (known) => ({
+        prompts: known.prompts.items.map((prompt) => prompt.definition),
+        ...hint(known, 'prompts'),
+      })),
     );
     // The status resource comes first and is always there, whatever the upstreams list.
     server.setRequestHandler('resources/list', (_request, ctx) =>
-      list('resources', ctx, (known) => ({ resources: [STATUS_RESOURCE, ...known.resources.resources] })),
+      list('resources', ctx, (known) => ({
+        resources: [STATUS_RESOURCE, ...known.resources.resources],
+        ...hint(known, 'resources'),
+      })),
     );
     server.setRequestHandler('resources/templates/list', (_request, ctx) =>
-      list('resources', ctx, (known) => ({ resourceTemplates: [...known.resources.resourceTemplates] })),
+      list('resources', ctx, (known) => ({
+        resourceTemplates: [...known.resources.resourceTemplates],
+        ...hint(known, 'resourceTemplates'),
+      })),
     );
 
     server.setRequestHandler('tools/call', (request, ctx) => {
@@ -283,7 +354,10 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   };
 
   attached.then((supervisor) => {
-    supervisor.on('catalog.changed', ({ kinds }) => notifyListChanged(kinds));
+    supervisor.on('catalog.changed', ({ kinds }) => {
+      notifyListChanged(kinds);
+      if (kinds.includes('resources')) subscribeUnrouted();
+    });
     supervisor.on('warning', ({ message }) => logger.warn(message));
     // The client may show log messages where stderr is hidden: the sign-in link must reach the user somehow.
     supervisor.on('sign-in.needed', ({ upstream, url, userCode }) => {
@@ -296,7 +370,21 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
         .catch(() => {});
     });
   });
-  return { createServer, bridge, attach };
+  return { createServer, bridge, attach, listenTo };
+}
+
+/** How a request the proxy made on its own went wrong, for the debug log. */
+function describeOutcome(outcome: RouteOutcome): string {
+  switch (outcome.type) {
+    case 'result':
+      return 'done';
+    case 'rpc-error':
+      return redact(outcome.message);
+    case 'unknown-target':
+      return 'no upstream serves it';
+    case 'failure':
+      return outcome.failure.message;
+  }
 }
 
 /** The requests of a 2026-07-28 client that may be answered with input_required. */

@@ -223,14 +223,17 @@ export function createConnection({
     transport,
     async listCatalog(): Promise<UpstreamCatalog> {
       const offers = client.getServerCapabilities() ?? {};
+      const cacheHints: NonNullable<UpstreamCatalog['cacheHints']> = {};
       // Every page, each item checked on its own: one bad definition costs that item, not the whole list.
       const [tools, resources, resourceTemplates, prompts] = await Promise.all([
-        offers.tools ? listed('tools/list', () => listAll(list, 'tools')) : [],
-        offers.resources ? listed('resources/list', () => listAll(list, 'resources')) : [],
-        offers.resources ? listed('resources/templates/list', () => listAll(list, 'resourceTemplates')) : [],
-        offers.prompts ? listed('prompts/list', () => listAll(list, 'prompts')) : [],
+        offers.tools ? listed('tools/list', () => listAll(list, 'tools', cacheHints)) : [],
+        offers.resources ? listed('resources/list', () => listAll(list, 'resources', cacheHints)) : [],
+        offers.resources
+          ? listed('resources/templates/list', () => listAll(list, 'resourceTemplates', cacheHints))
+          : [],
+        offers.prompts ? listed('prompts/list', () => listAll(list, 'prompts', cacheHints)) : [],
       ]);
-      return { tools, resources, resourceTemplates, prompts };
+      return { tools, resources, resourceTemplates, prompts, cacheHints };
     },
     async request(request: ForwardedRequest, ended?: AbortSignal): Promise<CallOutcome> {
       const { method, params, label, timeoutMs, maxTotalMs, signal, onProgress, onClientRequest } = request;

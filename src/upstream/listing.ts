@@ -12,6 +12,8 @@ import {
   type Tool,
 } from '@modelcontextprotocol/client';
 import { z } from 'zod';
+import type { CacheHint } from '../../machines/types.js';
+import { narrowestCacheHint } from '../catalog/cache-hints.js';
 
 /** Pages followed at most: a server that hands out cursors forever must not keep the proxy listing. */
 const MAX_PAGES = 1_000;
@@ -51,12 +53,18 @@ const pageSchema = (kind: ListedKind) =>
 /** Warnings already given, by upstream: a relist of the same bad list must not repeat them. */
 const warned = new Map<string, Set<string>>();
 
-export async function listAll<K extends ListedKind>(target: ListTarget, kind: K): Promise<ListedKinds[K][]> {
+/** `hints`, when given, gets the list's cache hint under `kind`: the narrowest over its pages. */
+export async function listAll<K extends ListedKind>(
+  target: ListTarget,
+  kind: K,
+  hints?: Partial<Record<ListedKind, CacheHint>>,
+): Promise<ListedKinds[K][]> {
   const { method, what, schema } = LISTS[kind];
   const items: ListedKinds[K][] = [];
   const page = pageSchema(kind);
   let cursor: string | undefined;
   const seenCursors = new Set<string>();
+  const pageHints: CacheHint[] = [];
   for (let pages = 0; pages < MAX_PAGES; pages++) {
     const result = await target.client.request(
       { method, params: cursor === undefined ? {} : { cursor } },
@@ -70,11 +78,22 @@ export async function listAll<K extends ListedKind>(target: ListTarget, kind: K)
       if (problem === undefined) items.push(raw as ListedKinds[K]);
       else warnOnce(target, `upstream "${target.upstream}": ${what} ${label(raw, index)} is left out: ${problem}`);
     }
+    pageHints.push(cacheHintOf(result));
     cursor = result.nextCursor as string | undefined;
     if (cursor === undefined || seenCursors.has(cursor)) break;
     seenCursors.add(cursor);
   }
+  if (hints) hints[kind] = narrowestCacheHint(pageHints);
   return items;
+}
+
+/** The result's own `ttlMs` / `cacheScope`, when valid (a 2025-era upstream sends none). */
+function cacheHintOf(result: Record<string, unknown>): CacheHint {
+  const { ttlMs, cacheScope } = result;
+  return {
+    ...(typeof ttlMs === 'number' && Number.isSafeInteger(ttlMs) && ttlMs >= 0 && { ttlMs }),
+    ...((cacheScope === 'public' || cacheScope === 'private') && { cacheScope }),
+  };
 }
 
 /** Names nobody can call or read: empty, or with control characters. */

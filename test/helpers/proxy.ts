@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, type ClientCapabilities } from '@modelcontextprotocol/client';
+import { Client, type ClientCapabilities, type ClientOptions } from '@modelcontextprotocol/client';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import type { ProxyConfig, UpstreamConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/log.js';
@@ -44,6 +44,8 @@ export async function startTestProxy(
       setup?: (client: Client) => void;
       /** The protocol versions the client offers (default: all the SDK knows). */
       supportedProtocolVersions?: string[];
+      /** How the client negotiates its era: `{ mode: { pin: '2026-07-28' } }` makes a 2026-07-28 client. */
+      versionNegotiation?: ClientOptions['versionNegotiation'];
     };
   } = {},
 ): Promise<TestProxy> {
@@ -89,6 +91,7 @@ export async function startTestProxy(
       ...(options.client?.supportedProtocolVersions && {
         supportedProtocolVersions: options.client.supportedProtocolVersions,
       }),
+      ...(options.client?.versionNegotiation && { versionNegotiation: options.client.versionNegotiation }),
     },
   );
   options.client?.setup?.(client);
