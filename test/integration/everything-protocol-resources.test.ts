@@ -8,7 +8,7 @@
  * notification can only be the proxy's doing.
  */
 import { gunzipSync } from 'node:zlib';
-import type { Client } from '@modelcontextprotocol/client';
+import { type Client, LOG_LEVEL_META_KEY, type LoggingLevel } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { startEverything } from '../fixtures/everything.js';
 import { connectDirect } from '../helpers/direct.js';
@@ -21,6 +21,7 @@ import {
   type UpstreamUnderTest,
   upstreamForSuite,
   VIAS,
+  type Via,
   waitUntil,
   walkPages,
 } from '../helpers/session.js';
@@ -52,6 +53,33 @@ function withoutEraEnvelope<T extends object>(result: T): T {
   return (Object.keys(meta).length > 0 ? { ...rest, _meta: meta } : rest) as T;
 }
 
+/**
+ * The client's log level, by its era's means: `logging/setLevel` (2025), or named on a request's `_meta` (the
+ * 2026-07-28 revision has no setLevel; the proxy takes the latest level a request names).
+ */
+async function setLevel(client: Client, via: Via, level: LoggingLevel): Promise<void> {
+  if (via !== 'proxy-2026') {
+    await client.setLoggingLevel(level);
+    return;
+  }
+  await client.callTool({ name: 'echo', arguments: { message: 'level' }, _meta: { [LOG_LEVEL_META_KEY]: level } });
+}
+
+/**
+ * Subscribes to `uri` by its era's means: `resources/subscribe` (2025), or a `subscriptions/listen` stream naming
+ * it (2026-07-28), which closing ends. Resolves with the unsubscribe.
+ */
+async function subscribe(client: Client, via: Via, uri: string): Promise<() => Promise<void>> {
+  if (via !== 'proxy-2026') {
+    await expect(client.subscribeResource({ uri })).resolves.toEqual({});
+    return async () => {
+      await expect(client.unsubscribeResource({ uri })).resolves.toEqual({});
+    };
+  }
+  const subscription = await client.listen({ resourceSubscriptions: [uri] });
+  return () => subscription.close();
+}
+
 /** What a plain client connected straight to the upstream gets from `run`. */
 async function reference<T>(upstream: UpstreamUnderTest, run: (client: Client) => Promise<T>): Promise<T> {
   const client = await connectDirect(upstream.url, upstream.transport);
@@ -66,8 +94,8 @@ async function reference<T>(upstream: UpstreamUnderTest, run: (client: Client) =
  * Returns once a notification sent outside any request has reached the client: turns on simulated logging at level
  * debug (every message passes) until one arrives, then turns it off again.
  */
-async function serverStreamOpen(client: Client, logs: LogMessage[]): Promise<void> {
-  await client.setLoggingLevel('debug');
+async function serverStreamOpen(client: Client, via: Via, logs: LogMessage[]): Promise<void> {
+  await setLevel(client, via, 'debug');
   await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
   await waitUntil(
     'a simulated log message',
@@ -151,7 +179,9 @@ describe.each(HTTP_TRANSPORTS)(
             listChanged.setup(client);
           },
         });
-        await serverStreamOpen(client, logs.received);
+        await serverStreamOpen(client, via, logs.received);
+        // A 2026-07-28 client hears of list changes on a listen stream asking for them.
+        const listening = via === 'proxy-2026' ? await client.listen({ resourcesListChanged: true }) : undefined;
         const before = listChanged.received.length;
         const data = `data:text/plain;base64,${Buffer.from('hello through the proxy').toString('base64')}`;
         const result = await client.callTool({
@@ -168,6 +198,7 @@ describe.each(HTTP_TRANSPORTS)(
         expect(content).toMatchObject({ uri, mimeType: 'application/gzip' });
         const blob = content && 'blob' in content ? content.blob : '';
         expect(gunzipSync(Buffer.from(blob, 'base64')).toString('utf8')).toBe('hello through the proxy');
+        await listening?.close();
       });
 
       it('subscribes to a resource, relays its updates, and unsubscribes', async () => {
@@ -180,16 +211,18 @@ describe.each(HTTP_TRANSPORTS)(
           },
         });
         const uri = DOC('architecture.md');
-        await expect(client.subscribeResource({ uri })).resolves.toEqual({});
+        const unsubscribe = await subscribe(client, via, uri);
         // Sends an update for every subscribed URI at once and every 5 s (so a stream opened late still gets one).
         await client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
         await waitUntil('notifications/resources/updated', () => updates.received.length > 0, PERIODIC_WAIT_MS);
-        expect(updates.received).toContainEqual({ uri });
+        // (On a listen stream each carries the stream's subscription id in `_meta` too.)
+        expect(updates.received.map((update) => update.uri)).toContain(uri);
         expect(new Set(updates.received.map((update) => update.uri))).toEqual(new Set([uri]));
         await client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
 
         // The upstream acknowledges an unsubscribe with a log message (the stream is open: an update came through it).
-        await expect(client.unsubscribeResource({ uri })).resolves.toEqual({});
+        if (via === 'proxy-2026') await setLevel(client, via, 'info');
+        await unsubscribe();
         await waitUntil('the log message acknowledging the unsubscribe', () =>
           logs.received.some((message) => logText(message).includes(`Received Unsubscribe Resource request: ${uri}`)),
         );
@@ -244,7 +277,7 @@ describe.each(HTTP_TRANSPORTS)(
         const logs = recordNotifications('notifications/message');
         const session = await openTestSession(via, upstream, { setup: logs.setup });
         const { client } = session;
-        await serverStreamOpen(client, logs.received);
+        await serverStreamOpen(client, via, logs.received);
         const simulated = logs.received.find((message) => SIMULATED_LOG.test(logText(message)));
         expect(simulated?.logger).toBe(session.expectedLogger(undefined));
 
@@ -252,10 +285,10 @@ describe.each(HTTP_TRANSPORTS)(
         // one; both would travel on the same stream in order, so once the second has arrived, the first never will.
         const quiet = DOC('startup.md');
         const loud = DOC('structure.md');
-        await client.setLoggingLevel('error');
-        await client.subscribeResource({ uri: quiet });
-        await client.setLoggingLevel('info');
-        await client.subscribeResource({ uri: loud });
+        await setLevel(client, via, 'error');
+        await subscribe(client, via, quiet);
+        await setLevel(client, via, 'info');
+        await subscribe(client, via, loud);
         await waitUntil('the info message acknowledging the second subscribe', () =>
           logs.received.some((message) => logText(message).includes(loud)),
         );
