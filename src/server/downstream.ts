@@ -152,17 +152,19 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     // The upstream gets a progress token of ours (the SDK adds it); its progress is passed on under the client's.
     if (params._meta !== undefined) upstreamParams._meta = meta;
     const id = `request-${++nextRequestId}`;
+    let progressSentAt = Number.NEGATIVE_INFINITY;
     // Progress goes through the bridge's queue, so that a flood of it never holds up the answers of other calls.
     const onProgress =
       progressToken === undefined || ctx === undefined
         ? undefined
         : (progress: { progress: number; total?: number; message?: string }) =>
-            bridge.relayProgress(id, () =>
-              ctx.mcpReq.notify({
+            bridge.relayProgress(id, () => {
+              progressSentAt = performance.now();
+              return ctx.mcpReq.notify({
                 method: 'notifications/progress',
                 params: { ...progress, progressToken: progressToken as string | number },
-              }),
-            );
+              });
+            });
     const outcome = await new Promise<RouteOutcome>((reply) =>
       supervisor.send({
         type: 'request.route',
@@ -174,6 +176,13 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     );
     // Answered: progress still queued for it would reach the client after the result, which drops it anyway.
     if (onProgress) bridge.forgetProgress(id);
+    // The SDK's clients (either era) handle a notification a microtask later than a response read in the same
+    // chunk, so progress written just before the result is taken for an unknown token (typescript-sdk #2580;
+    // some clients then drop the connection). A result right behind its progress waits a moment for the client
+    // to have read it.
+    const sinceProgress = performance.now() - progressSentAt;
+    if (sinceProgress < PROGRESS_SETTLE_MS)
+      await new Promise((resolve) => setTimeout(resolve, PROGRESS_SETTLE_MS - sinceProgress));
     return outcome;
   };
 
@@ -386,6 +395,9 @@ function describeOutcome(outcome: RouteOutcome): string {
       return outcome.failure.message;
   }
 }
+
+/** How long a result waits behind progress sent for its request just before (see route). */
+const PROGRESS_SETTLE_MS = 20;
 
 /** The requests of a 2026-07-28 client that may be answered with input_required. */
 const ROUND_TRIP_METHODS: ReadonlySet<ForwardedMethod> = new Set(['tools/call', 'prompts/get', 'resources/read']);
