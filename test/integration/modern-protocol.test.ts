@@ -94,9 +94,12 @@ describe.each(VIAS)('a 2026-07-28 upstream, %s', (via) => {
   it('passes a cancellation on to the upstream', async () => {
     const client = await connect(via);
     const before = fixture!.cancelled;
+    const started = fixture!.started;
     const controller = new AbortController();
     const call = client.callTool({ name: 'slow', arguments: { ms: 10_000 } }, { signal: controller.signal });
-    setTimeout(() => controller.abort('enough'), 300);
+    // Cancelled once the upstream is working on it, so the upstream has something to cancel.
+    await expect.poll(() => fixture!.started, { timeout: 5_000 }).toBe(started + 1);
+    controller.abort('enough');
     await expect(call).rejects.toThrow();
     await expect.poll(() => fixture!.cancelled, { timeout: 5_000 }).toBe(before + 1);
   });
