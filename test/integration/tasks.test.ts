@@ -9,7 +9,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, type Notification, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import {
+  Client,
+  type ClientCapabilities,
+  type Notification,
+  ProtocolError,
+  ProtocolErrorCode,
+} from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import * as z from 'zod';
@@ -39,31 +45,37 @@ interface TaskClient {
 }
 
 /** A client straight to the upstream, or through a proxy in front of these upstreams; closed after the test. */
-async function openClient(via: Via, upstreams: TestUpstream[]): Promise<TaskClient> {
+async function openClient(
+  via: Via,
+  upstreams: TestUpstream[],
+  options: { capabilities?: ClientCapabilities; setup?: (client: Client) => void } = {},
+): Promise<TaskClient> {
   const statuses: Task[] = [];
+  const { capabilities } = options;
   // The SDK's typed surface has no task notifications: the fallback handler gets them.
   const setup = (client: Client) => {
+    options.setup?.(client);
     client.fallbackNotificationHandler = async (notification: Notification) => {
       if (notification.method === 'notifications/tasks/status') statuses.push(Task.parse(notification.params));
     };
   };
   if (via === 'direct') {
-    const client = await connectDirect(new URL(upstreams[0]!.url), 'http', { setup });
+    const client = await connectDirect(new URL(upstreams[0]!.url), 'http', { setup, capabilities });
     onTestFinished(() => client.close());
     return { client, statuses };
   }
   const proxy = await startTestProxy(
     upstreams.map((upstream) => ({ transport: 'http', ...upstream })),
-    { client: { setup, supportedProtocolVersions: LEGACY_VERSIONS } },
+    { client: { setup, capabilities, supportedProtocolVersions: LEGACY_VERSIONS } },
   );
   onTestFinished(() => proxy.close());
   return { client: proxy.client, statuses };
 }
 
-function startTask(client: Client, topic: string, tool = TASK_TOOL): Promise<Task> {
+function startTask(client: Client, topic: string, tool = TASK_TOOL, ambiguous = false): Promise<Task> {
   return client
     .request(
-      { method: 'tools/call', params: { name: tool, arguments: { topic }, task: { ttl: 60_000 } } },
+      { method: 'tools/call', params: { name: tool, arguments: { topic, ambiguous }, task: { ttl: 60_000 } } },
       CreateTaskResult,
     )
     .then(({ task }) => task);
@@ -161,6 +173,32 @@ describe('tasks through the proxy (server-everything over Streamable HTTP)', () 
       );
       expect(statuses.filter(({ taskId }) => taskId === task.taskId).length).toBeGreaterThanOrEqual(2);
       expect(statuses.filter(({ taskId }) => taskId !== task.taskId)).toEqual([]);
+    });
+
+    it('asks the client for the input a task needs (input_required), and the task goes on with the answer', async () => {
+      const questions: string[] = [];
+      const { client } = await openClient(via, upstreams(), {
+        capabilities: { elicitation: { form: {} } },
+        setup: (client) =>
+          client.setRequestHandler('elicitation/create', ({ params }) => {
+            questions.push(params.message);
+            return { action: 'accept', content: { interpretation: 'historical' } };
+          }),
+      });
+      const task = await startTask(client, 'python', TASK_TOOL, true);
+      let status = task.status;
+      await waitUntil(
+        'the task to need input',
+        () => status === 'input_required',
+        10_000,
+        async () => {
+          status = (await getTask(client, task.taskId)).status;
+        },
+      );
+      // The question comes with tasks/result, which then waits for the end and answers with the result.
+      const result = await taskResult(client, task.taskId);
+      expect(questions).toEqual([expect.stringContaining('The research query "python" could have multiple')]);
+      expect(result.content[0]?.text).toContain('# Research Report: python (historical)');
     });
 
     it('cancels a running task', async () => {
