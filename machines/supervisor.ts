@@ -237,7 +237,9 @@ export const supervisorMachine = setup({
           request: {
             ...event.request,
             params: upstreamParams(event.request, owner.originalName),
-            timeoutMs: upstream.timeoutMs,
+            // tasks/result waits, by design, for its task to end: the whole max_call_ms, not the per-answer timeout.
+            timeoutMs:
+              event.request.method === 'tasks/result' ? (upstream.maxCallMs ?? upstream.timeoutMs) : upstream.timeoutMs,
             ...(upstream.maxCallMs !== undefined && { maxTotalMs: upstream.maxCallMs }),
           },
           reply: (outcome: CallOutcome) => event.reply({ ...outcome, upstream: owner.upstream }),

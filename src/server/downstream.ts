@@ -187,7 +187,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     send: async (upstream, method, params, ctx) => {
       const taskId = typeof params.taskId === 'string' ? params.taskId : undefined;
       const target: RequestTarget = { kind: 'task', upstream, ...(taskId !== undefined && { taskId }) };
-      const label = `${method}${taskId === undefined ? '' : ` "${taskId}"`} on upstream "${upstream}"`;
+      const label = `${method}${taskId === undefined ? '' : ` "${taskId}"`}`;
       return answer(method, label, await route(method, target, params, label, ctx, { signal: ctx.mcpReq.signal }));
     },
     upstreams: async (ctx) => (await supervisorReady(ctx)).getSnapshot().context.upstreams.map(({ name }) => name),

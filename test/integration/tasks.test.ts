@@ -293,6 +293,14 @@ describe('tasks through the proxy (server-everything over Streamable HTTP)', () 
     expect((await taskResult(client, onB.taskId)).content[0]?.text).toContain('Research Report: topic on b');
   });
 
+  it("waits in tasks/result for the task's end longer than the upstream's timeout (up to max_call_ms)", async () => {
+    const { client } = await openClient('proxy', [{ name: 'everything', url: everything.url, timeoutMs: 1_000 }]);
+    const task = await startTask(client, 'a slow one');
+    // The task takes four seconds; tasks/result answers when it has ended.
+    const result = await taskResult(client, task.taskId);
+    expect(result.content[0]?.text).toContain('# Research Report: a slow one');
+  });
+
   it('refuses a cursor of tasks/list it did not give', async () => {
     const { client } = await openClient('proxy', upstreams());
     expect((await refusal(listTasks(client, 'not-a-cursor'))).code).toBe(ProtocolErrorCode.InvalidParams);
