@@ -60,7 +60,8 @@ async function openClient(
     };
   };
   if (via === 'direct') {
-    const client = await connectDirect(new URL(upstreams[0]!.url), 'http', { setup, capabilities });
+    const { url, transport } = upstreams[0]!;
+    const client = await connectDirect(new URL(url), transport === 'sse' ? 'sse' : 'http', { setup, capabilities });
     onTestFinished(() => client.close());
     return { client, statuses };
   }
@@ -304,6 +305,27 @@ describe('tasks through the proxy (server-everything over Streamable HTTP)', () 
   it('refuses a cursor of tasks/list it did not give', async () => {
     const { client } = await openClient('proxy', upstreams());
     expect((await refusal(listTasks(client, 'not-a-cursor'))).code).toBe(ProtocolErrorCode.InvalidParams);
+  });
+});
+
+describe('tasks through the proxy (server-everything over legacy SSE)', () => {
+  let everything: EverythingServer;
+  beforeAll(async () => {
+    everything = await startEverything('sse');
+  });
+  afterAll(async () => {
+    await everything?.close();
+  });
+
+  it.each(VIAS)('%s: a task runs to its end, its statuses notified on the one stream', async (via) => {
+    const { client, statuses } = await openClient(via, [{ name: 'everything', url: everything.url, transport: 'sse' }]);
+    const task = await startTask(client, 'over sse');
+    const result = await taskResult(client, task.taskId);
+    expect(result.content[0]?.text).toContain('# Research Report: over sse');
+    expect((await getTask(client, task.taskId)).status).toBe('completed');
+    await waitUntil('the completed status notification', () =>
+      statuses.some(({ taskId, status }) => taskId === task.taskId && status === 'completed'),
+    );
   });
 });
 
