@@ -302,6 +302,23 @@ describe('tasks through the proxy (server-everything over Streamable HTTP)', () 
     expect(result.content[0]?.text).toContain('# Research Report: a slow one');
   });
 
+  it("does not pass on the client's own tasks (it would run elicitations as tasks): the upstream offers no tool for it", async () => {
+    const capabilities: ClientCapabilities = {
+      elicitation: { form: {} },
+      tasks: { requests: { elicitation: { create: {} } } },
+    };
+    const toolsVia = async (via: Via) => {
+      const { client } = await openClient(via, upstreams(), { capabilities });
+      return (await client.listTools()).tools.map(({ name }) => name);
+    };
+    // Directly, server-everything offers a tool that sends the client task-augmented elicitations.
+    expect(await toolsVia('direct')).toContain('trigger-elicitation-request-async');
+    // The proxy would have to route the client's tasks back to the upstream: it does not, so it does not say it can.
+    const proxied = await toolsVia('proxy');
+    expect(proxied).toContain('trigger-elicitation-request');
+    expect(proxied).not.toContain('trigger-elicitation-request-async');
+  });
+
   it('refuses a cursor of tasks/list it did not give', async () => {
     const { client } = await openClient('proxy', upstreams());
     expect((await refusal(listTasks(client, 'not-a-cursor'))).code).toBe(ProtocolErrorCode.InvalidParams);
