@@ -240,7 +240,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
 
   const createServer = (openedIn: 'legacy' | 'modern'): Server => {
     era = openedIn;
-    const server = new TaskAwareServer(IMPLEMENTATION, {
+    const server = new TaskAwareServer(openedIn, IMPLEMENTATION, {
       capabilities: {
         tools: { listChanged: true },
         prompts: { listChanged: true },

@@ -11,11 +11,19 @@ import { createdTask, isTaskAugmented } from './wire.js';
 type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<Result>;
 
 export class TaskAwareServer extends Server {
+  /** Only a 2025-era server gets tasks (src/tasks/routing.ts); a 2026-07-28 one is the SDK's own, unchanged. */
+  constructor(
+    private readonly era: 'legacy' | 'modern',
+    ...args: ConstructorParameters<typeof Server>
+  ) {
+    super(...args);
+  }
+
   protected override _wrapHandler(method: string, handler: Handler): Handler {
     const wrapped = super._wrapHandler(method, handler);
     if (method !== 'tools/call') return wrapped;
     return async (request, ctx) => {
-      if (!isTaskAugmented(request.params)) return wrapped(request, ctx);
+      if (this.era !== 'legacy' || !isTaskAugmented(request.params)) return wrapped(request, ctx);
       const result = await handler(request, ctx);
       if (createdTask(result)) return result;
       // Not a task after all: the SDK's checks and normalisation, on the result already in hand.
