@@ -20,7 +20,7 @@ import {
 } from '@modelcontextprotocol/server';
 import * as z from 'zod';
 import { TaskRoutes } from './routes.js';
-import { createdTask, type TaskMethod, type WireTask } from './wire.js';
+import { createdTask, TASK_METHODS, type TaskMethod, type WireTask } from './wire.js';
 
 export type Era = 'legacy' | 'modern';
 
@@ -51,6 +51,8 @@ export interface TaskRouting {
   answered(upstream: string | undefined, result: Result): Result;
   /** A status notification of an upstream, as the client should get it (undefined: not for this client). */
   statusForClient(era: Era, upstream: string, params: Record<string, unknown>): Record<string, unknown> | undefined;
+  /** Answers a task request of the client (what `register` installs). */
+  handle(method: TaskMethod, params: Record<string, unknown>, ctx: ServerContext): Promise<Result>;
   /** Registers `tasks/get`, `tasks/result`, `tasks/list` and `tasks/cancel` on a 2025-era server. */
   register(server: Server, era: Era): void;
 }
@@ -120,8 +122,23 @@ export function createTaskRouting(forwarding: TaskForwarding, routes = new TaskR
     return { tasks, ...(at && { nextCursor: encodeCursor(at) }) } as Result;
   };
 
+  const handle = async (method: TaskMethod, params: Record<string, unknown>, ctx: ServerContext): Promise<Result> => {
+    switch (method) {
+      case 'tasks/get':
+      case 'tasks/cancel':
+        return taskAnswer(method, params, ctx);
+      case 'tasks/result': {
+        const { route, result } = await sendForTask('tasks/result', params, ctx);
+        return relatedTaskShown(result, routes.exposedId(route.upstream, route.upstreamId));
+      }
+      case 'tasks/list':
+        return listTasks(params, ctx);
+    }
+  };
+
   return {
     routes,
+    handle,
     capabilities: (era) => (era === 'legacy' ? { tasks: LEGACY_TASKS_CAPABILITY } : {}),
     callParams(era, params) {
       if (era === 'legacy' || !('task' in params)) return params;
@@ -141,17 +158,11 @@ export function createTaskRouting(forwarding: TaskForwarding, routes = new TaskR
       if (era !== 'legacy') return;
       // The SDK's typed surface leaves the task methods out (it has no task runtime); its dispatcher still knows
       // them as 2025-era methods and checks their params.
-      const handle = server.setRequestHandler.bind(server) as unknown as (
+      const on = server.setRequestHandler.bind(server) as unknown as (
         method: TaskMethod,
         handler: LooseHandler,
       ) => void;
-      handle('tasks/get', (request, ctx) => taskAnswer('tasks/get', request.params ?? {}, ctx));
-      handle('tasks/cancel', (request, ctx) => taskAnswer('tasks/cancel', request.params ?? {}, ctx));
-      handle('tasks/result', async (request, ctx) => {
-        const { route, result } = await sendForTask('tasks/result', request.params ?? {}, ctx);
-        return relatedTaskShown(result, routes.exposedId(route.upstream, route.upstreamId));
-      });
-      handle('tasks/list', (request, ctx) => listTasks(request.params ?? {}, ctx));
+      for (const method of TASK_METHODS) on(method, (request, ctx) => handle(method, request.params ?? {}, ctx));
     },
   };
 }
