@@ -82,8 +82,10 @@ export function createTaskRouting(forwarding: TaskForwarding, routes = new TaskR
         result: await forwarding.send(route.upstream, method, { ...params, taskId: route.upstreamId }, ctx),
       };
     } catch (error) {
-      // The upstream no longer knows it (expired, or it restarted): neither does the proxy, from now on.
-      if (error instanceof ProtocolError && error.code === ProtocolErrorCode.InvalidParams) routes.forget(taskId);
+      // The upstream no longer knows it (expired, or it restarted): neither does the proxy, from now on. Not on
+      // tasks/cancel, whose invalid params also mean "already terminal", of a task that is still there.
+      const unknownThere = error instanceof ProtocolError && error.code === ProtocolErrorCode.InvalidParams;
+      if (unknownThere && method !== 'tasks/cancel') routes.forget(taskId);
       throw error;
     }
   };

@@ -210,6 +210,8 @@ describe('tasks through the proxy (server-everything over Streamable HTTP)', () 
       expect((await getTask(client, task.taskId)).status).toBe('cancelled');
       // A terminal task cannot be cancelled again: the upstream's refusal is passed on.
       expect((await refusal(cancelTask(client, task.taskId))).code).toBe(ProtocolErrorCode.InvalidParams);
+      // ... and the task is still there, still routed.
+      expect((await getTask(client, task.taskId)).status).toBe('cancelled');
     });
 
     it('refuses an unknown task id with invalid params', async () => {
