@@ -8,8 +8,9 @@
  * Bounds: a route lives as long as its task (the `ttl` the upstream gave it, from when the proxy saw it; at most
  * MAX_ROUTE_MS, also when the task has no ttl). A terminal status does not end it, since the client may fetch the
  * result (`tasks/result`, `tasks/get`) until the ttl runs out; an upstream that no longer knows the task (it answers
- * the spec's invalid params) ends it at once. At most MAX_ROUTES are kept: beyond, the oldest terminal one goes
- * first, then the oldest. Expired routes are swept on lookup and when the map is full: no timers.
+ * `tasks/get` or `tasks/result` with the spec's invalid params) ends it at once. At most MAX_ROUTES are kept:
+ * beyond, the oldest terminal one goes first, then the oldest. Expired routes are swept on lookup and when the map
+ * is full: no timers.
  */
 import { TERMINAL_STATUSES, type WireTask } from './wire.js';
 
