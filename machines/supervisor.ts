@@ -61,9 +61,15 @@ export interface SupervisorContext {
 export type RequestTarget =
   | { kind: 'tool'; name: string }
   | { kind: 'prompt'; name: string }
-  | { kind: 'resource'; uri: string };
+  | { kind: 'resource'; uri: string }
+  /**
+   * A task request, for the upstream that owns the task (the downstream keeps the map from task to upstream: task
+   * ids are the upstreams' own); `tasks/list` names each upstream in turn, with no task.
+   */
+  | { kind: 'task'; upstream: string; taskId?: string };
 
-export type RouteOutcome = CallOutcome | { type: 'unknown-target'; target: RequestTarget };
+/** How a routed request ended; `upstream` names who answered (a task it created is that upstream's). */
+export type RouteOutcome = (CallOutcome & { upstream?: string }) | { type: 'unknown-target'; target: RequestTarget };
 
 /** A client request for the upstream that owns its target; `params` still hold the client's names. */
 export type RouteEvent = {
@@ -113,6 +119,8 @@ function resolve(catalog: Catalog, target: RequestTarget): { upstream: string; o
       const upstream = catalog.resources.ownerOf(target.uri);
       return upstream === undefined ? undefined : { upstream };
     }
+    case 'task':
+      return { upstream: target.upstream };
   }
 }
 
@@ -218,7 +226,7 @@ export const supervisorMachine = setup({
     'request.route': {
       actions: enqueueActions(({ context, event, enqueue }) => {
         const owner = resolve(context.catalog, event.target);
-        if (!owner) {
+        if (!owner || !context.refs[owner.upstream]) {
           event.reply({ type: 'unknown-target', target: event.target });
           return;
         }
@@ -229,10 +237,12 @@ export const supervisorMachine = setup({
           request: {
             ...event.request,
             params: upstreamParams(event.request, owner.originalName),
-            timeoutMs: upstream.timeoutMs,
+            // tasks/result waits, by design, for its task to end: the whole max_call_ms, not the per-answer timeout.
+            timeoutMs:
+              event.request.method === 'tasks/result' ? (upstream.maxCallMs ?? upstream.timeoutMs) : upstream.timeoutMs,
             ...(upstream.maxCallMs !== undefined && { maxTotalMs: upstream.maxCallMs }),
           },
-          reply: event.reply,
+          reply: (outcome: CallOutcome) => event.reply({ ...outcome, upstream: owner.upstream }),
         });
       }),
     },

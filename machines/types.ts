@@ -52,7 +52,12 @@ export type ForwardedMethod =
   | 'resources/read'
   | 'resources/subscribe'
   | 'resources/unsubscribe'
-  | 'completion/complete';
+  | 'completion/complete'
+  /** 2025-11-25 tasks: sent to the upstream that owns the task (or, for the list, to each). */
+  | 'tasks/get'
+  | 'tasks/result'
+  | 'tasks/list'
+  | 'tasks/cancel';
 
 export interface ForwardedRequest {
   method: ForwardedMethod;

@@ -151,6 +151,8 @@ export interface BridgedServer {
   current(): Server | undefined;
   /** What the client declared. */
   capabilities(): ClientCapabilities;
+  /** An upstream's task status as the client should get it (its task id translated), or undefined to drop it. */
+  taskStatus?(upstream: string, params: Record<string, unknown>): Record<string, unknown> | undefined;
 }
 
 /**
@@ -166,7 +168,7 @@ function withElicitationId(
   return { ...params, elicitationId: randomUUID() };
 }
 
-export function createClientBridge({ current, capabilities }: BridgedServer): DownstreamClientBridge {
+export function createClientBridge({ current, capabilities, taskStatus }: BridgedServer): DownstreamClientBridge {
   const rootsListeners = new Set<() => void>();
   let threshold: number | undefined;
   const ignore = () => {};
@@ -205,6 +207,17 @@ export function createClientBridge({ current, capabilities }: BridgedServer): Do
     },
     resourceUpdated(_upstream, params) {
       current()?.sendResourceUpdated(params).catch(ignore);
+    },
+    taskStatus(upstream, params) {
+      const shown = taskStatus?.(upstream, params);
+      if (!shown) return;
+      // Queued like progress, keyed by task: a client behind on a task's statuses needs only its latest.
+      relay.progress(
+        `task:${upstream}:${String(shown.taskId)}`,
+        () =>
+          (current()?.notification({ method: 'notifications/tasks/status', params: shown } as never) ??
+            Promise.resolve()) as Promise<void>,
+      );
     },
     onRootsChanged(listener) {
       rootsListeners.add(listener);

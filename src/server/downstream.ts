@@ -14,7 +14,7 @@ import {
   ProtocolErrorCode,
   ResourceNotFoundError,
   type Result,
-  Server,
+  type Server,
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import type { Actor } from 'xstate';
@@ -25,6 +25,8 @@ import type { Catalog, CatalogKind } from '../catalog/index.js';
 import type { Logger } from '../observe/log.js';
 import { redact } from '../observe/redact.js';
 import type { ProxyStatus } from '../observe/status.js';
+import { createTaskRouting } from '../tasks/routing.js';
+import { TaskAwareServer } from '../tasks/server.js';
 import { IMPLEMENTATION } from '../version.js';
 import { createClientBridge, type DownstreamClientBridge, isLoggingLevel } from './client-bridge.js';
 import { type InputRound, InputRounds } from './input-rounds.js';
@@ -80,6 +82,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   const bridge = createClientBridge({
     current: () => current,
     capabilities: () => (era === 'legacy' ? (current?.getClientCapabilities() ?? {}) : (envelopeCapabilities ?? {})),
+    taskStatus: (upstream, params) => tasks.statusForClient(era, upstream, params),
   });
   let attach!: (supervisor: SupervisorActor) => void;
   const attached = new Promise<SupervisorActor>((resolve) => {
@@ -190,7 +193,8 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   const answer = (method: ForwardedMethod, label: string, outcome: RouteOutcome): Result => {
     switch (outcome.type) {
       case 'result':
-        return outcome.result.isError === true ? redactToolError(outcome.result) : outcome.result;
+        if (outcome.result.isError === true) return redactToolError(outcome.result);
+        return method === 'tools/call' ? tasks.answered(outcome.upstream, outcome.result) : outcome.result;
       case 'rpc-error':
         // An upstream's error text may echo what we sent it (headers, tokens): never pass a secret on.
         throw new ProtocolError(outcome.code, redact(outcome.message), redactData(outcome.data));
@@ -241,6 +245,16 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
       subscribeUpstream('resources/subscribe', uri);
     }
   };
+  // Task ids are the upstreams' own: the map from each to its upstream lives here, for the whole connection.
+  const tasks = createTaskRouting({
+    send: async (upstream, method, params, ctx) => {
+      const taskId = typeof params.taskId === 'string' ? params.taskId : undefined;
+      const target: RequestTarget = { kind: 'task', upstream, ...(taskId !== undefined && { taskId }) };
+      const label = `${method}${taskId === undefined ? '' : ` "${taskId}"`}`;
+      return answer(method, label, await route(method, target, params, label, ctx, { signal: ctx.mcpReq.signal }));
+    },
+    upstreams: async (ctx) => (await supervisorReady(ctx)).getSnapshot().context.upstreams.map(({ name }) => name),
+  });
 
   let stopWatchingStatus: (() => void) | undefined;
   /** `proxy://status`: read here, and a subscriber hears of every change of an upstream's state. */
@@ -291,13 +305,14 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     era = openedIn;
     // A 2026-07-28 client that names no log level asks for no log messages; a 2025-era one gets all until it sets one.
     bridge.setLogLevel(openedIn === 'modern' ? (envelopeLogLevel ?? 'off') : undefined);
-    const server = new Server(IMPLEMENTATION, {
+    const server = new TaskAwareServer(openedIn, IMPLEMENTATION, {
       capabilities: {
         tools: { listChanged: true },
         prompts: { listChanged: true },
         resources: { subscribe: true, listChanged: true },
         completions: {},
         logging: {},
+        ...tasks.capabilities(openedIn),
       },
     });
     server.oninitialized = start;
@@ -331,8 +346,10 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
 
     server.setRequestHandler('tools/call', (request, ctx) => {
       const { name } = request.params;
-      return forward('tools/call', { kind: 'tool', name }, request.params, `tools/call "${name}"`, ctx) as never;
+      const params = tasks.callParams(openedIn, request.params);
+      return forward('tools/call', { kind: 'tool', name }, params, `tools/call "${name}"`, ctx) as never;
     });
+    tasks.register(server, openedIn);
     server.setRequestHandler('prompts/get', (request, ctx) => {
       const { name } = request.params;
       return forward('prompts/get', { kind: 'prompt', name }, request.params, `prompts/get "${name}"`, ctx) as never;
@@ -432,5 +449,7 @@ function unknownTarget(target: RequestTarget): Error {
       return new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: "${target.name}"`);
     case 'resource':
       return new ResourceNotFoundError(target.uri);
+    case 'task':
+      return new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown task: "${target.taskId ?? ''}"`);
   }
 }

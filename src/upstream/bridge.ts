@@ -31,6 +31,8 @@ export interface ClientBridge {
   resourceUpdated(upstream: string, params: { uri: string }): void;
   /** Calls `listener` when the client's roots change (every upstream session is told); returns the unsubscribe. */
   onRootsChanged(listener: () => void): () => void;
+  /** Passes on `notifications/tasks/status` for a task of this upstream (absent: no client to tell). */
+  taskStatus?(upstream: string, params: Record<string, unknown>): void;
 }
 
 /** For sessions with no downstream client behind them (benchmarks, tests of the upstream side alone). */

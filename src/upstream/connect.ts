@@ -197,8 +197,11 @@ async function open(
   retryAfter: RetryAfterWatch,
   session: { endSession?: () => Promise<void>; standaloneStream?: Promise<void> } = {},
 ): Promise<UpstreamConnection> {
+  // The client's own `tasks` (it can run sampling or elicitation as tasks) is not passed on: the proxy does not
+  // route an upstream's task requests to the client, so the upstream must not count on them.
+  const { tasks: _notRouted, ...capabilities } = target.bridge.capabilities;
   const client = new UpstreamClient(IMPLEMENTATION, {
-    capabilities: target.bridge.capabilities,
+    capabilities,
     listMaxPages: 1_000,
     // Streamable HTTP servers of the 2026-07-28 era are spoken to in their era (one server/discover probe first;
     // a 2025-era server answers it as unknown and gets the initialize handshake). Legacy SSE is 2025-era only.

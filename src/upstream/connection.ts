@@ -9,6 +9,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type LoggingLevel,
   ProtocolErrorCode,
+  type Result,
   SdkError,
   SdkErrorCode,
   SseError,
@@ -26,6 +27,7 @@ import {
   type UpstreamConnection,
 } from '../../machines/types.js';
 import type { Logger } from '../observe/log.js';
+import { listsTasks, runsToolCallsAsTasks, upstreamResultSchema } from '../tasks/wire.js';
 import { CLIENT_REQUESTS, type ClientBridge, type ClientRequestMethod } from './bridge.js';
 import type { UpstreamClient } from './client.js';
 import { classifyCallError, networkReason, UpstreamError } from './failures.js';
@@ -150,6 +152,11 @@ export function createConnection({
   const listening = (listen?.setResources([]) ?? Promise.resolve()).catch((error: unknown) => {
     if (!closing) logger.warn(`upstream "${name}": subscriptions/listen failed (${networkReason(error)}); retrying`);
   });
+  // 2025-11-25 task statuses: left out of the SDK's typed surface (no task runtime), known to its dispatcher.
+  (client.setNotificationHandler as (method: string, handler: (n: { params?: unknown }) => void) => void)(
+    'notifications/tasks/status',
+    ({ params }) => bridge.taskStatus?.(name, (params ?? {}) as Record<string, unknown>),
+  );
   stopWatchingRoots = bridge.capabilities.roots?.listChanged
     ? bridge.onRootsChanged(() => void client.sendRootsListChanged().catch(() => {}))
     : undefined;
@@ -233,28 +240,38 @@ export function createConnection({
           : [],
         offers.prompts ? listed('prompts/list', () => listAll(list, 'prompts', cacheHints)) : [],
       ]);
-      return { tools, resources, resourceTemplates, prompts, cacheHints };
+      // A tool may run as a task only where the upstream routes task requests: otherwise none is offered as one.
+      const shown = runsToolCallsAsTasks(offers) ? tools : tools.map(({ execution: _none, ...tool }) => tool);
+      return { tools: shown, resources, resourceTemplates, prompts, cacheHints };
     },
     async request(request: ForwardedRequest, ended?: AbortSignal): Promise<CallOutcome> {
       const { method, params, label, timeoutMs, maxTotalMs, signal, onProgress, onClientRequest } = request;
       if (listen && (method === 'resources/subscribe' || method === 'resources/unsubscribe')) {
         return subscribeOnListen(listen, method, String(params.uri), label, timeoutMs);
       }
+      // An upstream that lists no tasks has none to list (tasks/list goes to every upstream).
+      if (method === 'tasks/list' && !listsTasks(client.getServerCapabilities())) {
+        return { type: 'result', result: { tasks: [] } };
+      }
+      // Task requests and task-augmented calls need schemas of ours: the SDK has none that fits (src/tasks/wire.ts).
+      const resultSchema = upstreamResultSchema(method, params);
       try {
         // The generic `request`: a proxy passes the result on as it is, without validating it against a tool's
         // outputSchema (that is the client's business) or caching anything.
+        const options = {
+          timeout: timeoutMs,
+          resetTimeoutOnProgress: true,
+          ...(maxTotalMs !== undefined && { maxTotalTimeout: maxTotalMs }),
+          signal,
+          onprogress: onProgress,
+        };
         const send = () =>
-          inRequestScope(ended, () =>
-            client.request(
-              { method, params },
-              {
-                timeout: timeoutMs,
-                resetTimeoutOnProgress: true,
-                ...(maxTotalMs !== undefined && { maxTotalTimeout: maxTotalMs }),
-                signal,
-                onprogress: onProgress,
-              },
-            ),
+          inRequestScope(
+            ended,
+            (): Promise<Result> =>
+              resultSchema
+                ? (client.request({ method, params } as never, resultSchema, options) as Promise<Result>)
+                : client.request({ method, params } as never, options),
           );
         if (!onClientRequest) return { type: 'result', result: await send() };
         serving.add(onClientRequest);

@@ -298,7 +298,7 @@ describe('supervisor machine: calls', () => {
     await flush();
     expect(servers.a!.requests).toEqual([]);
     expect(servers.b!.requests).toEqual([{ name: 'search', arguments: { q: 'bug' }, timeoutMs: 2_000 }]);
-    expect(outcomes).toEqual([ok]);
+    expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
   });
 
   it('routes to a prefixed tool by its original name', async () => {
@@ -322,7 +322,7 @@ describe('supervisor machine: calls', () => {
     await servers.b!.accept([tool('create')]);
     expect(servers.b!.requests).toEqual([{ name: 'create', arguments: {}, timeoutMs: 2_000 }]);
     await flush();
-    expect(outcomes).toEqual([ok]);
+    expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
   });
 
   it('replies unknown-target to a held call whose name is still unknown when the startup timeout ends', async () => {
@@ -410,6 +410,19 @@ describe('supervisor machine: prompts and resources', () => {
     expect(unknown).toEqual([{ type: 'unknown-target', target: { kind: 'resource', uri: 'mem://c/1' } }]);
   });
 
+  it('sends a task request to the upstream the target names, unchanged; an unknown upstream is an unknown target', async () => {
+    const { servers, route } = startSupervisor([{ name: 'a' }, { name: 'b' }]);
+    await servers.a!.accept([tool('search')]);
+    await servers.b!.accept([tool('search')]);
+    const outcomes = route('tasks/get', { kind: 'task', upstream: 'b', taskId: 't-1' }, { taskId: 't-1' });
+    const unknown = route('tasks/get', { kind: 'task', upstream: 'gone', taskId: 't-1' }, { taskId: 't-1' });
+    await flush();
+    expect(servers.a!.requests).toEqual([]);
+    expect(servers.b!.requests).toEqual([{ method: 'tasks/get', taskId: 't-1', timeoutMs: 60_000 }]);
+    expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
+    expect(unknown).toEqual([{ type: 'unknown-target', target: { kind: 'task', upstream: 'gone', taskId: 't-1' } }]);
+  });
+
   it('sends an unlisted URI to the one upstream that has resources', async () => {
     const { servers, route } = startSupervisor([{ name: 'tools-only' }, { name: 'docs' }]);
     await servers['tools-only']!.accept([tool('search')]);
@@ -417,7 +430,7 @@ describe('supervisor machine: prompts and resources', () => {
     const outcomes = route('resources/read', { kind: 'resource', uri: 'docs://page/7' }, { uri: 'docs://page/7' });
     await flush();
     expect(servers.docs!.requests).toEqual([{ method: 'resources/read', uri: 'docs://page/7', timeoutMs: 60_000 }]);
-    expect(outcomes).toEqual([ok]);
+    expect(outcomes).toEqual([{ ...ok, upstream: 'docs' }]);
   });
 
   it('emits catalog.changed for the kinds that changed', async () => {
