@@ -51,7 +51,10 @@ describe.each(HTTP_TRANSPORTS)('server-everything tools over $kind', ({ kind, tr
       // ...and the same definitions a direct client with the same capabilities is given.
       const reference = await connectDirect(upstream.url, transport, { capabilities: ALL_CAPABILITIES });
       try {
-        expect(tools).toEqual((await reference.listTools()).tools);
+        const expected = (await reference.listTools()).tools;
+        // A 2026-07-28 client is offered no tasks (the proxy routes only the 2025-11-25 ones), so no `execution`.
+        const offered = via === 'proxy-2026' ? expected.map(({ execution: _tasks, ...tool }) => tool) : expected;
+        expect(tools).toEqual(offered);
       } finally {
         await reference.close();
       }
