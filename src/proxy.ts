@@ -146,7 +146,7 @@ export async function startProxy({
     // The SDK serves a 2026-07-28 client's subscriptions/listen itself; the proxy only learns which URIs it names.
     // At shutdown the entry ends every stream: the upstream sessions end too, there is nothing to unsubscribe.
     transport: watchListenedUris(transport, (uris) => {
-      if (!stopping) downstream.listenTo(uris);
+      if (!stopping) return downstream.listenTo(uris);
     }),
     onerror: (error) => logger.debug(`downstream: ${error.message}`),
   });

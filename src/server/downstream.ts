@@ -49,7 +49,7 @@ export interface Downstream {
    * The resource URIs a 2026-07-28 client's open `subscriptions/listen` streams name (see `watchListenedUris`): the
    * proxy subscribes upstream to those added and unsubscribes from those gone, as for `resources/subscribe`.
    */
-  listenTo(uris: ReadonlySet<string>): void;
+  listenTo(uris: ReadonlySet<string>): Promise<void>;
 }
 
 /**
@@ -218,31 +218,33 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
    * SDK, cannot know, so they are subscribed again when the resources change.
    */
   const unrouted = new Set<string>();
-  const subscribeUpstream = (method: 'resources/subscribe' | 'resources/unsubscribe', uri: string) => {
+  const subscribeUpstream = (method: 'resources/subscribe' | 'resources/unsubscribe', uri: string): Promise<void> => {
     const label = `${method} ${uri} (for a subscriptions/listen stream)`;
-    void route(method, { kind: 'resource', uri }, { uri }, label, undefined, {}).then((outcome) => {
+    return route(method, { kind: 'resource', uri }, { uri }, label, undefined, {}).then((outcome) => {
       if (outcome.type === 'unknown-target' && method === 'resources/subscribe' && listened.has(uri)) {
         unrouted.add(uri);
       }
-      // Nobody waits for this answer: the listen stream was acknowledged already (by the SDK).
+      // The client waits for the stream's acknowledgement only (listen-subscriptions.ts holds it until now).
       if (outcome.type !== 'result') logger.debug(`${label}: ${describeOutcome(outcome)}`);
     });
   };
-  const listenTo = (uris: ReadonlySet<string>) => {
+  /** Resolves once the upstreams were asked to subscribe to the URIs added (their answers are only logged). */
+  const listenTo = async (uris: ReadonlySet<string>): Promise<void> => {
     const added = [...uris].filter((uri) => !listened.has(uri));
     const gone = [...listened].filter((uri) => !uris.has(uri));
     listened = uris;
     if (added.includes(STATUS_RESOURCE.uri)) serveStatus('resources/subscribe');
     if (gone.includes(STATUS_RESOURCE.uri)) serveStatus('resources/unsubscribe');
-    for (const uri of added) if (uri !== STATUS_RESOURCE.uri) subscribeUpstream('resources/subscribe', uri);
     for (const uri of gone) {
-      if (uri !== STATUS_RESOURCE.uri && !unrouted.delete(uri)) subscribeUpstream('resources/unsubscribe', uri);
+      if (uri !== STATUS_RESOURCE.uri && !unrouted.delete(uri)) void subscribeUpstream('resources/unsubscribe', uri);
     }
+    const subscribing = added.filter((uri) => uri !== STATUS_RESOURCE.uri);
+    await Promise.all(subscribing.map((uri) => subscribeUpstream('resources/subscribe', uri)));
   };
   const subscribeUnrouted = () => {
     for (const uri of unrouted) {
       unrouted.delete(uri);
-      subscribeUpstream('resources/subscribe', uri);
+      void subscribeUpstream('resources/subscribe', uri);
     }
   };
   // Task ids are the upstreams' own: the map from each to its upstream lives here, for the whole connection.

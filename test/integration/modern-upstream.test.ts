@@ -58,24 +58,21 @@ async function open(via: Via, upstream: ModernUpstream): Promise<Session> {
   };
   const text = (result: { content?: unknown }) => (result.content as Array<{ text: string }>)[0]!.text;
 
-  if (via === 'direct') {
-    const client = new Client({ name: 'direct-modern', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
-    setup(client);
-    await client.connect(new StreamableHTTPClientTransport(upstream.url));
-    expect(client.getProtocolEra()).toBe('modern');
+  // A 2026-07-28 client, of the upstream itself or of the proxy: the era's own mechanisms.
+  const modernSession = (client: Client, counted: () => number, logger: string, proxy?: TestProxy): Session => {
     const streams: McpSubscription[] = [];
     const resources = new Map<string, McpSubscription>();
     let level: LoggingLevel | undefined;
     onTestFinished(async () => {
       for (const stream of [...streams, ...resources.values()]) await stream.close();
-      await client.close();
     });
     return {
       client,
-      listChanged: () => listChanged,
+      ...(proxy && { proxy }),
+      listChanged: counted,
       updated,
       logs,
-      logger: 'fixture',
+      logger,
       async hearToolChanges() {
         streams.push(await client.listen({ toolsListChanged: true }));
       },
@@ -94,6 +91,23 @@ async function open(via: Via, upstream: ModernUpstream): Promise<Session> {
         return text(await client.callTool({ name, arguments: {}, _meta: { ...logLevel, ...meta } }));
       },
     };
+  };
+
+  if (via === 'direct') {
+    const client = new Client({ name: 'direct-modern', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    setup(client);
+    await client.connect(new StreamableHTTPClientTransport(upstream.url));
+    expect(client.getProtocolEra()).toBe('modern');
+    onTestFinished(() => client.close());
+    return modernSession(client, () => listChanged, 'fixture');
+  }
+  if (via === 'proxy-2026') {
+    const proxy = await startTestProxy([{ name: UPSTREAM, url: upstream.url }], {
+      client: { setup, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    });
+    onTestFinished(() => proxy.close());
+    expect(proxy.client.getProtocolEra()).toBe('modern');
+    return modernSession(proxy.client, () => proxy.listChanged(), UPSTREAM, proxy);
   }
 
   const proxy = await startTestProxy([{ name: UPSTREAM, url: upstream.url }], { client: { setup } });
