@@ -40,6 +40,8 @@ interface Session {
   readonly logger: string;
   /** Direct: a listen stream for tool list changes; the proxy opens its own. */
   hearToolChanges(): Promise<void>;
+  /** A 2026-07-28 client: a listen stream for these lists' changes; a 2025-era one hears them anyway. */
+  hearListChanges(lists: ReadonlyArray<'resources' | 'prompts'>): Promise<void>;
   subscribe(uri: string): Promise<void>;
   unsubscribe(uri: string): Promise<void>;
   setLogLevel(level: LoggingLevel): Promise<void>;
@@ -47,7 +49,7 @@ interface Session {
   proxy?: TestProxy;
 }
 
-async function open(via: Via, upstream: ModernUpstream): Promise<Session> {
+async function open(via: Via, upstream: ModernUpstream, extraSetup?: (client: Client) => void): Promise<Session> {
   const updated: string[] = [];
   const logs: LogMessage[] = [];
   let listChanged = 0;
@@ -55,6 +57,7 @@ async function open(via: Via, upstream: ModernUpstream): Promise<Session> {
     client.setNotificationHandler('notifications/resources/updated', ({ params }) => void updated.push(params.uri));
     client.setNotificationHandler('notifications/message', ({ params }) => void logs.push(params));
     client.setNotificationHandler('notifications/tools/list_changed', () => void listChanged++);
+    extraSetup?.(client);
   };
   const text = (result: { content?: unknown }) => (result.content as Array<{ text: string }>)[0]!.text;
 
@@ -75,6 +78,13 @@ async function open(via: Via, upstream: ModernUpstream): Promise<Session> {
       logger,
       async hearToolChanges() {
         streams.push(await client.listen({ toolsListChanged: true }));
+      },
+      async hearListChanges(lists) {
+        const filter = {
+          ...(lists.includes('resources') && { resourcesListChanged: true }),
+          ...(lists.includes('prompts') && { promptsListChanged: true }),
+        };
+        streams.push(await client.listen(filter));
       },
       async subscribe(uri) {
         resources.set(uri, await client.listen({ resourceSubscriptions: [uri] }));
@@ -122,6 +132,7 @@ async function open(via: Via, upstream: ModernUpstream): Promise<Session> {
     logs,
     logger: UPSTREAM,
     async hearToolChanges() {},
+    async hearListChanges() {},
     async subscribe(uri) {
       await client.subscribeResource({ uri });
     },
@@ -163,6 +174,27 @@ describe.each(VIAS)('a 2026-07-28 upstream, %s', (via) => {
     expect(await session.call('toggle_extra')).toBe('extra removed');
     await waitUntil('a second tools/list_changed', () => session.listChanged() >= 2);
     expect(await toolNames(session.client)).not.toContain('extra');
+  });
+
+  it('announces resource and prompt list changes, and the lists are fresh after them', async () => {
+    const upstream = await startFixture();
+    const changed: string[] = [];
+    const session = await open(via, upstream, (client) => {
+      client.setNotificationHandler('notifications/resources/list_changed', () => void changed.push('resources'));
+      client.setNotificationHandler('notifications/prompts/list_changed', () => void changed.push('prompts'));
+    });
+    await session.hearListChanges(['resources', 'prompts']);
+    const resources = async () => (await session.client.listResources()).resources.map((r) => r.uri);
+    const prompts = async () => (await session.client.listPrompts()).prompts.map((p) => p.name);
+    expect(await resources()).not.toContain(`${UPSTREAM}://extra`);
+
+    expect(await session.call('toggle_extras')).toBe('extras added');
+    await waitUntil(
+      'resources and prompts list_changed',
+      () => changed.includes('resources') && changed.includes('prompts'),
+    );
+    expect(await resources()).toContain(`${UPSTREAM}://extra`);
+    expect(await prompts()).toContain('extra');
   });
 
   it('sends resources/updated for a subscribed resource until it is unsubscribed', async () => {
