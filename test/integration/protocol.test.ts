@@ -4,7 +4,12 @@
  * upstream's name; subscriptions and the log level carried over to a new session; and server-to-client requests
  * (sampling, elicitation, roots) answered by the client, which is all the upstream sees of capabilities too.
  */
-import type { Client, ClientCapabilities, LoggingMessageNotification } from '@modelcontextprotocol/client';
+import type {
+  Client,
+  ClientCapabilities,
+  ClientOptions,
+  LoggingMessageNotification,
+} from '@modelcontextprotocol/client';
 import { ProtocolError, type Server } from '@modelcontextprotocol/server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startUpstream, type UpstreamFixture, type UpstreamKind } from '../fixtures/upstreams.js';
@@ -17,11 +22,14 @@ interface CatalogUpstream {
   /** Requests the upstream received, as `method uri-or-name`. */
   seen: string[];
   live(): Server;
+  /** The names of the prompts it lists (`summarize` at first): push one and say so to change the list. */
+  prompts: string[];
 }
 
 /** A fixture upstream that also serves resources, a template, a prompt with completion, and logging. */
 async function catalogUpstream(name: string, kind: UpstreamKind, resources: string[]): Promise<CatalogUpstream> {
   const sessions: Server[] = [];
+  const prompts = ['summarize'];
   const seen: string[] = [];
   const fixture = await startUpstream({
     kind,
@@ -54,7 +62,11 @@ async function catalogUpstream(name: string, kind: UpstreamKind, resources: stri
         return {};
       });
       server.setRequestHandler('prompts/list', () => ({
-        prompts: [{ name: 'summarize', description: `${name} summarizes`, arguments: [{ name: 'topic' }] }],
+        prompts: prompts.map((prompt) => ({
+          name: prompt,
+          description: `${name} ${prompt}s`,
+          arguments: [{ name: 'topic' }],
+        })),
       }));
       server.setRequestHandler('prompts/get', ({ params }) => {
         seen.push(`prompts/get ${params.name}`);
@@ -75,7 +87,7 @@ async function catalogUpstream(name: string, kind: UpstreamKind, resources: stri
       });
     },
   });
-  return { fixture, sessions, seen, live: () => sessions.at(-1)! };
+  return { fixture, sessions, seen, live: () => sessions.at(-1)!, prompts };
 }
 
 let proxy: TestProxy | undefined;
@@ -89,7 +101,11 @@ afterEach(async () => {
 
 async function start(
   kinds: Array<[string, UpstreamKind, string[]]>,
-  client?: { capabilities?: ClientCapabilities; setup?: (client: Client) => void },
+  client?: {
+    capabilities?: ClientCapabilities;
+    setup?: (client: Client) => void;
+    versionNegotiation?: ClientOptions['versionNegotiation'];
+  },
 ): Promise<TestProxy> {
   for (const [name, kind, resources] of kinds) upstreams.push(await catalogUpstream(name, kind, resources));
   proxy = await startTestProxy(
@@ -160,6 +176,24 @@ describe('resources, prompts and completion', () => {
       'prompts/get summarize',
       'completion/complete summarize',
     ]);
+  });
+
+  it.each([
+    ['2025-era', undefined],
+    ['2026-07-28', { mode: { pin: '2026-07-28' as const } }],
+  ])('tells a %s client of a prompt an upstream adds', async (_era, versionNegotiation) => {
+    const { client } = await start([['alpha', 'streamable-http', []]], versionNegotiation && { versionNegotiation });
+    const changed: string[] = [];
+    client.setNotificationHandler('notifications/prompts/list_changed', () => void changed.push('prompts'));
+    // A 2026-07-28 client hears of list changes on a listen stream asking for them.
+    const listening = versionNegotiation ? await client.listen({ promptsListChanged: true }) : undefined;
+    expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toEqual(['summarize']);
+    await eventually(() => upstreams[0]!.fixture.openStreams > 0);
+    upstreams[0]!.prompts.push('translate');
+    await upstreams[0]!.live().sendPromptListChanged();
+    await eventually(() => changed.length > 0);
+    expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toEqual(['summarize', 'translate']);
+    await listening?.close();
   });
 
   it('tells the client which lists really changed when an upstream says they did', async () => {
