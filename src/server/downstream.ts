@@ -25,8 +25,10 @@ import type { Catalog, CatalogKind } from '../catalog/index.js';
 import type { Logger } from '../observe/log.js';
 import { redact } from '../observe/redact.js';
 import type { ProxyStatus } from '../observe/status.js';
+import { createTaskResult, declaresTasksExtension, extensionRequired, type TaskOutcome } from '../tasks/extension.js';
 import { createTaskRouting } from '../tasks/routing.js';
 import { TaskAwareServer } from '../tasks/server.js';
+import { createdTask } from '../tasks/wire.js';
 import { IMPLEMENTATION } from '../version.js';
 import { createClientBridge, type DownstreamClientBridge, isLoggingLevel } from './client-bridge.js';
 import { type InputRound, InputRounds } from './input-rounds.js';
@@ -113,6 +115,16 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   const catalog = async (ctx: ServerContext): Promise<Catalog> => {
     const supervisor = await supervisorReady(ctx);
     return new Promise<Catalog>((reply) => supervisor.send({ type: 'catalog.get', reply }));
+  };
+
+  /**
+   * The tool of that name as listed now. One not listed yet is looked up again once startup has settled (its call
+   * would wait for that anyway): a call of a listed tool never waits for a slow other upstream.
+   */
+  const toolNamed = async (name: string, ctx: ServerContext) => {
+    const supervisor = await supervisorReady(ctx);
+    const listed = supervisor.getSnapshot().context.catalog.tools.byName.get(name);
+    return listed ?? (await catalog(ctx)).tools.byName.get(name);
   };
 
   /**
@@ -256,6 +268,26 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
       return answer(method, label, await route(method, target, params, label, ctx, { signal: ctx.mcpReq.signal }));
     },
     upstreams: async (ctx) => (await supervisorReady(ctx)).getSnapshot().context.upstreams.map(({ name }) => name),
+    // On the proxy's own behalf (no client request of its own: the extension has no tasks/result).
+    fetchResult: async (upstream, taskId, onClientRequest, signal): Promise<TaskOutcome> => {
+      const label = `tasks/result "${taskId}" (for a 2026-07-28 client's tasks/get)`;
+      const target: RequestTarget = { kind: 'task', upstream, taskId };
+      const outcome = await route('tasks/result', target, { taskId }, label, undefined, { signal, onClientRequest });
+      switch (outcome.type) {
+        case 'result':
+          return { type: 'result', result: outcome.result };
+        case 'rpc-error': {
+          const data = redactData(outcome.data);
+          const error = { code: outcome.code, message: redact(outcome.message), ...(data !== undefined && { data }) };
+          return { type: 'error', error };
+        }
+        case 'unknown-target':
+          return { type: 'unavailable', error: unknownTarget(outcome.target) };
+        case 'failure':
+          logger.debug(`${label}: ${outcome.failure.message}`);
+          return { type: 'unavailable', error: new Error(redact(outcome.failure.message)) };
+      }
+    },
   });
 
   let stopWatchingStatus: (() => void) | undefined;
@@ -346,10 +378,25 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
       })),
     );
 
-    server.setRequestHandler('tools/call', (request, ctx) => {
+    server.setRequestHandler('tools/call', async (request, ctx) => {
       const { name } = request.params;
       const params = tasks.callParams(openedIn, request.params);
-      return forward('tools/call', { kind: 'tool', name }, params, `tools/call "${name}"`, ctx) as never;
+      const label = `tools/call "${name}"`;
+      if (openedIn === 'legacy') return forward('tools/call', { kind: 'tool', name }, params, label, ctx) as never;
+      // A 2026-07-28 client: a tool its upstream runs as a task is called as one if the client takes the tasks
+      // extension on this request (a tool that runs only as one cannot be called otherwise).
+      const support = (await toolNamed(name, ctx))?.definition.execution?.taskSupport;
+      const runsAsTask = support === 'required' || support === 'optional';
+      const capabilities = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[
+        CLIENT_CAPABILITIES_META_KEY
+      ] as ClientCapabilities | undefined;
+      const takesTasks = declaresTasksExtension(capabilities);
+      if (support === 'required' && !takesTasks) throw extensionRequired();
+      if (!runsAsTask || !takesTasks) return forward('tools/call', { kind: 'tool', name }, params, label, ctx) as never;
+      const result = await forward('tools/call', { kind: 'tool', name }, { ...params, task: {} }, label, ctx);
+      // The upstream may run it at once all the same (it may, for an optional one): then it is the tool's result.
+      const created = createdTask(result);
+      return (created ? createTaskResult(created) : result) as never;
     });
     tasks.register(server, openedIn);
     server.setRequestHandler('prompts/get', (request, ctx) => {

@@ -4,10 +4,9 @@
  * `tasks/result` and `tasks/cancel` go to the upstream recorded for the task; `tasks/list` walks the upstreams
  * that list tasks, one after the other; `notifications/tasks/status` are passed on.
  *
- * Only a client of the 2025 era gets any of it. The 2026-07-28 era has no core tasks: its `io.modelcontextprotocol/
- * tasks` extension is another lifecycle (`resultType: "task"`, `tasks/update`, no `tasks/result` or `tasks/list`)
- * that the proxy would have to translate from the 2025 one its upstreams speak, and the SDK has no runtime for it;
- * so a 2026-07-28 client is not offered tasks, and a `task` it sends is dropped (that era says to ignore it).
+ * A client of the 2026-07-28 era has no core tasks (a `task` it sends is dropped: that era says to ignore it). It is
+ * offered the `io.modelcontextprotocol/tasks` extension instead, another lifecycle, translated from the 2025 one its
+ * upstreams speak (extension.ts); its `tasks/get`, `tasks/update` and `tasks/cancel` go through the same map.
  */
 import {
   ProtocolError,
@@ -19,6 +18,8 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import * as z from 'zod';
+import type { ClientRequestHandler } from '../../machines/types.js';
+import { createExtensionTasks, EXTENSION_CAPABILITIES, type ExtensionTasks, type TaskOutcome } from './extension.js';
 import { TaskRoutes } from './routes.js';
 import { createdTask, TASK_METHODS, type TaskMethod, type WireTask } from './wire.js';
 
@@ -29,6 +30,13 @@ export interface TaskForwarding {
   send(upstream: string, method: TaskMethod, params: Record<string, unknown>, ctx: ServerContext): Promise<Result>;
   /** The configured upstreams, in config order. */
   upstreams(ctx: ServerContext): Promise<string[]>;
+  /** An upstream's `tasks/result` on the proxy's own behalf (extension.ts); its questions go to `onClientRequest`. */
+  fetchResult(
+    upstream: string,
+    upstreamId: string,
+    onClientRequest: ClientRequestHandler,
+    signal: AbortSignal,
+  ): Promise<TaskOutcome>;
 }
 
 /** What the proxy offers a 2025-era client: what it routes (task-augmented tools/call, list, cancel). */
@@ -43,8 +51,10 @@ type ListCursor = z.infer<typeof ListCursor>;
 
 export interface TaskRouting {
   readonly routes: TaskRoutes;
-  /** The `tasks` capability for a server of this era, if any. */
-  capabilities(era: Era): Pick<ServerCapabilities, 'tasks'>;
+  /** The tasks of 2026-07-28 clients (the extension). */
+  readonly extension: ExtensionTasks;
+  /** The `tasks` capability for a 2025-era server; the tasks extension for a 2026-07-28 one. */
+  capabilities(era: Era): Pick<ServerCapabilities, 'tasks' | 'extensions'>;
   /** The `tools/call` params to forward: a 2026-07-28 client's `task` is dropped. */
   callParams(era: Era, params: Record<string, unknown>): Record<string, unknown>;
   /** A `tools/call` answer from `upstream`: a task it created is recorded, and shown under the client's id. */
@@ -53,7 +63,10 @@ export interface TaskRouting {
   statusForClient(era: Era, upstream: string, params: Record<string, unknown>): Record<string, unknown> | undefined;
   /** Answers a task request of the client (what `register` installs). */
   handle(method: TaskMethod, params: Record<string, unknown>, ctx: ServerContext): Promise<Result>;
-  /** Registers `tasks/get`, `tasks/result`, `tasks/list` and `tasks/cancel` on a 2025-era server. */
+  /**
+   * Registers `tasks/get`, `tasks/result`, `tasks/list` and `tasks/cancel` on a 2025-era server; the extension's
+   * `tasks/get`, `tasks/update` and `tasks/cancel` on a 2026-07-28 one.
+   */
   register(server: Server, era: Era): void;
 }
 
@@ -124,6 +137,18 @@ export function createTaskRouting(forwarding: TaskForwarding, routes = new TaskR
     return { tasks, ...(at && { nextCursor: encodeCursor(at) }) } as Result;
   };
 
+  const extension = createExtensionTasks(routes, {
+    get: async (params, ctx) => {
+      const { route, result } = await sendForTask('tasks/get', { taskId: params.taskId }, ctx);
+      return { task: expose(route.upstream, result as WireTask) };
+    },
+    cancel: async (params, ctx) => {
+      const { route, result } = await sendForTask('tasks/cancel', { taskId: params.taskId }, ctx);
+      expose(route.upstream, result as WireTask);
+    },
+    fetchResult: forwarding.fetchResult,
+  });
+
   const handle = async (method: TaskMethod, params: Record<string, unknown>, ctx: ServerContext): Promise<Result> => {
     switch (method) {
       case 'tasks/get':
@@ -140,8 +165,9 @@ export function createTaskRouting(forwarding: TaskForwarding, routes = new TaskR
 
   return {
     routes,
+    extension,
     handle,
-    capabilities: (era) => (era === 'legacy' ? { tasks: LEGACY_TASKS_CAPABILITY } : {}),
+    capabilities: (era) => (era === 'legacy' ? { tasks: LEGACY_TASKS_CAPABILITY } : EXTENSION_CAPABILITIES),
     callParams(era, params) {
       if (era === 'legacy' || !('task' in params)) return params;
       const { task: _ignored, ...rest } = params;
@@ -157,7 +183,7 @@ export function createTaskRouting(forwarding: TaskForwarding, routes = new TaskR
       return expose(upstream, params as WireTask);
     },
     register(server, era) {
-      if (era !== 'legacy') return;
+      if (era === 'modern') return registerExtension(server, extension);
       // The SDK's typed surface leaves the task methods out (it has no task runtime); its dispatcher still knows
       // them as 2025-era methods and checks their params.
       const on = server.setRequestHandler.bind(server) as unknown as (
@@ -167,6 +193,27 @@ export function createTaskRouting(forwarding: TaskForwarding, routes = new TaskR
       for (const method of TASK_METHODS) on(method, (request, ctx) => handle(method, request.params ?? {}, ctx));
     },
   };
+}
+
+/**
+ * The extension's methods on a 2026-07-28 server. That era's SDK dispatcher knows `tasks/get` and `tasks/cancel`
+ * only as 2025 methods and refuses them, unless registered with schemas of one's own (which it takes as the
+ * extension's reuse of the names); `tasks/update` is no spec method at all, and needs schemas anyway.
+ */
+function registerExtension(server: Server, extension: ExtensionTasks): void {
+  const on = server.setRequestHandler.bind(server) as unknown as (
+    method: string,
+    schemas: { params: z.ZodType },
+    handler: (params: Record<string, unknown>, ctx: ServerContext) => Result | Promise<Result>,
+  ) => void;
+  const TaskParams = z.looseObject({ taskId: z.string() });
+  on('tasks/get', { params: TaskParams }, (params, ctx) => extension.get(params, ctx));
+  on('tasks/cancel', { params: TaskParams }, (params, ctx) => extension.cancel(params, ctx));
+  // The SDK lifts `inputResponses` off every 2026-07-28 request (those of an entry it cannot parse dropped) and
+  // hands them over in the context.
+  on('tasks/update', { params: TaskParams }, (params, ctx) =>
+    extension.update({ ...params, inputResponses: ctx.mcpReq.inputResponses ?? params.inputResponses }),
+  );
 }
 
 /** `tasks/result` says which task it is the result of (`_meta`): under the id the client knows. */

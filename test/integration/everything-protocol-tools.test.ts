@@ -52,7 +52,7 @@ describe.each(HTTP_TRANSPORTS)('server-everything tools over $kind', ({ kind, tr
       const reference = await connectDirect(upstream.url, transport, { capabilities: ALL_CAPABILITIES });
       try {
         const expected = (await reference.listTools()).tools;
-        // A 2026-07-28 client is offered no tasks (the proxy routes only the 2025-11-25 ones), so no `execution`.
+        // A 2026-07-28 tool definition has no `execution` (that era's tasks are an extension the server decides on).
         const offered = via === 'proxy-2026' ? expected.map(({ execution: _tasks, ...tool }) => tool) : expected;
         expect(tools).toEqual(offered);
       } finally {

@@ -3,7 +3,8 @@
  * (`simulate-research-query`: a task that goes through four one-second stages, then completes with a report that
  * names its topic). Each behaviour is asserted against the upstream directly first, then through the proxy.
  *
- * The test clients speak 2025-11-25 to the proxy: the 2026-07-28 era has no core tasks (see src/tasks/routing.ts).
+ * The test clients speak 2025-11-25 to the proxy: the 2026-07-28 era has no core tasks (see src/tasks/routing.ts);
+ * its tasks extension is tested in tasks-2026.test.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -232,7 +233,7 @@ describe('tasks through the proxy (server-everything over Streamable HTTP)', () 
 
   // The in-process proxy of the other tests is opened in the 2025 era; a 2026-07-28 client needs the real stdio
   // entry: the built bin (`npm test` builds first).
-  it('offers a 2026-07-28 client no tasks (that era has none in core), and drops a task it asks for', async () => {
+  it('offers a 2026-07-28 client no core tasks, drops a task it asks for, and without the extension refuses it the task tool', async () => {
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [BIN],
@@ -261,12 +262,14 @@ describe('tasks through the proxy (server-everything over Streamable HTTP)', () 
       stderr.join(''),
     ).toContain(TASK_TOOL);
     expect(tools.some((tool) => tool.execution !== undefined)).toBe(false);
-    // Its `task` is dropped (that era ignores it): the call is not made a task, and this tool needs one.
+    // Its `task` is dropped (that era ignores it): the call is not made a task, and this tool needs one, which a
+    // client of this era gets only by declaring the tasks extension (this one does not).
     const answer = await send(client)(
       { method: 'tools/call', params: { name: TASK_TOOL, arguments: { topic: 'x' }, task: { ttl: 60_000 } } },
       z.looseObject({}),
     ).catch((error: unknown) => error);
     expect(answer).not.toHaveProperty('task');
+    expect((answer as ProtocolError).code).toBe(ProtocolErrorCode.MissingRequiredClientCapability);
   });
 
   it('routes each task to the upstream that created it, and lists the tasks of every upstream', async () => {

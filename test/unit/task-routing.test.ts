@@ -28,6 +28,7 @@ function upstreams(answers: Record<string, Partial<Record<TaskMethod, (params: R
       return answer(params);
     },
     upstreams: async () => Object.keys(answers),
+    fetchResult: async () => ({ type: 'unavailable', error: new Error('not in these tests') }),
   };
   return { sent, routing: createTaskRouting(forwarding) };
 }
@@ -114,12 +115,12 @@ describe('task routing', () => {
     }
   });
 
-  it('offers tasks to a 2025-era client only, and drops the task a 2026-07-28 client asks for', () => {
+  it('offers core tasks to a 2025-era client, the extension to a 2026-07-28 one, and drops the task it asks for', () => {
     const { routing } = upstreams({});
     expect(routing.capabilities('legacy')).toEqual({
       tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
     });
-    expect(routing.capabilities('modern')).toEqual({});
+    expect(routing.capabilities('modern')).toEqual({ extensions: { 'io.modelcontextprotocol/tasks': {} } });
     const params = { name: 'x', arguments: {}, task: { ttl: 1 } };
     expect(routing.callParams('legacy', params)).toBe(params);
     expect(routing.callParams('modern', params)).toEqual({ name: 'x', arguments: {} });
