@@ -10,8 +10,7 @@
  * Each subject is a fresh child process with an SDK client over its stdio, as an MCP host runs it. Measured like the
  * main table (warm-up, then rounds that rotate which subject goes first), with fewer calls, so that four subjects,
  * four payload sizes, an SSE upstream and the startup runs fit in under a minute. The subject's own CPU
- * per call comes from /proc; its peak RSS from VmHWM, read after each payload size (sizes go up, so the peak after a
- * size is the peak of that size or a smaller one).
+ * per call comes from /proc; its peak RSS from VmHWM, reset before each payload size (clear_refs) and read after it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +22,7 @@ import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@mode
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { upstreamFetch } from '../src/upstream/http.js';
 import { VERSION } from '../src/version.js';
-import { cpuMs, peakRssMb } from './proc.js';
+import { cpuMs, peakRssMb, resetPeakRss } from './proc.js';
 import { describeError, type LoadRun, runLoad, summarize } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -262,8 +261,10 @@ async function measurePayloads(
   problems: string[],
 ): Promise<Map<string, { p50Ms?: number; peakMb?: number }[]>> {
   const results = new Map<string, { p50Ms?: number; peakMb?: number }[]>(subjects.map((subject) => [subject.name, []]));
+  let sinceStart = false;
   for (const size of PAYLOAD_SIZES) {
     for (const subject of subjects) {
+      if (subject.pid !== undefined && !resetPeakRss(subject.pid)) sinceStart = true;
       // One call first: the first large string through a process grows its heap, which is not the steady cost.
       const call = async () => {
         const length = await callTool(subject.client, 'blob', { bytes: size.bytes });
@@ -280,6 +281,7 @@ async function measurePayloads(
       });
     }
   }
+  if (sinceStart) problems.push('peak RSS could not be reset (clear_refs): it is the peak since the process started');
   return results;
 }
 
@@ -399,7 +401,9 @@ export async function runPeers(options: PeerOptions): Promise<void> {
       console.log('  * cut short by the time limit (fewer calls measured)');
     }
 
-    console.log('\nPayload sizes: blob tool, p50 ms per call at c=1 (peak RSS of the subject process in MB)\n');
+    console.log(
+      '\nPayload sizes: blob tool, p50 ms per call at c=1 (peak RSS of the subject process during that size, MB)\n',
+    );
     const sizeRows: string[][] = [['subject', ...PAYLOAD_SIZES.map((size) => size.label)]];
     for (const subject of subjects) {
       sizeRows.push([

@@ -1,5 +1,5 @@
 /** What Linux's /proc says about a process: CPU time and memory, for the benches' per-process figures. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** Linux reports process CPU time in ticks of 1/USER_HZ s, which is 100 on every common platform. */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -37,5 +37,19 @@ export function cpuMs(pid: number | null | undefined): number | undefined {
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Resets a process's VmHWM to its current RSS (writing 5 to /proc/<pid>/clear_refs, Linux 4.0+), so the next
+ * peakRssMb is the peak of what ran since. False where that is not allowed: the peak is then since the start.
+ */
+export function resetPeakRss(pid: number | null | undefined): boolean {
+  if (!pid) return false;
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
   }
 }
