@@ -10,15 +10,19 @@
  * The result is a table and two targets marked PASS or MISS; a miss never fails the run (benchmarks report, tests
  * assert). Exit 1 only when the benchmark itself could not run.
  *
+ * Then, unless --no-peers, bench/peers.ts puts the proxy beside mcp-remote and supergateway on the same upstream, with
+ * payload sizes, an SSE upstream and the proxy's startup with 1, 20 and 100 upstreams.
+ *
  *   npm run bench                  the table
  *   npm run bench -- --profile     also a CPU profile of the proxy (node --cpu-prof) and its hotspots
  *   npm run bench -- --quick       a tenth of the calls, to try the bench itself
  *   npm run bench -- --trace       the proxy writes a trace log (PROXY_TRACE, to a temporary file)
+ *   npm run bench -- --no-peers    only the table above: no mcp-remote, supergateway, payload sizes, SSE or startup
  *   npm run bench -- --inspect     the proxy runs with PROXY_INSPECT=1, and the bench follows its status page's and
  *                                  inspector feed's event streams the whole time, as a browser showing them would
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,6 +33,8 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { closeHttpAgent, upstreamFetch } from '../src/upstream/http.js';
 import { VERSION } from '../src/version.js';
+import { printTable, runPeers } from './peers.js';
+import { cpuMs, rssMb } from './proc.js';
 import { summarizeProfiles } from './profile.js';
 import { describeError, type LoadRun, type LoadSummary, runLoad, summarize } from './stats.js';
 
@@ -36,8 +42,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI_PATH = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const UPSTREAM_PATH = fileURLToPath(new URL('./upstream.js', import.meta.url));
 
-/** Over this, the bench gives up: no step may hang the run. */
-const BENCH_DEADLINE_MS = 150_000;
+/** Over this, the bench gives up: no step may hang the run. The peers (bench/peers.ts) take under a minute more. */
+const benchDeadlineMs = () => (flags['no-peers'] ? 150_000 : 300_000);
 /** Per scenario and way, the measured calls stop starting after this (the report says so). */
 const MEASURE_BUDGET_MS = 20_000;
 const WARMUP_BUDGET_MS = 5_000;
@@ -47,8 +53,6 @@ const ROUNDS = 4;
 const MAX_ERROR_RATE = 0.05;
 const TARGET_OVERHEAD_P50_MS = 0.5;
 const TARGET_THROUGHPUT_RATIO = 0.9;
-/** Linux reports process CPU time in ticks of 1/USER_HZ s, which is 100 on every common platform. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 type Way = 'direct' | 'proxy';
 const WAYS: readonly Way[] = ['direct', 'proxy'];
@@ -67,6 +71,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean' },
     trace: { type: 'boolean' },
     inspect: { type: 'boolean' },
+    'no-peers': { type: 'boolean' },
   },
   strict: true,
   allowPositionals: false,
@@ -78,33 +83,6 @@ const SCENARIOS: Scenario[] = [
   { concurrency: 1, warmup: Math.round(300 * scale), count: Math.round(2_000 * scale) },
   { concurrency: 64, warmup: Math.round(1_000 * scale), count: Math.round(10_000 * scale) },
 ];
-
-/** VmRSS of a process in MB, from /proc (Linux); undefined where that cannot be read. */
-function rssMb(pid: number | null | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : undefined;
-  } catch {
-    return pid === process.pid ? process.memoryUsage.rss() / 2 ** 20 : undefined;
-  }
-}
-
-/** User + system CPU time of a process so far, in ms; undefined where /proc cannot be read. */
-function cpuMs(pid: number | null | undefined): number | undefined {
-  if (pid === process.pid) {
-    const { user, system } = process.cpuUsage();
-    return (user + system) / 1000;
-  }
-  if (!pid) return undefined;
-  try {
-    // Fields after the command name (which may hold spaces, hence the split at ") "): utime is the 12th, stime the 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Lines a child wrote on stderr, kept for when something goes wrong. */
 function collectLines(stream: Readable | null, into: string[]): void {
@@ -137,19 +115,19 @@ async function followInspectStreams(proxyLog: string[]): Promise<() => Promise<v
   return async () => abort.abort();
 }
 
-async function startUpstreamProcess(): Promise<{ child: ChildProcess; url: string }> {
+async function startUpstreamProcess(): Promise<{ child: ChildProcess; url: string; sseUrl: string }> {
   const child = spawn(process.execPath, [UPSTREAM_PATH], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
+    const urls = await new Promise<{ url: string; sseUrl: string }>((resolve, reject) => {
       setTimeout(() => reject(new BenchError('the upstream did not start within 10 s')), 10_000).unref();
       child.once('error', reject);
       child.once('exit', (code) => reject(new BenchError(`the upstream exited (code ${code}) before it listened`)));
       createInterface({ input: child.stdout! }).once('line', (line) => {
-        resolve((JSON.parse(line) as { url: string }).url);
+        resolve(JSON.parse(line) as { url: string; sseUrl: string });
       });
     });
     child.removeAllListeners('exit');
-    return { child, url };
+    return { child, ...urls };
   } catch (error) {
     child.kill();
     throw error;
@@ -168,17 +146,6 @@ function fmt(value: number | undefined, digits: number): string {
 function signed(value: number | undefined, digits: number): string {
   if (value === undefined || Number.isNaN(value)) return 'n/a';
   return `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
-}
-
-function printTable(rows: string[][], leftColumns: number): void {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const [index, row] of rows.entries()) {
-    const cells = row.map((cell, column) =>
-      column < leftColumns ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
-    );
-    console.log(`  ${cells.join('   ')}`.trimEnd());
-    if (index === 0) console.log(`  ${widths.map((width) => '─'.repeat(width)).join('   ')}`);
-  }
 }
 
 /** CPU ms per call of each process, over the runs of one way and scenario. */
@@ -399,6 +366,9 @@ async function bench(state: BenchState): Promise<void> {
   );
   console.log(`load average now ${loadavg()[0]!.toFixed(2)} (other processes on this machine skew wall-clock numbers)`);
 
+  // Before the closers: the peers call the same upstream process.
+  if (!flags['no-peers']) await runPeers({ url: upstream.url, sseUrl: upstream.sseUrl, quick: Boolean(flags.quick) });
+
   for (const close of state.closers.splice(0)) await close();
   // Anything but the usual startup lines is worth seeing: a warning under load reaches every user's client log.
   const unusual = state.proxyLog.filter(
@@ -445,8 +415,8 @@ async function main(): Promise<number> {
   try {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new BenchError(`not done after ${BENCH_DEADLINE_MS / 1000} s`)),
-        BENCH_DEADLINE_MS,
+        () => reject(new BenchError(`not done after ${benchDeadlineMs() / 1000} s`)),
+        benchDeadlineMs(),
       );
     });
     await Promise.race([bench(state), deadline]);
