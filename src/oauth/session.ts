@@ -30,7 +30,7 @@ import { ClientCredentialsGrant, usesClientCredentials } from './client-credenti
 import { ClientIdentity } from './client-identity.js';
 import { deviceAuthorizationEndpoint, deviceEndpointFor, signInWithDevice } from './device-flow.js';
 import { discoverServerInfo } from './discovery.js';
-import { acquireSignInLock } from './lock.js';
+import { acquireSignInLock, type SignInLock } from './lock.js';
 import { chooseScope } from './scope.js';
 import type { StoredTokens, TokenStore } from './store.js';
 
@@ -243,6 +243,27 @@ export class AuthSession {
     if (!current?.refreshToken) {
       throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
     }
+    // One refresh at a time per token folder, across processes: with rotating refresh tokens, a second refresh with
+    // the same token is a reuse, for which a strict server (node-oidc-provider) revokes the whole grant. Whoever
+    // waited then takes the tokens the other stored.
+    let lock: SignInLock;
+    try {
+      lock = await acquireSignInLock(this.options.store.dir, { timeoutMs: this.options.signInTimeoutMs });
+    } catch (error) {
+      throw new UpstreamError(
+        'network',
+        'ERR_UPSTREAM_AUTH_REFRESH',
+        `upstream "${this.name}": refreshing the access token failed (${(error as Error).message})`,
+      );
+    }
+    try {
+      await this.refreshHoldingLock({ ...current, refreshToken: current.refreshToken });
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async refreshHoldingLock(current: StoredTokens & { refreshToken: string }): Promise<void> {
     // Another proxy process sharing the store may have refreshed already (rotating refresh tokens make ours void).
     if (await this.adoptNewerStoredTokens(current)) return;
     const info = await this.serverInfo();

@@ -149,4 +149,25 @@ describe('an OpenID provider as authorization server', () => {
     }
     expect(await browserRuns()).toBe(1);
   }, 30_000);
+
+  it('lets two proxies on one token folder refresh one after the other, never with the same refresh token', async () => {
+    // Both hold the same tokens and schedule their refresh for the same moment. A second refresh with a rotated
+    // refresh token is a reuse, for which this provider revokes the whole grant: a new sign-in for both.
+    const fixture = await oidcUpstream({ accessTokenTtlSeconds: 2 });
+    const { env, browserRuns } = await workspace();
+    const first = await proxyFor(fixture, 'shared', env);
+    await first.waitForState('shared', /^connected\.ready/, 15_000);
+    const second = await proxyFor(fixture, 'shared', env);
+    await second.waitForState('shared', /^connected\.ready/, 15_000);
+    const refreshes = () => fixture.counters.tokensIssued.refresh_token ?? 0;
+    for (let expiry = 1; expiry <= 4; expiry++) {
+      const before = refreshes();
+      await eventually(() => refreshes() > before, 5_000);
+      expect(await echo(first, `first ${expiry}`)).toEqual({ text: `first ${expiry}`, isError: false });
+      expect(await echo(second, `second ${expiry}`)).toEqual({ text: `second ${expiry}`, isError: false });
+    }
+    expect(fixture.counters.grantErrors).toEqual({});
+    expect(fixture.counters.authorizations).toBe(1);
+    expect(await browserRuns()).toBe(1);
+  }, 40_000);
 });
