@@ -168,36 +168,17 @@ export function startEchoUpstream(name = 'echo'): Promise<ExampleUpstream> {
   });
 }
 
-/** The demo's legacy SSE upstream: `add_note` {title, text} and `list_notes`, notes shared by every session. */
-export async function startNotesUpstream(name = 'notes'): Promise<ExampleUpstream> {
-  const notes: { title: string; text: string }[] = [{ title: 'Welcome', text: 'Notes live in memory.' }];
-  const sessions = new Map<string, SSEServerTransport>();
+export interface SseUpstreamOptions {
+  name: string;
+  /** The names of the tools `registerTools` registers. */
+  tools: readonly string[];
+  /** Called once per session, with that session's server (the SDK v1 one: legacy SSE is 2025-era). */
+  registerTools: (server: V1McpServer) => void;
+}
 
-  const createSessionServer = () => {
-    const server = new V1McpServer({ name, version: '1.0.0' });
-    server.registerTool(
-      'add_note',
-      {
-        title: 'Add note',
-        description: 'Saves a note and answers its number',
-        inputSchema: { title: z.string().min(1), text: z.string() },
-      },
-      async ({ title, text }) => {
-        notes.push({ title, text });
-        return { content: [{ type: 'text', text: `Saved note #${notes.length}: ${title}` }] };
-      },
-    );
-    server.registerTool(
-      'list_notes',
-      { title: 'List notes', description: 'Every saved note, oldest first' },
-      async () => ({
-        content: [
-          { type: 'text', text: notes.map((note, index) => `#${index + 1} ${note.title}: ${note.text}`).join('\n') },
-        ],
-      }),
-    );
-    return server;
-  };
+/** A legacy HTTP+SSE upstream on `http://127.0.0.1:<port>/sse` (GET opens a session, POST /messages feeds it). */
+export async function startSseUpstream({ name, tools, registerTools }: SseUpstreamOptions): Promise<ExampleUpstream> {
+  const sessions = new Map<string, SSEServerTransport>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -205,7 +186,9 @@ export async function startNotesUpstream(name = 'notes'): Promise<ExampleUpstrea
       const transport = new SSEServerTransport('/messages', res);
       sessions.set(transport.sessionId, transport);
       transport.onclose = () => sessions.delete(transport.sessionId);
-      await createSessionServer().connect(transport);
+      const server = new V1McpServer({ name, version: '1.0.0' });
+      registerTools(server);
+      await server.connect(transport);
       return;
     }
     if (req.method === 'POST' && url.pathname === '/messages') {
@@ -232,13 +215,45 @@ export async function startNotesUpstream(name = 'notes'): Promise<ExampleUpstrea
     name,
     url: `http://127.0.0.1:${port}/sse`,
     transport: 'sse',
-    tools: ['add_note', 'list_notes'],
+    tools,
     close: async () => {
       await Promise.allSettled([...sessions.values()].map((transport) => transport.close()));
       sessions.clear();
       await closeHttpServer(http);
     },
   };
+}
+
+/** The demo's legacy SSE upstream: `add_note` {title, text} and `list_notes`, notes shared by every session. */
+export function startNotesUpstream(name = 'notes'): Promise<ExampleUpstream> {
+  const notes: { title: string; text: string }[] = [{ title: 'Welcome', text: 'Notes live in memory.' }];
+  return startSseUpstream({
+    name,
+    tools: ['add_note', 'list_notes'],
+    registerTools: (server) => {
+      server.registerTool(
+        'add_note',
+        {
+          title: 'Add note',
+          description: 'Saves a note and answers its number',
+          inputSchema: { title: z.string().min(1), text: z.string() },
+        },
+        async ({ title, text }) => {
+          notes.push({ title, text });
+          return { content: [{ type: 'text', text: `Saved note #${notes.length}: ${title}` }] };
+        },
+      );
+      server.registerTool(
+        'list_notes',
+        { title: 'List notes', description: 'Every saved note, oldest first' },
+        async () => ({
+          content: [
+            { type: 'text', text: notes.map((note, index) => `#${index + 1} ${note.title}: ${note.text}`).join('\n') },
+          ],
+        }),
+      );
+    },
+  });
 }
 
 async function listen(http: HttpServer): Promise<number> {

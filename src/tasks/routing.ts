@@ -18,8 +18,12 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import * as z from 'zod';
-import type { ClientRequestHandler } from '../../machines/types.js';
-import { createExtensionTasks, EXTENSION_CAPABILITIES, type ExtensionTasks, type TaskOutcome } from './extension.js';
+import {
+  createExtensionTasks,
+  EXTENSION_CAPABILITIES,
+  type ExtensionForwarding,
+  type ExtensionTasks,
+} from './extension.js';
 import { TaskRoutes } from './routes.js';
 import { createdTask, TASK_METHODS, type TaskMethod, type WireTask } from './wire.js';
 
@@ -31,12 +35,7 @@ export interface TaskForwarding {
   /** The configured upstreams, in config order. */
   upstreams(ctx: ServerContext): Promise<string[]>;
   /** An upstream's `tasks/result` on the proxy's own behalf (extension.ts); its questions go to `onClientRequest`. */
-  fetchResult(
-    upstream: string,
-    upstreamId: string,
-    onClientRequest: ClientRequestHandler,
-    signal: AbortSignal,
-  ): Promise<TaskOutcome>;
+  fetchResult: ExtensionForwarding['fetchResult'];
 }
 
 /** What the proxy offers a 2025-era client: what it routes (task-augmented tools/call, list, cancel). */
