@@ -25,6 +25,13 @@ export interface CallInput {
   parentRef: AnyActorRef;
   /** Set when the upstream is ready at spawn time. */
   connection?: UpstreamConnection;
+  /**
+   * A call forwarded without an actor (./in-flight.ts) that now needs one: its request, already on its way on
+   * `connection`, or the outcome it already has. Run instead of sending the request again.
+   */
+  settled?: Promise<CallOutcome>;
+  /** Such a call taken over because its connection was lost: what it is answered with unless its outcome says more. */
+  lostFailure?: UpstreamFailure;
 }
 
 export interface CallContext extends CallInput {
@@ -92,9 +99,13 @@ export const callMachine = setup({
   },
   actors: {
     /** Connections never reject from request(); the machine still maps a rejection (see onError). */
-    forwardCall: fromPromise<CallOutcome, { connection: UpstreamConnection; request: ForwardedRequest }>(
-      // The actor's signal is aborted when it stops, which is when the call ends whatever the reason.
-      ({ input, signal }) => input.connection.request(input.request, signal),
+    forwardCall: fromPromise<
+      CallOutcome,
+      { connection: UpstreamConnection; request: ForwardedRequest; settled?: Promise<CallOutcome> }
+    >(
+      // The actor's signal is aborted when it stops, which is when the call ends whatever the reason. An adopted
+      // request has no such signal: it ends with its connection, which every way to stopping a call closes.
+      ({ input, signal }) => input.settled ?? input.connection.request(input.request, signal),
     ),
     /** While waiting there is no upstream request to abort, so the client's cancellation is watched here. */
     watchCancellation: fromCallback<{ type: 'call.cancelled' }, { signal?: AbortSignal }>(({ input, sendBack }) => {
@@ -108,6 +119,8 @@ export const callMachine = setup({
   },
   actions: {
     settle: ({ context }, outcome: CallOutcome) => context.reply(outcome),
+    /** Back to waiting for a new session; the request is sent again there, once. */
+    prepareRetry: assign({ retried: true, connection: undefined, settled: undefined, lostFailure: undefined }),
     notifySettled: sendTo(
       ({ context }) => context.parentRef,
       ({ context }) => ({
@@ -118,6 +131,8 @@ export const callMachine = setup({
   },
   guards: {
     hasConnection: ({ context }) => context.connection !== undefined,
+    /** Taken over from the ready path after its connection was lost. */
+    lostAlready: ({ context }) => context.lostFailure !== undefined,
     /** The upstream never saw the call (its session was gone): worth one retry on a new session. */
     sessionExpiredFirstTime: ({ context, event }) =>
       failureKind(outputOf(event)) === 'session-expired' && !context.retried,
@@ -204,7 +219,11 @@ export const callMachine = setup({
     running: {
       invoke: {
         src: 'forwardCall',
-        input: ({ context }) => ({ connection: context.connection!, request: context.request }),
+        input: ({ context }) => ({
+          connection: context.connection!,
+          request: context.request,
+          settled: context.settled,
+        }),
         onDone: [
           {
             // The upstream never saw the call: retry it once on a new session.
@@ -219,7 +238,7 @@ export const callMachine = setup({
                   connection: context.connection!,
                 }),
               ),
-              assign({ retried: true, connection: undefined }),
+              'prepareRetry',
             ],
           },
           {
@@ -232,7 +251,7 @@ export const callMachine = setup({
                 ({ context }) => context.parentRef,
                 ({ context }) => ({ type: 'upstream.suspect' as const, connection: context.connection! }),
               ),
-              assign({ retried: true, connection: undefined }),
+              'prepareRetry',
             ],
           },
           {
@@ -288,6 +307,7 @@ export const callMachine = setup({
       initial: 'active',
       states: {
         active: {
+          always: { guard: 'lostAlready', target: 'lost' },
           on: {
             // The connection is gone. The request ends with it at once, and its outcome tells whether it was sent.
             'upstream.lost': { target: 'lost', actions: assign({ lostFailure: ({ event }) => event.failure }) },

@@ -22,7 +22,8 @@ import {
   stateIn,
   stopChild,
 } from 'xstate';
-import { type CallToParentEvent, callMachine } from './call.js';
+import { type CallInput, type CallToParentEvent, callMachine } from './call.js';
+import { type InFlightCall, InFlightCalls } from './in-flight.js';
 import {
   type CallOutcome,
   type ConnectionSignal,
@@ -99,6 +100,8 @@ export interface UpstreamContext {
   sessionRenewed: boolean;
   /** http-first / sse-first: why the first transport was refused, for the message when the other fails too. */
   firstTransportFailure?: UpstreamFailure;
+  /** Calls forwarded on the ready path with no actor of their own (mutated in place: see ./in-flight.ts). */
+  inFlight: InFlightCalls;
 }
 
 export type UpstreamEvent =
@@ -117,6 +120,8 @@ export type UpstreamEvent =
   | { type: 'auth.waiting'; url: string; browserOpened: boolean; userCode?: string }
   | { type: 'auth.signedIn' }
   | { type: 'auth.failed'; failure: UpstreamFailure }
+  /** A call forwarded on the ready path failed: a call actor decides what that means. */
+  | { type: 'inFlight.failed'; call: InFlightCall; outcome: CallOutcome }
   | CallToParentEvent;
 
 type ForwardEvent = Extract<UpstreamEvent, { type: 'request.forward' }>;
@@ -162,10 +167,30 @@ export function signInInstruction(url: string, userCode: string | undefined): st
   return userCode === undefined ? url : `${url} and enter the code ${userCode}`;
 }
 
-/** The calls in flight: the upstream's children spawned from the `call` machine (not its invoked actors). */
+/**
+ * The call actors: the upstream's children spawned from the `call` machine (not its invoked actors). Calls
+ * forwarded on the ready path have none (see `inFlightCount`).
+ */
 export function callsOf(self: AnyActorRef): CallRef[] {
   const children = (self.getSnapshot() as { children: Record<string, AnyActorRef> }).children;
   return Object.values(children).filter((child): child is CallRef => child.src === 'call');
+}
+
+/** Every call in flight on the upstream: those with an actor and those forwarded on the ready path. */
+export function inFlightCount(self: AnyActorRef): number {
+  return callsOf(self).length + (self.getSnapshot().context as UpstreamContext).inFlight.size;
+}
+
+/** A call actor's input for a call forwarded on the ready path that now needs its statechart. */
+function adoptedCall(
+  self: AnyActorRef,
+  name: string,
+  call: InFlightCall,
+  settled: Promise<CallOutcome>,
+  lostFailure?: UpstreamFailure,
+): CallInput {
+  const { id, request, reply, connection } = call;
+  return { id, upstream: name, request, reply, parentRef: self, connection, settled, lostFailure };
 }
 
 /** Where a failed list leads, from the first list and from a re-list alike. */
@@ -296,6 +321,36 @@ export const upstreamMachine = setup({
     tellCalls: enqueueActions(({ self, enqueue }, event: Parameters<CallRef['send']>[0]) => {
       for (const ref of callsOf(self)) enqueue.sendTo(ref, event);
     }),
+    /** Client subscriptions are kept for the next session (resubscribed in `restoreSession`). */
+    trackSubscriptions: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'request.forward') return;
+      const { method, params } = event.request;
+      if (method !== 'resources/subscribe' && method !== 'resources/unsubscribe') return;
+      const uri = params.uri as string;
+      if (method === 'resources/unsubscribe') {
+        enqueue.assign({ subscriptions: context.subscriptions.filter((known) => known !== uri) });
+      } else if (!context.subscriptions.includes(uri)) {
+        enqueue.assign({ subscriptions: [...context.subscriptions, uri] });
+      }
+    }),
+    /** The ready path: the request goes out now, with no actor (./in-flight.ts); a failure gets one. */
+    forwardNow: ({ context, event, self }) => {
+      if (event.type !== 'request.forward' || context.connection === undefined) return;
+      const { id, request, reply } = event;
+      context.inFlight.forward({ id, request, reply, connection: context.connection }, (call, outcome) =>
+        self.send({ type: 'inFlight.failed', call, outcome }),
+      );
+    },
+    /**
+     * Leaving `ready`: each call still running on the ready path becomes a call actor that adopts its request, so
+     * it hears what the upstream tells its calls from now on. A lost connection is what it fails of.
+     */
+    adoptInFlight: enqueueActions(({ context, event, enqueue, self }) => {
+      const lost = event.type === 'connection.lost' ? lostDuringCall(context.name, event.failure) : undefined;
+      for (const call of context.inFlight.takeAll()) {
+        enqueue.spawnChild('call', { id: call.id, input: adoptedCall(self, context.name, call, call.pending, lost) });
+      }
+    }),
   },
   guards: {
     /** Discovery found a refresh token: try it before the browser. */
@@ -339,42 +394,43 @@ export const upstreamMachine = setup({
     subscriptions: [],
     stepUps: 0,
     sessionRenewed: false,
+    inFlight: new InFlightCalls(),
   }),
   initial: 'waitingForClient',
   on: {
-    'request.forward': {
-      actions: [
-        assign({
-          subscriptions: ({ context, event: { request } }) => {
-            const uri = request.params.uri as string;
-            if (request.method === 'resources/subscribe' && !context.subscriptions.includes(uri)) {
-              return [...context.subscriptions, uri];
-            }
-            if (request.method === 'resources/unsubscribe')
-              return context.subscriptions.filter((known) => known !== uri);
-            return context.subscriptions;
-          },
-        }),
-        // The call is a child actor under its request id (the snapshot's `children` is the list of calls in flight:
-        // no copy of it in context, which would cost a copy per call).
-        spawnChild('call', {
-          id: ({ event }) => (event as ForwardEvent).id,
-          input: ({ context, event: forwarded, self }) => {
-            const event = forwarded as ForwardEvent;
-            return {
-              id: event.id,
-              upstream: context.name,
-              request: event.request,
-              reply: event.reply,
-              parentRef: self,
-              connection:
-                context.connection !== undefined && self.getSnapshot().matches({ connected: 'ready' })
-                  ? context.connection
-                  : undefined,
-            };
-          },
-        }),
-      ],
+    'request.forward': [
+      // Ready: sent at once, no actor (the cost per call of spawning and stopping one grew with the calls in flight).
+      { guard: stateIn({ connected: 'ready' }), actions: ['trackSubscriptions', 'forwardNow'] },
+      {
+        actions: [
+          'trackSubscriptions',
+          // A call that must wait (reconnecting, signing in, a saved catalog) is a child actor under its request id:
+          // the snapshot's `children` are the waiting calls (no copy of them in context, which would cost a copy per
+          // call).
+          spawnChild('call', {
+            id: ({ event }) => (event as ForwardEvent).id,
+            input: ({ context, event: forwarded, self }) => {
+              const event = forwarded as ForwardEvent;
+              return {
+                id: event.id,
+                upstream: context.name,
+                request: event.request,
+                reply: event.reply,
+                parentRef: self,
+              };
+            },
+          }),
+        ],
+      },
+    ],
+    'inFlight.failed': {
+      actions: spawnChild('call', {
+        id: ({ event }) => (event as Extract<UpstreamEvent, { type: 'inFlight.failed' }>).call.id,
+        input: ({ context, event, self }) => {
+          const { call, outcome } = event as Extract<UpstreamEvent, { type: 'inFlight.failed' }>;
+          return adoptedCall(self, context.name, call, Promise.resolve(outcome));
+        },
+      }),
     },
     // Kept for the next session; the current one, if ready, is told at once.
     'logging.setLevel': {
@@ -576,6 +632,7 @@ export const upstreamMachine = setup({
           },
         },
         ready: {
+          exit: 'adoptInFlight',
           entry: [
             assign({ attempt: 0, lastError: undefined, sessionRenewed: false }),
             'restoreSession',

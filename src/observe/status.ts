@@ -6,7 +6,7 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { SupervisorContext } from '../../machines/supervisor.js';
-import { callsOf, type UpstreamContext } from '../../machines/upstream.js';
+import { inFlightCount, type UpstreamContext } from '../../machines/upstream.js';
 import type { UpstreamConfig } from '../config/index.js';
 import type { AuthSession } from '../oauth/session.js';
 import { displayUrl } from '../upstream/failures.js';
@@ -86,7 +86,7 @@ export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): 
         waitingForSignIn: state.startsWith('authorizing.waitingForUser') || state === 'needsSignIn',
         ...(expiresAt !== undefined && { tokenExpiresAt: new Date(expiresAt).toISOString() }),
         ...(refreshable !== undefined && { refreshable }),
-        inFlight: ref ? callsOf(ref).length : 0,
+        inFlight: ref ? inFlightCount(ref) : 0,
       };
     }),
   };

@@ -89,12 +89,19 @@ describe('--inspect', () => {
 
     await proxy.client.listTools();
     const feed = await follow(`${urls.inspector}/events`);
+    // Answered on the ready path (no call actor); then one made while reconnecting waits in a call actor.
     await proxy.client.callTool({ name: 'echo', arguments: { text: 'private words' } });
     await fixture.kill();
     await proxy.waitForState('alpha', 'reconnecting');
     const events = () => feed.events as Stately[];
     await eventually(() =>
       events().some((event) => event.type === '@xstate.snapshot' && event.snapshot?.value === 'reconnecting'),
+    );
+    const waiting = proxy.client.callTool({ name: 'echo', arguments: { text: 'private words' } });
+    await fixture.restart();
+    await waiting;
+    await eventually(() =>
+      events().some((event) => event.type === '@xstate.snapshot' && event.snapshot?.status === 'done'),
     );
 
     // A late follower first gets every live actor, then what happens.
