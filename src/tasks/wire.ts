@@ -32,8 +32,6 @@ export type WireTask = z.infer<typeof TaskShape>;
 
 const CreateTaskResultShape = z.looseObject({ task: TaskShape });
 const ListTasksResultShape = z.looseObject({ tasks: z.array(TaskShape), nextCursor: z.string().optional() });
-/** Any JSON object: `tasks/result` answers with the original request's result, whatever it is. */
-const AnyResult = z.looseObject({});
 
 /** The task a `tools/call` created, if its answer is a CreateTaskResult rather than the tool's result. */
 export function createdTask(result: unknown): WireTask | undefined {
@@ -42,22 +40,42 @@ export function createdTask(result: unknown): WireTask | undefined {
 }
 
 /**
- * The schema an upstream's answer is checked against where the SDK's own does not fit; undefined where it does.
- * A task-augmented `tools/call` may be answered with a CreateTaskResult or, by an upstream that ignores `task`
- * (as the spec lets one that does not do tasks), with the tool's result: any object passes here, and the tool's
- * result is checked when it is answered to the client.
+ * Any JSON object, with no schema library: what the proxy passes on as it is. The client's SDK validates it against
+ * the method's schema anyway, so a second full validation here cost a zod parse of every result (large ones too)
+ * for nothing.
  */
-export function upstreamResultSchema(method: string, params: Record<string, unknown>): StandardSchemaV1 | undefined {
+const PassedOn: StandardSchemaV1<Record<string, unknown>> = {
+  '~standard': {
+    version: 1,
+    vendor: 'mcp-upstream-proxy',
+    validate: (value) =>
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? { value: value as Record<string, unknown> }
+        : { issues: [{ message: 'expected a JSON object' }] },
+  },
+};
+
+/**
+ * The schema an upstream's answer is checked against where the SDK's own does not fit or is not needed; undefined
+ * where the proxy reads the answer and the SDK's schema is the one to read it with.
+ * - `tools/call`, `resources/read`, `prompts/get`: passed on as they are (the client's SDK checks them). A
+ *   task-augmented `tools/call` may be answered with a CreateTaskResult or, by an upstream that ignores `task` (as
+ *   the spec lets one that does not do tasks), with the tool's result: either is an object.
+ */
+export function upstreamResultSchema(method: string): StandardSchemaV1 | undefined {
   switch (method) {
     case 'tools/call':
-      return isTaskAugmented(params) ? AnyResult : undefined;
+    case 'resources/read':
+    case 'prompts/get':
+      return PassedOn;
     case 'tasks/get':
     case 'tasks/cancel':
       return TaskShape;
     case 'tasks/list':
       return ListTasksResultShape;
     case 'tasks/result':
-      return AnyResult;
+      // The original request's result, whatever it is.
+      return PassedOn;
     default:
       return undefined;
   }

@@ -253,8 +253,8 @@ export function createConnection({
       if (method === 'tasks/list' && !listsTasks(client.getServerCapabilities())) {
         return { type: 'result', result: { tasks: [] } };
       }
-      // Task requests and task-augmented calls need schemas of ours: the SDK has none that fits (src/tasks/wire.ts).
-      const resultSchema = upstreamResultSchema(method, params);
+      // Results passed on as they are, and task requests, have schemas of ours (src/tasks/wire.ts).
+      const resultSchema = upstreamResultSchema(method);
       try {
         // The generic `request`: a proxy passes the result on as it is, without validating it against a tool's
         // outputSchema (that is the client's business) or caching anything.
