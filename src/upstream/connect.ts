@@ -153,7 +153,7 @@ function retryAfterWatch(): RetryAfterWatch {
 
 /** With DEBUG=1, every HTTP exchange with the upstream is one stderr line; otherwise the fetch is the plain one. */
 function fetchFor(target: ConnectTarget, retryAfter: RetryAfterWatch): FetchLike {
-  const upstreamFetch = createUpstreamFetch({ onRetryAfter: retryAfter.note });
+  const upstreamFetch = createUpstreamFetch({ onRetryAfter: retryAfter.note, collapseCompleteEventStreams: true });
   if (!target.logger.debugEnabled) return upstreamFetch;
   return async (url, init) => {
     const started = performance.now();

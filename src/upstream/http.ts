@@ -15,6 +15,7 @@ import { getMaxListeners, setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/client';
 import { Agent, type Dispatcher, EnvHttpProxyAgent, Pool, request } from 'undici';
+import { collapseCompleteEventStream } from '../http/complete-sse.js';
 import { noteBearerOf401 } from '../http/sent-bearer.js';
 
 /** Requests in flight on one upstream connection that may share a signal without a leak warning. */
@@ -127,10 +128,15 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 export interface UpstreamFetchOptions {
   /** Told the `Retry-After` (ms, parsed) of every 429 or 503 answer that has a usable one. */
   onRetryAfter?: (ms: number) => void;
+  /** A POST's event stream that is complete on arrival is answered as its JSON (src/http/complete-sse.ts). */
+  collapseCompleteEventStreams?: boolean;
 }
 
 /** A fetch over the shared agent; the hook runs inline, so a fetch with one costs no extra promise per request. */
-export function createUpstreamFetch({ onRetryAfter }: UpstreamFetchOptions = {}): FetchLike {
+export function createUpstreamFetch({
+  onRetryAfter,
+  collapseCompleteEventStreams = false,
+}: UpstreamFetchOptions = {}): FetchLike {
   return async (url, init = {}) => {
     const method = (init.method ?? 'GET').toUpperCase();
     const { signal } = init;
@@ -158,15 +164,31 @@ export function createUpstreamFetch({ onRetryAfter }: UpstreamFetchOptions = {})
     }
     const empty = method === 'HEAD' || NULL_BODY_STATUSES.has(statusCode);
     if (empty) body.resume();
+    let content: AsyncIterable<Buffer> = body;
+    if (collapseCompleteEventStreams && method === 'POST' && statusCode === 200 && isEventStream(headers)) {
+      const collapsed = await collapseCompleteEventStream(body);
+      if ('json' in collapsed) {
+        const answer = responseHeaders(headers);
+        answer.set('content-type', 'application/json');
+        answer.delete('content-length');
+        return new Response(collapsed.json, { status: statusCode, headers: answer });
+      }
+      content = collapsed.stream;
+    }
     // The body goes in as an async iterable, which undici's Response reads on demand and stops (destroying the
     // socket's stream) when cancelled; Node 20's Readable.toWeb throws an uncaught ERR_INVALID_STATE after a cancel.
-    const answer = new Response(empty ? null : (body as unknown as ReadableStream<Uint8Array>), {
+    const answer = new Response(empty ? null : (content as unknown as ReadableStream<Uint8Array>), {
       status: statusCode,
       headers: responseHeaders(headers),
     });
     if (statusCode === 401) noteBearerOf401(answer, new Headers(init.headers).get('authorization') ?? undefined);
     return answer;
   };
+}
+
+function isEventStream(headers: Dispatcher.ResponseData['headers']): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.split(';')[0]!.trim().toLowerCase() === 'text/event-stream';
 }
 
 /** The fetch for requests whose answers need no watching (OAuth, and upstreams when nothing listens). */

@@ -1,0 +1,86 @@
+/**
+ * A POST answered with an event stream that is already complete when its headers arrive (the usual answer to a
+ * quick call: one `message` event with the response, then the end) is handed to the SDK as the JSON body it
+ * amounts to.
+ *
+ * Why: the SDK reads every event stream through web streams (a Response body, a TextDecoderStream, an
+ * EventSourceParserStream), and on Node 20 building and ending those costs more per call than everything else the
+ * proxy does for it (each stream is a transferable object; each ended TransformStream makes an Error with a stack).
+ * Its JSON path reads the same messages, in the same order, with one parse.
+ *
+ * Only what means the same either way is collapsed: `message` events with data, no `retry:` (the SDK keeps it for
+ * later reconnects), and, where events carry ids (a resumable stream), a response among them (a stream that ended
+ * without one is resumed by the SDK). Anything else, and every stream still open, goes to the SDK as it came, with
+ * what was read of it put back in front.
+ */
+import type { Readable } from 'node:stream';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+
+/** What was read of a body: all of it (`ended`), or the part that had arrived. */
+interface BodyStart {
+  chunks: Buffer[];
+  ended: boolean;
+}
+
+/**
+ * Takes what the body has buffered. undici parses a whole socket read before the request's promise continues, so
+ * a short answer's data and its end are in by now; `end` is emitted a tick after the last read.
+ */
+async function readBuffered(body: Readable): Promise<BodyStart> {
+  const chunks: Buffer[] = [];
+  for (let chunk: Buffer | null = body.read(); chunk !== null; chunk = body.read()) chunks.push(chunk);
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+  return { chunks, ended: body.readableEnded };
+}
+
+/** The JSON body the events amount to, or undefined when they mean more than their messages. */
+export function eventsAsJson(text: string): string | undefined {
+  const events: EventSourceMessage[] = [];
+  let plain = true;
+  const parser = createParser({
+    onEvent: (event) => {
+      if (event.event !== undefined && event.event !== 'message') plain = false;
+      // The SDK skips events without data (a priming event that only carries an id).
+      else if (event.data !== '') events.push(event);
+    },
+    onRetry: () => {
+      plain = false;
+    },
+    onError: () => {
+      plain = false;
+    },
+  });
+  parser.feed(text);
+  if (!plain || events.length === 0) return undefined;
+  if (events.some((event) => event.id !== undefined) && !events.some((event) => isResponse(event.data))) {
+    return undefined;
+  }
+  return events.length === 1 ? events[0]!.data : `[${events.map((event) => event.data).join(',')}]`;
+}
+
+function isResponse(data: string): boolean {
+  try {
+    const message = JSON.parse(data) as Record<string, unknown>;
+    return 'id' in message && ('result' in message || 'error' in message);
+  } catch {
+    return false;
+  }
+}
+
+export type CollapsedBody = { json: string } | { stream: AsyncIterable<Buffer> };
+
+/** The body as JSON when it was a complete, plain event stream; else the whole stream, read part first. */
+export async function collapseCompleteEventStream(body: Readable): Promise<CollapsedBody> {
+  const { chunks, ended } = await readBuffered(body);
+  if (ended) {
+    const text = Buffer.concat(chunks).toString('utf8');
+    const json = eventsAsJson(text);
+    if (json !== undefined) return { json };
+  }
+  return {
+    stream: (async function* () {
+      yield* chunks;
+      yield* body as AsyncIterable<Buffer>;
+    })(),
+  };
+}
