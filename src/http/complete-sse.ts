@@ -8,10 +8,12 @@
  * proxy does for it (each stream is a transferable object; each ended TransformStream makes an Error with a stack).
  * Its JSON path reads the same messages, in the same order, with one parse.
  *
- * Only what means the same either way is collapsed: `message` events with data, no `retry:` (the SDK keeps it for
- * later reconnects), and, where events carry ids (a resumable stream), a response among them (a stream that ended
- * without one is resumed by the SDK). Anything else, and every stream still open, goes to the SDK as it came, with
- * what was read of it put back in front.
+ * Only what means the same either way is collapsed: one `message` event with data (besides priming events with no
+ * data), no `retry:` (the SDK keeps it for later reconnects), and, where the event has an id (a resumable stream),
+ * a response (a stream that ended without one is resumed by the SDK). Notifications before the response (progress)
+ * keep the SDK's event stream: it hands them over one read at a time, and the proxy relays them before the result
+ * (handed over in one go, queued progress would be dropped as late). Anything else, and every stream still open,
+ * goes to the SDK as it came, with what was read of it put back in front.
  */
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
@@ -51,11 +53,10 @@ export function eventsAsJson(text: string): string | undefined {
     },
   });
   parser.feed(text);
-  if (!plain || events.length === 0) return undefined;
-  if (events.some((event) => event.id !== undefined) && !events.some((event) => isResponse(event.data))) {
-    return undefined;
-  }
-  return events.length === 1 ? events[0]!.data : `[${events.map((event) => event.data).join(',')}]`;
+  if (!plain || events.length !== 1) return undefined;
+  const [only] = events as [EventSourceMessage];
+  if (only.id !== undefined && !isResponse(only.data)) return undefined;
+  return only.data;
 }
 
 function isResponse(data: string): boolean {

@@ -9,8 +9,8 @@ describe('eventsAsJson', () => {
   it.each([
     ['one message', `event: message\ndata: ${response}\n\n`, response],
     ['a message with no event type', `data: ${response}\n\n`, response],
-    ['messages in order, as an array', `data: ${progress}\n\ndata: ${response}\n\n`, `[${progress},${response}]`],
     ['a priming event (an id, no data) is skipped', `id: 7\ndata:\n\nid: 8\ndata: ${response}\n\n`, response],
+    ['one notification with no id (the SDK would hand it over and end the same)', `data: ${progress}\n\n`, progress],
     ['data on two lines joined as the SDK does', `data: {"id":1,\ndata: "result":{}}\n\n`, '{"id":1,\n"result":{}}'],
   ])('collapses %s', (_what, text, json) => {
     expect(eventsAsJson(text)).toBe(json);
@@ -21,6 +21,7 @@ describe('eventsAsJson', () => {
     ['a retry field (the SDK keeps it for reconnects)', `retry: 1000\ndata: ${response}\n\n`],
     ['a resumable stream that ended without a response', `id: 1\ndata: ${progress}\n\n`],
     ['no events', ': a comment\n\n'],
+    ['progress before the response (relayed one read at a time)', `data: ${progress}\n\ndata: ${response}\n\n`],
   ])('leaves %s to the SDK', (_what, text) => {
     expect(eventsAsJson(text)).toBeUndefined();
   });
