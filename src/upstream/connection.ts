@@ -266,13 +266,12 @@ export function createConnection({
           onprogress: onProgress,
         };
         const send = () =>
-          inRequestScope(
-            ended,
-            (): Promise<Result> =>
-              resultSchema
-                ? (client.request({ method, params } as never, resultSchema, options) as Promise<Result>)
-                : client.request({ method, params } as never, options),
-          );
+          inRequestScope(ended, (headers): Promise<Result> => {
+            const scoped = { ...options, headers };
+            return resultSchema
+              ? (client.request({ method, params } as never, resultSchema, scoped) as Promise<Result>)
+              : client.request({ method, params } as never, scoped);
+          });
         if (!onClientRequest) return { type: 'result', result: await send() };
         serving.add(onClientRequest);
         try {
