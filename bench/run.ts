@@ -11,13 +11,15 @@
  * assert). Exit 1 only when the benchmark itself could not run.
  *
  * Then, unless --no-peers, bench/peers.ts puts the proxy beside mcp-remote and supergateway on the same upstream, with
- * payload sizes, an SSE upstream and the proxy's startup with 1, 20 and 100 upstreams.
+ * payload sizes, an SSE upstream and the proxy's startup with 1, 20 and 100 upstreams; and bench/scaling.ts prints
+ * how the proxy scales: CPU per call at c=16/64/256, the cost of the trace log and of --inspect, idle RSS with 1 and
+ * 20 upstreams, RSS over 100k calls, and warm startup (persisted catalogs) beside the cold one.
  *
  *   npm run bench                  the table
  *   npm run bench -- --profile     also a CPU profile of the proxy (node --cpu-prof) and its hotspots
  *   npm run bench -- --quick       a tenth of the calls, to try the bench itself
  *   npm run bench -- --trace       the proxy writes a trace log (PROXY_TRACE, to a temporary file)
- *   npm run bench -- --no-peers    only the table above: no mcp-remote, supergateway, payload sizes, SSE or startup
+ *   npm run bench -- --no-peers    only the table above: no peers, payload sizes, SSE, startup or scaling tables
  *   npm run bench -- --inspect     the proxy runs with PROXY_INSPECT=1, and the bench follows its status page's and
  *                                  inspector feed's event streams the whole time, as a browser showing them would
  */
