@@ -211,7 +211,7 @@ async function measure(
   return results;
 }
 
-function fmt(value: number | undefined, digits: number, suffix = ''): string {
+export function fmt(value: number | undefined, digits: number, suffix = ''): string {
   return value === undefined || Number.isNaN(value) ? 'n/a' : `${value.toFixed(digits)}${suffix}`;
 }
 
@@ -285,8 +285,38 @@ async function measurePayloads(
   return results;
 }
 
-/** Spawn to the first complete tools/list (every upstream's echo listed), cold: no catalog cache. */
-async function measureStartup(url: string, upstreams: number): Promise<number> {
+/** The upstreams of a many-upstream proxy: all on the one bench upstream, told apart by name and tool prefix. */
+export function manyUpstreams(url: string, upstreams: number) {
+  return Array.from({ length: upstreams }, (_, index) => ({
+    name: `u${index}`,
+    url,
+    transport: 'http',
+    tool_prefix: `u${index}_`,
+  }));
+}
+
+/** Lists until every upstream's echo is there: the proxy may answer before every upstream is listed. */
+export async function untilAllListed(client: Client, upstreams: number, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { tools } = await client.listTools();
+    if (tools.filter((tool) => tool.name.endsWith('echo')).length >= upstreams) return;
+    if (Date.now() > deadline) {
+      throw new PeerError(`${upstreams} upstreams: not all listed within ${timeoutMs / 1000} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Spawn to the first complete tools/list (every upstream's echo listed). Cold by default (no catalog cache); `env`
+ * can turn the cache on, with PROXY_TOKEN_DIR at a folder of the bench's own.
+ */
+export async function measureStartup(
+  url: string,
+  upstreams: number,
+  env: Record<string, string> = {},
+): Promise<number> {
   const started = process.hrtime.bigint();
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -294,15 +324,9 @@ async function measureStartup(url: string, upstreams: number): Promise<number> {
     env: {
       ...getDefaultEnvironment(),
       ENABLE_ADDITIONAL_TOOLS: 'proxy',
-      PROXY_UPSTREAMS: JSON.stringify(
-        Array.from({ length: upstreams }, (_, index) => ({
-          name: `u${index}`,
-          url,
-          transport: 'http',
-          tool_prefix: `u${index}_`,
-        })),
-      ),
+      PROXY_UPSTREAMS: JSON.stringify(manyUpstreams(url, upstreams)),
       PROXY_CATALOG_CACHE: '0',
+      ...env,
     },
     stderr: 'pipe',
   });
@@ -310,25 +334,21 @@ async function measureStartup(url: string, upstreams: number): Promise<number> {
   collectLines(transport.stderr as Readable | null, stderr);
   const client = new Client({ name: 'bench-startup', version: VERSION });
   try {
-    const deadline = Date.now() + CONNECT_TIMEOUT_MS;
     await withTimeout(client.connect(transport), CONNECT_TIMEOUT_MS, 'proxy');
-    // The proxy may answer before every upstream is listed: ask again until all of them are.
-    for (;;) {
-      const { tools } = await client.listTools();
-      if (tools.filter((tool) => tool.name.endsWith('echo')).length >= upstreams) break;
-      if (Date.now() > deadline) {
-        throw new PeerError(`${upstreams} upstreams: not all listed within ${CONNECT_TIMEOUT_MS / 1000} s`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await untilAllListed(client, upstreams);
     return Number(process.hrtime.bigint() - started) / 1e6;
   } finally {
     await client.close().catch(() => {});
   }
 }
 
+/** Cold startup times (ms, undefined for a failed run) by number of upstreams, for the warm ones beside them. */
+export type StartupTimes = Map<number, (number | undefined)[]>;
+
+export const STARTUP_UPSTREAMS = [1, 20, 100] as const;
+
 /** Runs the peer comparison, the payload sizes, the SSE upstream and the startup times, and prints their tables. */
-export async function runPeers(options: PeerOptions): Promise<void> {
+export async function runPeers(options: PeerOptions): Promise<{ coldStartup: StartupTimes }> {
   const scale = options.quick ? 0.1 : 1;
   const n = (calls: number) => Math.max(10, Math.round(calls * scale));
   const problems: string[] = [];
@@ -456,19 +476,21 @@ export async function runPeers(options: PeerOptions): Promise<void> {
 
     console.log('\nProxy startup: spawn to the first tools/list with every upstream, cold (PROXY_CATALOG_CACHE=0)\n');
     const startupRows: string[][] = [['upstreams', 'ms (each run)']];
-    for (const upstreams of [1, 20, 100]) {
-      const times: string[] = [];
+    const coldStartup: StartupTimes = new Map();
+    for (const upstreams of STARTUP_UPSTREAMS) {
+      const times: (number | undefined)[] = [];
       for (let run = 0; run < 2; run++) {
         try {
-          times.push(fmt(await measureStartup(options.url, upstreams), 0));
+          times.push(await measureStartup(options.url, upstreams));
         } catch (error) {
           problems.push(
             `startup with ${upstreams}: ${error instanceof PeerError ? error.message : describeError(error)}`,
           );
-          times.push('failed');
+          times.push(undefined);
         }
       }
-      startupRows.push([String(upstreams), times.join(', ')]);
+      coldStartup.set(upstreams, times);
+      startupRows.push([String(upstreams), times.map((ms) => (ms === undefined ? 'failed' : fmt(ms, 0))).join(', ')]);
     }
     printTable(startupRows, 1);
 
@@ -476,6 +498,7 @@ export async function runPeers(options: PeerOptions): Promise<void> {
       console.log('\nPeer problems (the figures above leave these out)');
       for (const problem of problems) console.log(`  ${problem}`);
     }
+    return { coldStartup };
   } finally {
     for (const subject of open.splice(0)) await subject.close();
     rmSync(home, { recursive: true, force: true });

@@ -11,13 +11,15 @@
  * assert). Exit 1 only when the benchmark itself could not run.
  *
  * Then, unless --no-peers, bench/peers.ts puts the proxy beside mcp-remote and supergateway on the same upstream, with
- * payload sizes, an SSE upstream and the proxy's startup with 1, 20 and 100 upstreams.
+ * payload sizes, an SSE upstream and the proxy's startup with 1, 20 and 100 upstreams; and bench/scaling.ts prints
+ * how the proxy scales: CPU per call at c=16/64/256, the cost of the trace log and of --inspect, idle RSS with 1 and
+ * 20 upstreams, RSS over 100k calls, and warm startup (persisted catalogs) beside the cold one.
  *
  *   npm run bench                  the table
  *   npm run bench -- --profile     also a CPU profile of the proxy (node --cpu-prof) and its hotspots
  *   npm run bench -- --quick       a tenth of the calls, to try the bench itself
  *   npm run bench -- --trace       the proxy writes a trace log (PROXY_TRACE, to a temporary file)
- *   npm run bench -- --no-peers    only the table above: no mcp-remote, supergateway, payload sizes, SSE or startup
+ *   npm run bench -- --no-peers    only the table above: no peers, payload sizes, SSE, startup or scaling tables
  *   npm run bench -- --inspect     the proxy runs with PROXY_INSPECT=1, and the bench follows its status page's and
  *                                  inspector feed's event streams the whole time, as a browser showing them would
  */
@@ -33,17 +35,22 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { closeHttpAgent, upstreamFetch } from '../src/upstream/http.js';
 import { VERSION } from '../src/version.js';
+import { followInspectStreams } from './inspect-streams.js';
 import { printTable, runPeers } from './peers.js';
 import { cpuMs, rssMb } from './proc.js';
 import { summarizeProfiles } from './profile.js';
+import { runScaling } from './scaling.js';
 import { describeError, type LoadRun, type LoadSummary, runLoad, summarize } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI_PATH = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const UPSTREAM_PATH = fileURLToPath(new URL('./upstream.js', import.meta.url));
 
-/** Over this, the bench gives up: no step may hang the run. The peers (bench/peers.ts) take under a minute more. */
-const benchDeadlineMs = () => (flags['no-peers'] ? 150_000 : 300_000);
+/**
+ * Over this, the bench gives up: no step may hang the run. The peers (bench/peers.ts) take under a minute more, the
+ * scaling tables (bench/scaling.ts) two to three, most of it their 100k calls.
+ */
+const benchDeadlineMs = () => (flags['no-peers'] ? 150_000 : 600_000);
 /** Per scenario and way, the measured calls stop starting after this (the report says so). */
 const MEASURE_BUDGET_MS = 20_000;
 const WARMUP_BUDGET_MS = 5_000;
@@ -91,28 +98,6 @@ function collectLines(stream: Readable | null, into: string[]): void {
     into.push(line);
     if (into.length > 200) into.shift();
   });
-}
-
-/** Reads the status page's and the inspector feed's event streams to the end, as a browser showing both would. */
-async function followInspectStreams(proxyLog: string[]): Promise<() => Promise<void>> {
-  const page = proxyLog.map((line) => /status page: (\S+)/.exec(line)?.[1]).find(Boolean);
-  if (!page) throw new BenchError('--inspect: the proxy printed no status page URL');
-  const abort = new AbortController();
-  const drain = async (url: string) => {
-    const response = await fetch(url, { signal: abort.signal });
-    if (!response.ok || !response.body) throw new BenchError(`--inspect: ${url} answered ${response.status}`);
-    void (async () => {
-      try {
-        for await (const _chunk of response.body!) {
-          // discarded: only the proxy's cost of sending it is measured
-        }
-      } catch {
-        // aborted at the end
-      }
-    })();
-  };
-  await Promise.all([drain(`${page}events`), drain(`${page}inspector/events`)]);
-  return async () => abort.abort();
 }
 
 async function startUpstreamProcess(): Promise<{ child: ChildProcess; url: string; sseUrl: string }> {
@@ -218,7 +203,12 @@ async function bench(state: BenchState): Promise<void> {
   if (!tools.some((tool) => tool.name === 'echo')) {
     throw new BenchError(`the proxy does not expose "echo" (it lists: ${tools.map((tool) => tool.name).join(', ')})`);
   }
-  if (flags.inspect) state.closers.unshift(await followInspectStreams(state.proxyLog));
+  if (flags.inspect) {
+    const stop = await followInspectStreams(state.proxyLog).catch((error: unknown) => {
+      throw new BenchError(`--${describeError(error)}`);
+    });
+    state.closers.unshift(stop);
+  }
   const clients: Record<Way, Client> = { direct, proxy };
   for (const way of WAYS) {
     const result = await clients[way].callTool({ name: 'echo', arguments: { text: 'ping' } });
@@ -367,7 +357,11 @@ async function bench(state: BenchState): Promise<void> {
   console.log(`load average now ${loadavg()[0]!.toFixed(2)} (other processes on this machine skew wall-clock numbers)`);
 
   // Before the closers: the peers call the same upstream process.
-  if (!flags['no-peers']) await runPeers({ url: upstream.url, sseUrl: upstream.sseUrl, quick: Boolean(flags.quick) });
+  if (!flags['no-peers']) {
+    const quick = Boolean(flags.quick);
+    const { coldStartup } = await runPeers({ url: upstream.url, sseUrl: upstream.sseUrl, quick });
+    await runScaling({ url: upstream.url, quick, coldStartup });
+  }
 
   for (const close of state.closers.splice(0)) await close();
   // Anything but the usual startup lines is worth seeing: a warning under load reaches every user's client log.
