@@ -75,28 +75,24 @@ interface Candidate<T extends Named> {
   exposedName: string;
 }
 
-/** By list: each upstream's list is a new array when it changes, and the same one while it does not. */
-const prepared = new WeakMap<readonly Named[], PreparedSource<Named>[]>();
+/**
+ * By list, then upstream: each upstream's list is a new array when it changes, and the same one while it does not.
+ * Only the latest preparation of a list for an upstream is kept (its prefix and filter are fixed in a session).
+ */
+const prepared = new WeakMap<readonly Named[], Map<string, PreparedSource<Named>>>();
 
 function prepare<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' | 'prompt'): PreparedSource<T> {
-  const cached = (prepared.get(source.items) ?? []) as PreparedSource<T>[];
-  const hit = cached.find(
-    (entry) =>
-      entry.upstream === source.upstream &&
-      entry.toolPrefix === source.toolPrefix &&
-      entry.filter === source.filter &&
-      entry.kind === kind,
-  );
-  if (hit) return hit;
-  const entry: PreparedSource<T> = {
-    upstream: source.upstream,
-    toolPrefix: source.toolPrefix,
-    filter: source.filter,
-    kind,
-    items: [],
-    removed: [],
-    warnings: [],
-  };
+  // Nothing to keep of an empty list, and one empty list (EMPTY_CATALOG's) is shared by every upstream not listed
+  // yet: caching it would make each build search through all of them.
+  if (source.items.length === 0) return emptySource(source, kind);
+  let byUpstream = prepared.get(source.items);
+  if (byUpstream === undefined) {
+    byUpstream = new Map();
+    prepared.set(source.items, byUpstream);
+  }
+  const hit = byUpstream.get(source.upstream) as PreparedSource<T> | undefined;
+  if (hit && hit.toolPrefix === source.toolPrefix && hit.filter === source.filter && hit.kind === kind) return hit;
+  const entry = emptySource(source, kind);
   const seen = new Set<string>();
   for (const tool of source.items) {
     if (seen.has(tool.name)) {
@@ -114,9 +110,13 @@ function prepare<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' |
     const baseName = toClientSafeName(fullName);
     entry.items.push({ tool, baseName, ownName: baseName === fullName });
   }
-  // Empty lists are shared (EMPTY_CATALOG) by every upstream not listed yet: one entry each, all trivial.
-  prepared.set(source.items, [...cached, entry] as PreparedSource<Named>[]);
+  byUpstream.set(source.upstream, entry as PreparedSource<Named>);
   return entry;
+}
+
+function emptySource<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' | 'prompt'): PreparedSource<T> {
+  const { upstream, toolPrefix, filter } = source;
+  return { upstream, toolPrefix, filter, kind, items: [], removed: [], warnings: [] };
 }
 
 /** The exposed tools, from every upstream's tool list. */
