@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, isDebugEnabled, loadConfig } from './config/index.js';
-import { createLogger } from './observe/log.js';
+import { createLogger, flushLogs } from './observe/log.js';
 import { startProxy } from './proxy.js';
 import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
@@ -100,6 +100,7 @@ async function main(): Promise<void> {
 /** A configuration problem ends the process with status 2 and one line per problem; anything else is rethrown. */
 function exitOnConfigError(error: unknown): never {
   if (!(error instanceof ConfigError)) throw error;
+  flushLogs();
   process.stderr.write(
     `mcp-upstream-proxy: invalid configuration:\n${error.problems.map((problem) => `  - ${problem}`).join('\n')}\n`,
   );
@@ -107,6 +108,7 @@ function exitOnConfigError(error: unknown): never {
 }
 
 main().catch((error: unknown) => {
+  flushLogs();
   process.stderr.write(`mcp-upstream-proxy: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

@@ -21,6 +21,25 @@ export interface ResourceRegistry {
   readonly warnings: readonly string[];
 }
 
+/** Parsed once per upstream's template list (a new array when it changes): undefined where the SDK cannot parse one. */
+const parsedTemplates = new WeakMap<readonly ResourceTemplate[], Array<UriTemplate | undefined>>();
+
+function parsed(templates: readonly ResourceTemplate[]): Array<UriTemplate | undefined> {
+  let result = parsedTemplates.get(templates);
+  if (result === undefined) {
+    result = templates.map((template) => {
+      try {
+        return new UriTemplate(template.uriTemplate);
+      } catch {
+        // A template the SDK cannot parse still gets listed; reads of its URIs fall back to the single provider.
+        return undefined;
+      }
+    });
+    parsedTemplates.set(templates, result);
+  }
+  return result;
+}
+
 export function buildResourceRegistry(sources: readonly UpstreamResourceSource[]): ResourceRegistry {
   const warnings: string[] = [];
   const owners = new Map<string, string>();
@@ -43,7 +62,8 @@ export function buildResourceRegistry(sources: readonly UpstreamResourceSource[]
   const resourceTemplates: ResourceTemplate[] = [];
   const matchers: Array<{ template: UriTemplate; upstream: string }> = [];
   for (const { upstream, resourceTemplates: listed } of sources) {
-    for (const template of listed) {
+    const templates = parsed(listed);
+    for (const [index, template] of listed.entries()) {
       const owner = templateOwners.get(template.uriTemplate);
       if (owner !== undefined) {
         if (owner !== upstream) {
@@ -55,11 +75,8 @@ export function buildResourceRegistry(sources: readonly UpstreamResourceSource[]
       }
       templateOwners.set(template.uriTemplate, upstream);
       resourceTemplates.push(template);
-      try {
-        matchers.push({ template: new UriTemplate(template.uriTemplate), upstream });
-      } catch {
-        // A template the SDK cannot parse still gets listed; reads of its URIs fall back to the single provider.
-      }
+      const matcher = templates[index];
+      if (matcher) matchers.push({ template: matcher, upstream });
     }
   }
 

@@ -189,9 +189,16 @@ function collectUpstreams(
 }
 
 function parseJson5(text: string, sourceName: string, problems: string[]): { value: unknown } | undefined {
+  // Editors on Windows save a BOM, which JSON5 rejects.
+  const source = text.replace(/^\uFEFF/, '');
+  // Plain JSON (PROXY_UPSTREAMS usually) means the same to both; JSON5's parser is many times slower on it.
   try {
-    // Editors on Windows save a BOM, which JSON5 rejects.
-    return { value: JSON5.parse(text.replace(/^\uFEFF/, '')) };
+    return { value: JSON.parse(source) };
+  } catch {
+    // JSON5 then: comments, trailing commas, unquoted keys, or a real syntax error, which it describes.
+  }
+  try {
+    return { value: JSON5.parse(source) };
   } catch (error) {
     // JSON5 quotes the offending character, which could be part of a secret: keep only its position.
     const { lineNumber, columnNumber, message } = error as SyntaxError & { lineNumber?: number; columnNumber?: number };

@@ -41,14 +41,82 @@ export type UpstreamToolSource = UpstreamNamedSource<Tool>;
 export type ExposedTool = Exposed<Tool>;
 export type ToolRegistry = NamedRegistry<Tool>;
 
-interface Candidate<T extends Named> {
-  source: UpstreamNamedSource<T>;
+/**
+ * One upstream's items as far as they depend on that upstream alone: deduplicated, filtered, prefixed and made
+ * client-safe. Kept per list (by identity) so a change of one upstream's list costs nothing for the others: the
+ * supervisor rebuilds the catalog on every list of every upstream.
+ */
+interface PreparedSource<T extends Named> {
+  upstream: string;
+  toolPrefix: string | undefined;
+  filter: (name: string) => boolean;
+  kind: 'tool' | 'prompt';
+  items: PreparedItem<T>[];
+  removed: string[];
+  warnings: string[];
+}
+
+interface PreparedItem<T extends Named> {
   tool: T;
   baseName: string;
   /** The base name is prefix + name as it was: nothing had to be made client-safe. */
   ownName: boolean;
+  /**
+   * The last exposed entry made for it: reused while its name stays, so an unchanged item is the same object in
+   * the next registry (which is how changedKinds tells it unchanged without serializing it).
+   */
+  exposed?: Exposed<T>;
+}
+
+interface Candidate<T extends Named> {
+  source: PreparedSource<T>;
+  item: PreparedItem<T>;
   /** Empty until a round gives it one. */
   exposedName: string;
+}
+
+/**
+ * By list, then upstream: each upstream's list is a new array when it changes, and the same one while it does not.
+ * Only the latest preparation of a list for an upstream is kept (its prefix and filter are fixed in a session).
+ */
+const prepared = new WeakMap<readonly Named[], Map<string, PreparedSource<Named>>>();
+
+function prepare<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' | 'prompt'): PreparedSource<T> {
+  // Nothing to keep of an empty list, and one empty list (EMPTY_CATALOG's) is shared by every upstream not listed
+  // yet: caching it would make each build search through all of them.
+  if (source.items.length === 0) return emptySource(source, kind);
+  let byUpstream = prepared.get(source.items);
+  if (byUpstream === undefined) {
+    byUpstream = new Map();
+    prepared.set(source.items, byUpstream);
+  }
+  const hit = byUpstream.get(source.upstream) as PreparedSource<T> | undefined;
+  if (hit && hit.toolPrefix === source.toolPrefix && hit.filter === source.filter && hit.kind === kind) return hit;
+  const entry = emptySource(source, kind);
+  const seen = new Set<string>();
+  for (const tool of source.items) {
+    if (seen.has(tool.name)) {
+      entry.warnings.push(
+        `upstream "${source.upstream}" lists ${kind} "${tool.name}" more than once; the first is kept`,
+      );
+      continue;
+    }
+    seen.add(tool.name);
+    if (!source.filter(tool.name)) {
+      entry.removed.push(tool.name);
+      continue;
+    }
+    const fullName = (source.toolPrefix ?? '') + tool.name;
+    const baseName = toClientSafeName(fullName);
+    entry.items.push({ tool, baseName, ownName: baseName === fullName });
+  }
+  byUpstream.set(source.upstream, entry as PreparedSource<Named>);
+  return entry;
+}
+
+function emptySource<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' | 'prompt'): PreparedSource<T> {
+  const { upstream, toolPrefix, filter } = source;
+  return { upstream, toolPrefix, filter, kind, items: [], removed: [], warnings: [] };
 }
 
 /** The exposed tools, from every upstream's tool list. */
@@ -66,7 +134,8 @@ export function buildToolRegistry(sources: readonly UpstreamToolSource[]): ToolR
  * 2. base names that were made client-safe, where still free;
  * 3. the rest: a fallback name, the first free one, so a fallback never takes the base name of one listed later.
  *
- * Pure: the input is never mutated, and the result depends only on the input.
+ * Pure: the input is never mutated, and the result depends only on the input. What depends on one upstream's list
+ * alone is computed once per list (see PreparedSource); only the claim rounds run over every item each time.
  */
 export function buildNamedRegistry<T extends Named>(
   sources: readonly UpstreamNamedSource<T>[],
@@ -77,32 +146,20 @@ export function buildNamedRegistry<T extends Named>(
   const candidates: Candidate<T>[] = [];
 
   for (const source of sources) {
-    const removed: string[] = [];
-    const seen = new Set<string>();
-    for (const tool of source.items) {
-      if (seen.has(tool.name)) {
-        warnings.push(`upstream "${source.upstream}" lists ${kind} "${tool.name}" more than once; the first is kept`);
-        continue;
-      }
-      seen.add(tool.name);
-      if (!source.filter(tool.name)) {
-        removed.push(tool.name);
-        continue;
-      }
-      const fullName = (source.toolPrefix ?? '') + tool.name;
-      const baseName = toClientSafeName(fullName);
-      candidates.push({ source, tool, baseName, ownName: baseName === fullName, exposedName: '' });
-    }
-    filteredOut.set(source.upstream, removed);
+    const entry = prepare(source, kind);
+    warnings.push(...entry.warnings);
+    filteredOut.set(source.upstream, [...entry.removed]);
+    for (const item of entry.items) candidates.push({ source: entry, item, exposedName: '' });
   }
 
   // Rounds 1 and 2: own names first, then made-safe ones; the first of each base name owns it.
   const owners = new Map<string, Candidate<T>>();
   const claim = (ownName: boolean) => {
     for (const candidate of candidates) {
-      if (candidate.ownName !== ownName || owners.has(candidate.baseName)) continue;
-      owners.set(candidate.baseName, candidate);
-      candidate.exposedName = candidate.baseName;
+      const { baseName } = candidate.item;
+      if (candidate.item.ownName !== ownName || owners.has(baseName)) continue;
+      owners.set(baseName, candidate);
+      candidate.exposedName = baseName;
     }
   };
   claim(true);
@@ -111,7 +168,8 @@ export function buildNamedRegistry<T extends Named>(
   // Round 3: the others get `${upstream}_${name}` (or, within one upstream, their base name), made unique.
   for (const candidate of candidates) {
     if (candidate.exposedName !== '') continue;
-    const { source, tool, baseName, ownName } = candidate;
+    const { source } = candidate;
+    const { tool, baseName, ownName } = candidate.item;
     const owner = owners.get(baseName)!;
     const sameUpstream = owner.source === source;
     const start = sameUpstream ? baseName : toClientSafeName(`${source.upstream}_${tool.name}`);
@@ -121,9 +179,9 @@ export function buildNamedRegistry<T extends Named>(
     const what = `${kind} "${tool.name}" of upstream "${source.upstream}"`;
     // A made-safe name loses to another item's own name whatever their order: the warning says whose name it is.
     const collision =
-      owner.ownName && !ownName
-        ? `is "${baseName}" once client-safe, the own name of ${kind} "${owner.tool.name}" ${where}`
-        : `collides with ${sameUpstream ? `${kind} "${owner.tool.name}" ${where}` : `upstream "${owner.source.upstream}"`}`;
+      owner.item.ownName && !ownName
+        ? `is "${baseName}" once client-safe, the own name of ${kind} "${owner.item.tool.name}" ${where}`
+        : `collides with ${sameUpstream ? `${kind} "${owner.item.tool.name}" ${where}` : `upstream "${owner.source.upstream}"`}`;
     warnings.push(`${what} ${collision}; exposed as "${candidate.exposedName}"`);
   }
 
@@ -142,12 +200,15 @@ function firstFreeName(start: string, taken: ReadonlyMap<string, unknown>): stri
   }
 }
 
-function toExposedTool<T extends Named>({ source, tool, exposedName }: Candidate<T>): Exposed<T> {
-  return {
+function toExposedTool<T extends Named>({ source, item, exposedName }: Candidate<T>): Exposed<T> {
+  if (item.exposed?.exposedName === exposedName) return item.exposed;
+  const { tool } = item;
+  item.exposed = {
     exposedName,
     upstream: source.upstream,
     originalName: tool.name,
-    // Shallow copy only when the name changes: this runs on every list change.
+    // Shallow copy only when the name changes.
     definition: exposedName === tool.name ? tool : { ...tool, name: exposedName },
   };
+  return item.exposed;
 }

@@ -32,6 +32,13 @@ export interface UpstreamActors {
   sessions: ReadonlyMap<string, AuthSession>;
 }
 
+/**
+ * Every upstream starts connecting on the same event (the client's `initialized`): their sessions are opened one turn
+ * later, so that a list the client asked for meanwhile (answered at once from saved catalogs) goes out first instead
+ * of waiting behind every upstream's first request.
+ */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamActors {
   const root = tokenRoot(options.env);
   // A static client's configured redirect URI names the port the callback must hold, when no variable does.
@@ -75,10 +82,14 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
       },
     },
     actors: {
-      connectStreamableHttp: fromPromise(({ input, signal }) =>
-        connectStreamableHttp(lookup(targets, input.name), signal),
-      ),
-      connectSse: fromPromise(({ input, signal }) => connectSse(lookup(targets, input.name), signal)),
+      connectStreamableHttp: fromPromise(async ({ input, signal }) => {
+        await nextTurn();
+        return connectStreamableHttp(lookup(targets, input.name), signal);
+      }),
+      connectSse: fromPromise(async ({ input, signal }) => {
+        await nextTurn();
+        return connectSse(lookup(targets, input.name), signal);
+      }),
       discoverAuthorization: fromPromise(async ({ input }) => {
         const session = lookup(sessions, input.name);
         await session.discover();

@@ -79,7 +79,9 @@ function currentAgent(): Dispatcher {
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 function requestHeaders(headers: HeadersInit | undefined): Record<string, string> {
-  return headers ? Object.fromEntries(new Headers(headers)) : {};
+  if (!headers) return {};
+  // The SDK passes a Headers, already normalized: no copy of it needed to read its entries.
+  return Object.fromEntries(headers instanceof Headers ? headers : new Headers(headers));
 }
 
 function responseHeaders(headers: Dispatcher.ResponseData['headers']): Headers {

@@ -47,8 +47,19 @@ export interface ListTarget {
 }
 
 /** Items are checked one by one below; the page itself only needs to be a page. */
-const pageSchema = (kind: ListedKind) =>
+const makePageSchema = (kind: ListedKind) =>
   z.looseObject({ [kind]: z.array(z.unknown()).default([]), nextCursor: z.string().optional() });
+
+// Built once per kind: a zod schema compiles itself on first use, which every upstream's list would otherwise repeat.
+const pageSchemas = new Map<ListedKind, ReturnType<typeof makePageSchema>>();
+function pageSchema(kind: ListedKind): ReturnType<typeof makePageSchema> {
+  let schema = pageSchemas.get(kind);
+  if (schema === undefined) {
+    schema = makePageSchema(kind);
+    pageSchemas.set(kind, schema);
+  }
+  return schema;
+}
 
 /** Warnings already given, by upstream: a relist of the same bad list must not repeat them. */
 const warned = new Map<string, Set<string>>();
