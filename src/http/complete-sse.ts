@@ -68,14 +68,67 @@ function isResponse(data: string): boolean {
   }
 }
 
+/**
+ * Requests answered by one response and nothing long-lived: the SDK serializes `method` first, so the head of the
+ * body tells. Anything else (a listen stream, which stays open with no data for as long as nothing changes) keeps
+ * the SDK's stream from the start.
+ */
+const ANSWERED_ONCE =
+  /^\{"method":"(tools\/call|resources\/read|prompts\/get|completion\/complete|(tools|prompts|resources|resources\/templates)\/list)"/;
+
+export function answeredOnce(body: unknown): boolean {
+  return typeof body === 'string' && ANSWERED_ONCE.test(body.slice(0, 48));
+}
+
 export type CollapsedBody = { json: string } | { stream: AsyncIterable<Buffer> };
+
+/**
+ * How long a stream that has brought its response may take to end before it is read as a stream after all. A server
+ * that writes the response and the end of its stream separately (most do) often lets them arrive in two reads.
+ */
+const RESPONSE_END_WAIT_MS = 5;
+
+/**
+ * Reads on until the body ends, or (`firstData`) until some data came, or `ms` pass first (no limit when
+ * undefined); what it read meanwhile is kept.
+ */
+function readMore(body: Readable, { firstData, ms }: { firstData: boolean; ms?: number }): Promise<BodyStart> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const finish = (ended: boolean) => {
+      clearTimeout(timer);
+      body.off('readable', onReadable).off('end', onEnd).off('error', onStop).off('close', onStop);
+      resolve({ chunks, ended });
+    };
+    const onReadable = () => {
+      for (let chunk: Buffer | null = body.read(); chunk !== null; chunk = body.read()) chunks.push(chunk);
+      if (firstData && chunks.length > 0) setImmediate(() => finish(body.readableEnded));
+    };
+    const onEnd = () => finish(true);
+    // An error stays with the stream: whoever reads it next gets it.
+    const onStop = () => finish(false);
+    const timer = ms === undefined ? undefined : setTimeout(() => finish(false), ms);
+    body.on('readable', onReadable).once('end', onEnd).once('error', onStop).once('close', onStop);
+  });
+}
 
 /** The body as JSON when it was a complete, plain event stream; else the whole stream, read part first. */
 export async function collapseCompleteEventStream(body: Readable): Promise<CollapsedBody> {
-  const { chunks, ended } = await readBuffered(body);
+  let { chunks, ended } = await readBuffered(body);
+  // Headers first, events when the tool answers (the SDK's servers flush the headers at once): waiting for the first
+  // data costs nothing, since nothing could be done with the stream before it came either.
+  if (!ended && chunks.length === 0) ({ chunks, ended } = await readMore(body, { firstData: true }));
+  if (!ended && chunks.length > 0) {
+    // The response is in and the server ends the stream next (the spec says it should): worth a moment's wait.
+    const only = eventsAsJson(Buffer.concat(chunks).toString('utf8'));
+    if (only !== undefined && isResponse(only)) {
+      const rest = await readMore(body, { firstData: false, ms: RESPONSE_END_WAIT_MS });
+      chunks.push(...rest.chunks);
+      ended = rest.ended;
+    }
+  }
   if (ended) {
-    const text = Buffer.concat(chunks).toString('utf8');
-    const json = eventsAsJson(text);
+    const json = eventsAsJson(Buffer.concat(chunks).toString('utf8'));
     if (json !== undefined) return { json };
   }
   return {

@@ -15,7 +15,7 @@ import { getMaxListeners, setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/client';
 import { Agent, type Dispatcher, EnvHttpProxyAgent, Pool, request } from 'undici';
-import { collapseCompleteEventStream } from '../http/complete-sse.js';
+import { answeredOnce, collapseCompleteEventStream } from '../http/complete-sse.js';
 import { noteBearerOf401 } from '../http/sent-bearer.js';
 
 /** Requests in flight on one upstream connection that may share a signal without a leak warning. */
@@ -167,7 +167,13 @@ export function createUpstreamFetch({
     const empty = method === 'HEAD' || NULL_BODY_STATUSES.has(statusCode);
     if (empty) body.resume();
     let content: AsyncIterable<Buffer> = body;
-    if (collapseCompleteEventStreams && method === 'POST' && statusCode === 200 && isEventStream(headers)) {
+    if (
+      collapseCompleteEventStreams &&
+      method === 'POST' &&
+      statusCode === 200 &&
+      isEventStream(headers) &&
+      answeredOnce(init.body)
+    ) {
       const collapsed = await collapseCompleteEventStream(body);
       if ('json' in collapsed) {
         const answer = responseHeaders(headers);

@@ -58,4 +58,21 @@ describe('collapseCompleteEventStream', () => {
     const collapsed = await collapseCompleteEventStream(body);
     expect(await text((collapsed as { stream: AsyncIterable<Buffer> }).stream)).toBe(sent);
   });
+
+  it('waits a moment for the end of a stream that has brought its response, then answers it as JSON', async () => {
+    const body = new PassThrough();
+    body.write(`data: ${response}\n\n`);
+    setTimeout(() => body.end(), 1);
+    expect(await collapseCompleteEventStream(body)).toEqual({ json: response });
+  });
+
+  it('reads a stream that stays open after its response as a stream (the SDK takes the response from it)', async () => {
+    const body = new PassThrough();
+    body.write(`data: ${response}\n\n`);
+    const collapsed = await collapseCompleteEventStream(body);
+    expect('stream' in collapsed).toBe(true);
+    const read = text((collapsed as { stream: AsyncIterable<Buffer> }).stream);
+    body.end();
+    expect(await read).toBe(`data: ${response}\n\n`);
+  });
 });
