@@ -14,9 +14,10 @@
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/client';
-import { Agent, type Dispatcher, EnvHttpProxyAgent, Pool, request } from 'undici';
+import type { Agent as AgentOf, Dispatcher } from 'undici';
 import { answeredOnce, collapseCompleteEventStream } from '../http/complete-sse.js';
 import { noteBearerOf401 } from '../http/sent-bearer.js';
+import { Agent, EnvHttpProxyAgent, Pool, request } from './undici.js';
 
 /** Requests in flight on one upstream connection that may share a signal without a leak warning. */
 const MAX_CONCURRENT_REQUESTS = 10_000;
@@ -27,7 +28,7 @@ const AGENT_OPTIONS = {
   bodyTimeout: 0,
   headersTimeout: 60_000,
   connectTimeout: 10_000,
-} as const satisfies Agent.Options;
+} as const satisfies AgentOf.Options;
 
 /**
  * Never sent through a proxy: the proxy's loopback is not ours. Go's net/http does the same, so a setup moved over
