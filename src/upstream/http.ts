@@ -180,7 +180,7 @@ export function createUpstreamFetch({
         const answer = responseHeaders(headers);
         answer.set('content-type', 'application/json');
         answer.delete('content-length');
-        return new Response(collapsed.json, { status: statusCode, headers: answer });
+        return jsonResponse(collapsed.json, statusCode, answer);
       }
       content = collapsed.stream;
     }
@@ -193,6 +193,27 @@ export function createUpstreamFetch({
     if (statusCode === 401) noteBearerOf401(answer, new Headers(init.headers).get('authorization') ?? undefined);
     return answer;
   };
+}
+
+/**
+ * A Response for JSON already in hand, with no body stream: the SDK reads a JSON answer with `json()` (or `text()`
+ * to discard it) only, and a body stream per call is most of what a Response costs (on Node 20 each is a
+ * transferable object).
+ */
+function jsonResponse(json: string, status: number, headers: Headers): Response {
+  const response = new Response(null, { status, headers });
+  let used = false;
+  const take = () => {
+    if (used) throw new TypeError('Body is unusable: Body has already been read');
+    used = true;
+    return json;
+  };
+  Object.defineProperties(response, {
+    json: { value: async () => JSON.parse(take()) },
+    text: { value: async () => take() },
+    bodyUsed: { get: () => used },
+  });
+  return response;
 }
 
 function isEventStream(headers: Dispatcher.ResponseData['headers']): boolean {
