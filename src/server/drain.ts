@@ -99,8 +99,9 @@ export function superviseShutdown(options: ShutdownOptions): () => void {
 }
 
 /**
- * Resolves once what was written to `stdout` has left the process: answers are batched (corked) until the next
- * tick, and a client that reads slowly leaves some in the stream's buffer. Bounded by the caller's exit timer.
+ * Resolves once what was written to `stdout` has left the process: answers are batched (corked) until the end of the
+ * turn (uncorked by a setImmediate queued before this one), and a client that reads slowly leaves some in the
+ * stream's buffer. Bounded by the caller's exit timer.
  */
 async function flushed(stdout: NodeJS.WritableStream & { writableLength: number }): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve));

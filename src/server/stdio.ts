@@ -215,14 +215,17 @@ export class ClientStdioTransport implements Transport {
   }
 
   /**
-   * Answers that become ready in the same tick are written in one batch: a pipe write is a blocking system call on
-   * Linux, and under load one write per answer costs more than the answer itself.
+   * Answers that become ready in the same turn of the event loop are written in one batch: a pipe write is a
+   * blocking system call on Linux (waking the reader), and under load one write per answer cost more than the rest
+   * of the answer. Each upstream answer arrives in a task of its own, so a tick would batch one answer; the turn's
+   * end (setImmediate, right after the I/O it read) batches all those read together, and adds no wait at
+   * concurrency 1.
    */
   private writeNow(message: JSONRPCMessage): Promise<void> {
     if (!this.corked) {
       this.corked = true;
       this.stdout.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.stdout.uncork();
       });
