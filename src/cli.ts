@@ -103,7 +103,10 @@ async function main(): Promise<void> {
 
 /** Calls `then` once the first lists can be answered (startup has settled). */
 function whenStarted(supervisor: ReturnType<RunningProxy['supervisor']>, then: () => void): void {
-  if (supervisor.getSnapshot().matches('running')) return then();
+  if (supervisor.getSnapshot().matches('running')) {
+    then();
+    return;
+  }
   const watching = supervisor.subscribe((snapshot) => {
     if (!snapshot.matches('running')) return;
     watching.unsubscribe();
