@@ -28,6 +28,7 @@ import { describeError, type LoadRun, runLoad, summarize } from './stats.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI_PATH = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const MCP_REMOTE_PATH = join(ROOT, 'node_modules/mcp-remote/dist/proxy.js');
+const FLOOR_PATH = fileURLToPath(new URL('./stdio-floor.js', import.meta.url));
 const SUPERGATEWAY_PATH = join(ROOT, 'node_modules/supergateway/dist/index.js');
 
 /** A subject that is not connected and listing `echo` by then is reported as not running, and skipped. */
@@ -132,6 +133,11 @@ function spawnMcpRemote(url: string, transport: 'http-only' | 'sse-only', home: 
     HOME: home,
     MCP_REMOTE_CONFIG_DIR: join(home, '.mcp-auth'),
   });
+}
+
+/** No upstream: a raw stdio server answering itself (bench/stdio-floor.ts), the least any stdio bridge can cost. */
+function spawnFloor(): Promise<Subject> {
+  return spawnStdio('stdio floor', [FLOOR_PATH], {});
 }
 
 function spawnSupergateway(url: string): Promise<Subject> {
@@ -368,6 +374,7 @@ export async function runPeers(options: PeerOptions): Promise<{ coldStartup: Sta
         ['proxy', () => spawnProxy(options.url, 'http')],
         ['mcp-remote', () => spawnMcpRemote(options.url, 'http-only', home)],
         ['supergateway', () => spawnSupergateway(options.url)],
+        ['stdio floor', () => spawnFloor()],
       ],
       problems,
     );
@@ -406,7 +413,9 @@ export async function runPeers(options: PeerOptions): Promise<{ coldStartup: Sta
           ? 'direct (baseline)'
           : subject.name === 'supergateway'
             ? 'supergateway (stdio ← Streamable HTTP)'
-            : subject.name,
+            : subject.name === 'stdio floor'
+              ? 'stdio floor (raw server, no upstream)'
+              : subject.name,
         `${fmt(l?.p50Ms, 3)}${l?.cut ? '*' : ''}`,
         isDirect ? '' : signed(l && d1 ? l.p50Ms - d1.p50Ms : undefined, 3),
         `${fmt(t?.callsPerSecond, 0)}${t?.cut ? '*' : ''}`,
