@@ -164,8 +164,9 @@ type Variant = 'nothing' | 'trace log' | 'inspect, streams followed';
 const VARIANTS: readonly Variant[] = ['nothing', 'trace log', 'inspect, streams followed'];
 
 async function observabilityTable(ctx: Context): Promise<void> {
-  const warmup = ctx.n(500);
-  const count = ctx.n(2_000);
+  // Enough for a fresh proxy's JIT to settle: with fewer, the rounds differed by more than what was measured.
+  const warmup = ctx.n(3_000);
+  const count = ctx.n(5_000);
   const rounds = 2;
   console.log(
     `\nObservability: c=64, a fresh proxy per run (${warmup} warm-up + ${count} measured), ${rounds} rounds, order rotated\n`,
