@@ -21,7 +21,7 @@ export interface InFlightCall {
   request: ForwardedRequest;
   reply: (outcome: CallOutcome) => void;
   connection: UpstreamConnection;
-  /** The upstream's answer, as `connection.request` gives it (it never rejects). */
+  /** The upstream's answer, as `connection.request` gives it (it never rejects, but a call actor would cope). */
   pending: Promise<CallOutcome>;
 }
 
@@ -35,23 +35,22 @@ export class InFlightCalls {
 
   /**
    * Sends the request on `connection`. A result or a JSON-RPC error is the reply; a failure goes to `handOver`
-   * (which starts a call actor for it). Nothing happens when the call was taken by `takeAll` meanwhile.
+   * (which starts a call actor on `pending`). Nothing happens when the call was taken by `takeAll` meanwhile.
    */
-  forward(
-    call: Omit<InFlightCall, 'pending'>,
-    handOver: (call: InFlightCall, outcome: Extract<CallOutcome, { type: 'failure' }>) => void,
-  ): void {
+  forward(call: Omit<InFlightCall, 'pending'>, handOver: (call: InFlightCall) => void): void {
     // No abort signal of its own: such a call ends with its connection (closed on every way out of `ready`, and at
     // shutdown), or is taken by a call actor first.
     const pending = call.connection.request(call.request);
     const entry: InFlightCall = { ...call, pending };
     this.#calls.set(call.id, entry);
-    void pending.then((outcome) => {
+    const settle = (outcome?: CallOutcome) => {
       if (this.#calls.get(call.id) !== entry) return;
       this.#calls.delete(call.id);
-      if (outcome.type === 'failure') handOver(entry, outcome);
+      // A failure, or a rejection (which request() never gives): the call actor reads `pending` for itself.
+      if (outcome === undefined || outcome.type === 'failure') handOver(entry);
       else entry.reply(outcome);
-    });
+    };
+    pending.then(settle, () => settle());
   }
 
   /** Every call still running, removed from here: each becomes a call actor. */

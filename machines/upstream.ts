@@ -121,7 +121,7 @@ export type UpstreamEvent =
   | { type: 'auth.signedIn' }
   | { type: 'auth.failed'; failure: UpstreamFailure }
   /** A call forwarded on the ready path failed: a call actor decides what that means. */
-  | { type: 'inFlight.failed'; call: InFlightCall; outcome: CallOutcome }
+  | { type: 'inFlight.failed'; call: InFlightCall }
   | CallToParentEvent;
 
 type ForwardEvent = Extract<UpstreamEvent, { type: 'request.forward' }>;
@@ -182,15 +182,9 @@ export function inFlightCount(self: AnyActorRef): number {
 }
 
 /** A call actor's input for a call forwarded on the ready path that now needs its statechart. */
-function adoptedCall(
-  self: AnyActorRef,
-  name: string,
-  call: InFlightCall,
-  settled: Promise<CallOutcome>,
-  lostFailure?: UpstreamFailure,
-): CallInput {
-  const { id, request, reply, connection } = call;
-  return { id, upstream: name, request, reply, parentRef: self, connection, settled, lostFailure };
+function adoptedCall(self: AnyActorRef, name: string, call: InFlightCall, lostFailure?: UpstreamFailure): CallInput {
+  const { id, request, reply, connection, pending } = call;
+  return { id, upstream: name, request, reply, parentRef: self, connection, settled: pending, lostFailure };
 }
 
 /** Where a failed list leads, from the first list and from a re-list alike. */
@@ -337,8 +331,8 @@ export const upstreamMachine = setup({
     forwardNow: ({ context, event, self }) => {
       if (event.type !== 'request.forward' || context.connection === undefined) return;
       const { id, request, reply } = event;
-      context.inFlight.forward({ id, request, reply, connection: context.connection }, (call, outcome) =>
-        self.send({ type: 'inFlight.failed', call, outcome }),
+      context.inFlight.forward({ id, request, reply, connection: context.connection }, (call) =>
+        self.send({ type: 'inFlight.failed', call }),
       );
     },
     /**
@@ -348,7 +342,7 @@ export const upstreamMachine = setup({
     adoptInFlight: enqueueActions(({ context, event, enqueue, self }) => {
       const lost = event.type === 'connection.lost' ? lostDuringCall(context.name, event.failure) : undefined;
       for (const call of context.inFlight.takeAll()) {
-        enqueue.spawnChild('call', { id: call.id, input: adoptedCall(self, context.name, call, call.pending, lost) });
+        enqueue.spawnChild('call', { id: call.id, input: adoptedCall(self, context.name, call, lost) });
       }
     }),
   },
@@ -427,8 +421,8 @@ export const upstreamMachine = setup({
       actions: spawnChild('call', {
         id: ({ event }) => (event as Extract<UpstreamEvent, { type: 'inFlight.failed' }>).call.id,
         input: ({ context, event, self }) => {
-          const { call, outcome } = event as Extract<UpstreamEvent, { type: 'inFlight.failed' }>;
-          return adoptedCall(self, context.name, call, Promise.resolve(outcome));
+          const { call } = event as Extract<UpstreamEvent, { type: 'inFlight.failed' }>;
+          return adoptedCall(self, context.name, call);
         },
       }),
     },

@@ -533,6 +533,23 @@ describe('upstream machine: calls', () => {
     expect(Object.keys(actor.getSnapshot().children)).not.toContain('call-1');
   });
 
+  it('answers a call on the ready path whose request rejects (request() never should) through a call actor', async () => {
+    const connection = new FakeConnection('http');
+    const rejected = Promise.reject(new Error('boom'));
+    rejected.catch(() => {}); // handled by the call actor, later than Node's unhandled-rejection check
+    connection.answers.push(rejected);
+    const { actor } = startUpstream({ transport: 'http', http: connector(() => connection) });
+    await flush();
+    const { outcomes, reply } = replies();
+    actor.send({ type: 'request.forward', id: 'call-1', request: request(), reply });
+    await flush();
+    expect(outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
+      'ERR_UPSTREAM_CALL',
+    ]);
+    expect(inFlightCount(actor)).toBe(0);
+    expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
+  });
+
   it('holds a call made while reconnecting and forwards it once reconnected', async () => {
     const connection = new FakeConnection('http');
     connection.answers.push(Promise.resolve(ok));
