@@ -146,7 +146,9 @@ export const supervisorMachine = setup({
     updateCatalog: enqueueActions(({ context, enqueue }, catalogs: Record<string, UpstreamCatalog>) => {
       const catalog = catalogOf({ upstreams: context.upstreams, catalogs });
       const kinds = changedKinds(context.catalog, catalog);
-      const fresh = catalog.warnings.filter((warning) => !context.reportedWarnings.includes(warning));
+      // A Set per rebuild: with many upstreams whose names collide, a search of the list per warning was quadratic.
+      const reported = new Set(context.reportedWarnings);
+      const fresh = catalog.warnings.filter((warning) => !reported.has(warning));
       enqueue.assign({
         catalogs,
         catalog,
