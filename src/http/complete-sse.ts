@@ -1,7 +1,7 @@
 /**
- * A POST answered with an event stream that is already complete when its headers arrive (the usual answer to a
- * quick call: one `message` event with the response, then the end) is handed to the SDK as the JSON body it
- * amounts to.
+ * A POST answered with an event stream that holds just its response (the usual answer to a quick call: one
+ * `message` event with the response, then the end) is handed to the SDK as the JSON body it amounts to. The stream
+ * is read until its first data; when that is a response, up to a few ms more for the end.
  *
  * Why: the SDK reads every event stream through web streams (a Response body, a TextDecoderStream, an
  * EventSourceParserStream), and on Node 20 building and ending those costs more per call than everything else the
@@ -12,7 +12,7 @@
  * data), no `retry:` (the SDK keeps it for later reconnects), and, where the event has an id (a resumable stream),
  * a response (a stream that ended without one is resumed by the SDK). Notifications before the response (progress)
  * keep the SDK's event stream: it hands them over one read at a time, and the proxy relays them before the result
- * (handed over in one go, queued progress would be dropped as late). Anything else, and every stream still open,
+ * (handed over in one go, queued progress would be dropped as late). Anything else, and a stream that stays open,
  * goes to the SDK as it came, with what was read of it put back in front.
  */
 import type { Readable } from 'node:stream';

@@ -131,7 +131,7 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 export interface UpstreamFetchOptions {
   /** Told the `Retry-After` (ms, parsed) of every 429 or 503 answer that has a usable one. */
   onRetryAfter?: (ms: number) => void;
-  /** A POST's event stream that is complete on arrival is answered as its JSON (src/http/complete-sse.ts). */
+  /** A POST's event stream that holds just its response is answered as its JSON (src/http/complete-sse.ts). */
   collapseCompleteEventStreams?: boolean;
 }
 
