@@ -4,12 +4,11 @@
  * stdout carries JSON-RPC only; every human line goes to stderr.
  */
 // First, for its effect: the young generation is held small before anything else allocates (see ./heap.ts).
-import './heap.js';
+import './hold-young-generation.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, isDebugEnabled, loadConfig } from './config/index.js';
-import { letYoungGenerationGrow } from './heap.js';
 import { createLogger, flushLogs } from './observe/log.js';
-import { type RunningProxy, startProxy } from './proxy.js';
+import { startProxy } from './proxy.js';
 import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
 import { VERSION } from './version.js';
@@ -98,20 +97,6 @@ async function main(): Promise<void> {
   logger.info(`started with ${config.upstreams.length} upstream(s), version ${VERSION}`);
   // The end of stdin drains (every request read is answered), signals and a dead parent stop at once.
   superviseShutdown({ transport, stop: proxy.stop, logger, drainDeadlineMs: drainDeadlineMs(config) });
-  whenStarted(proxy.supervisor(), letYoungGenerationGrow);
-}
-
-/** Calls `then` once the first lists can be answered (startup has settled). */
-function whenStarted(supervisor: ReturnType<RunningProxy['supervisor']>, then: () => void): void {
-  if (supervisor.getSnapshot().matches('running')) {
-    then();
-    return;
-  }
-  const watching = supervisor.subscribe((snapshot) => {
-    if (!snapshot.matches('running')) return;
-    watching.unsubscribe();
-    then();
-  });
 }
 
 /** A configuration problem ends the process with status 2 and one line per problem; anything else is rethrown. */

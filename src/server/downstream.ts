@@ -22,6 +22,7 @@ import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machine
 import type { CatalogList, ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import { signInInstruction } from '../../machines/upstream.js';
 import type { Catalog, CatalogKind } from '../catalog/index.js';
+import { letYoungGenerationGrow } from '../heap.js';
 import type { Logger } from '../observe/log.js';
 import { redact } from '../observe/redact.js';
 import type { ProxyStatus } from '../observe/status.js';
@@ -162,6 +163,8 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     extra: Pick<ForwardedRequest, 'signal' | 'onClientRequest'>,
   ): Promise<RouteOutcome> => {
     const supervisor = await supervisorReady(ctx);
+    // Traffic: the young generation may grow now (held small while the proxy only started and listed).
+    letYoungGenerationGrow();
     const { progressToken, ...meta } = (params._meta ?? {}) as Record<string, unknown>;
     const upstreamParams = { ...params };
     // The upstream gets a progress token of ours (the SDK adds it); its progress is passed on under the client's.
