@@ -22,7 +22,7 @@ import type { Logger } from '../observe/log.js';
 import { registerSecret } from '../observe/redact.js';
 import { UpstreamError } from '../upstream/failures.js';
 import { type ChosenClient, DEVICE_CODE_GRANT } from './client-identity.js';
-import type { PendingSignIn } from './session.js';
+import type { PendingSignIn } from './pending-sign-in.js';
 
 /** RFC 8628 §3.5: the polling interval when the server names none, and what `slow_down` adds to it. */
 const DEFAULT_INTERVAL_S = 5;

@@ -31,6 +31,7 @@ import { ClientIdentity } from './client-identity.js';
 import { deviceAuthorizationEndpoint, deviceEndpointFor, signInWithDevice } from './device-flow.js';
 import { discoverServerInfo } from './discovery.js';
 import { acquireSignInLock, type SignInLock } from './lock.js';
+import type { PendingSignIn } from './pending-sign-in.js';
 import { chooseScope } from './scope.js';
 import type { StoredTokens, TokenStore } from './store.js';
 
@@ -53,13 +54,6 @@ export interface AuthSessionOptions {
 }
 
 /** What sign-in is waiting for, for status and for the error result of calls. */
-export interface PendingSignIn {
-  url: string;
-  /** 'opened': a browser was started; 'printed': only the URL was printed (no browser, or BROWSER=none). */
-  how: 'opened' | 'printed';
-  /** The device flow (RFC 8628): the code the user enters at `url`; shown even when `url` already holds it. */
-  userCode?: string;
-}
 
 function isLoopback(url: URL): boolean {
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
