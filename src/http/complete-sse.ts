@@ -124,6 +124,8 @@ export async function collapseCompleteEventStream(body: Readable): Promise<Colla
     const only = eventsAsJson(Buffer.concat(chunks).toString('utf8'));
     if (only !== undefined && isResponse(only)) {
       const rest = await readMore(body, { firstData: false, ms: RESPONSE_END_WAIT_MS });
+      // Nothing more came before the end: what was read is the answer, already decoded and parsed.
+      if (rest.ended && rest.chunks.length === 0) return { json: only };
       chunks.push(...rest.chunks);
       ended = rest.ended;
     }
