@@ -6,7 +6,8 @@
 // First, for its effect: the young generation is held small before anything else allocates (see ./heap.ts).
 import './hold-young-generation.js';
 import { parseArgs } from 'node:util';
-import { ConfigError, isDebugEnabled, loadConfig } from './config/index.js';
+import { isDebugEnabled, loadConfig } from './config/index.js';
+import { ConfigError } from './errors/index.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { startProxy } from './proxy.js';
 import { drainDeadlineMs, superviseShutdown } from './server/drain.js';

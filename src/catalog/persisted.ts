@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { EMPTY_CATALOG, type UpstreamCatalog } from '../../machines/types.js';
 import type { UpstreamConfig } from '../config/index.js';
-import { TokenStoreIoError, writePrivateFile } from '../oauth/store.js';
+import { TokenStoreIoError } from '../errors/index.js';
+import { writePrivateFile } from '../oauth/store.js';
 
 export const CATALOG_FILE = 'catalog.json';
 

@@ -8,7 +8,6 @@ export {
   readEnv,
   readStartupTimeoutMs,
 } from './env.js';
-export { ConfigError } from './errors.js';
 export {
   envPrefixFor,
   type LoadConfigOptions,

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
 import { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
 import { callbackPortFromEnv, oauthTimeoutFromEnv } from '../oauth/callback.js';
 import {
   expandEnvReferences,
@@ -18,7 +19,6 @@ import {
   readInspect,
   readStartupTimeoutMs,
 } from './env.js';
-import { ConfigError } from './errors.js';
 import {
   describeUpstreamIssues,
   toUpstreamConfig,

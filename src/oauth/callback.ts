@@ -6,6 +6,12 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  OAuthAuthorizationDeniedError,
+  OAuthCallbackAbortedError,
+  OAuthCallbackListenError,
+  OAuthCallbackTimeoutError,
+} from '../errors/index.js';
 import { type LoopbackGuard, loopbackGuard } from '../http/loopback.js';
 import type { Logger } from '../observe/log.js';
 
@@ -42,66 +48,6 @@ export interface WaitForOptions {
   upstream: string;
   timeoutMs: number;
   signal?: AbortSignal;
-}
-
-/** Base of every way a sign-in wait can end without a code; `code` is stable, the message names the upstream. */
-export class OAuthCallbackError extends Error {
-  readonly code: string = 'ERR_PROXY_OAUTH_CALLBACK';
-  constructor(
-    readonly upstream: string,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = 'OAuthCallbackError';
-  }
-}
-
-/** The authorization server redirected back with `error=` (the user said no, or the request was refused). */
-export class OAuthAuthorizationDeniedError extends OAuthCallbackError {
-  override readonly code = 'ERR_PROXY_OAUTH_DENIED';
-  constructor(
-    upstream: string,
-    /** The OAuth error code, e.g. `access_denied`, made safe to print. */
-    readonly error: string,
-    readonly errorDescription: string | undefined,
-  ) {
-    super(
-      upstream,
-      `upstream "${upstream}": sign-in failed: ${error}${errorDescription ? ` (${errorDescription})` : ''}`,
-    );
-    this.name = 'OAuthAuthorizationDeniedError';
-  }
-}
-
-/** Nobody completed the sign-in in time. */
-export class OAuthCallbackTimeoutError extends OAuthCallbackError {
-  override readonly code = 'ERR_PROXY_OAUTH_TIMEOUT';
-  constructor(
-    upstream: string,
-    readonly timeoutMs: number,
-  ) {
-    super(upstream, `upstream "${upstream}": no sign-in completed within ${formatDuration(timeoutMs)}`);
-    this.name = 'OAuthCallbackTimeoutError';
-  }
-}
-
-/** The wait was aborted by its signal, or the callback server closed under it. */
-export class OAuthCallbackAbortedError extends OAuthCallbackError {
-  override readonly code = 'ERR_PROXY_OAUTH_ABORTED';
-  constructor(upstream: string, why: string, options?: ErrorOptions) {
-    super(upstream, `upstream "${upstream}": sign-in wait ${why}`, options);
-    this.name = 'OAuthCallbackAbortedError';
-  }
-}
-
-/** The callback server could not listen: the message says which port to free or which variable to set. */
-export class OAuthCallbackListenError extends Error {
-  readonly code = 'ERR_PROXY_OAUTH_CALLBACK_LISTEN';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'OAuthCallbackListenError';
-  }
 }
 
 /** `PROXY_OAUTH_CALLBACK_PORT`, validated; undefined when unset or blank. */
@@ -467,10 +413,4 @@ function printable(text: string, max: number): string {
 
 function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
-function formatDuration(ms: number): string {
-  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
-  if (ms % 1000 === 0) return `${ms / 1000} s`;
-  return `${ms} ms`;
 }

@@ -18,7 +18,14 @@ import {
   PrivateKeyJwtProvider,
 } from '@modelcontextprotocol/client';
 import { envPrefixFor, type UpstreamConfig } from '../config/index.js';
-import { UpstreamError } from '../upstream/failures.js';
+import {
+  AuthClientRejectedError,
+  AuthGrantError,
+  AuthNoClientError,
+  ClientCredentialsError,
+  TokenRefusedError,
+  UpstreamError,
+} from '../errors/index.js';
 import type { ClientIdentity } from './client-identity.js';
 
 /** Whether an upstream signs in with its own credentials rather than a user's. */
@@ -45,7 +52,7 @@ export class ClientCredentialsGrant {
     const metadata = info.authorizationServerMetadata;
     if (metadata?.grant_types_supported && !metadata.grant_types_supported.includes('client_credentials')) {
       throw this.failure(
-        'ERR_UPSTREAM_AUTH_GRANT',
+        AuthGrantError,
         'its authorization server does not offer the client_credentials grant (grant_types_supported); remove oauth.grant to sign in with the browser',
       );
     }
@@ -76,7 +83,7 @@ export class ClientCredentialsGrant {
   assertNotRefusedAgain(): void {
     if (this.issuedAt > this.refusedAt && Date.now() - this.refusedAt < REFUSED_AGAIN_MS) {
       throw this.failure(
-        'ERR_UPSTREAM_AUTH_TOKEN_REFUSED',
+        TokenRefusedError,
         'it refused (401) the access token its authorization server has just issued to the client credentials; check oauth.scopes and oauth.resource',
       );
     }
@@ -93,7 +100,7 @@ export class ClientCredentialsGrant {
     const expectedIssuer = metadata?.issuer ?? String(info.authorizationServerUrl);
     const chosen = this.identity.configuredClient(metadata);
     const key = this.identity.privateKey();
-    if (!chosen) throw this.failure('ERR_UPSTREAM_AUTH_NO_CLIENT', `set ${envPrefixFor(this.upstream.name)}CLIENT_ID`);
+    if (!chosen) throw this.failure(AuthNoClientError, `set ${envPrefixFor(this.upstream.name)}CLIENT_ID`);
     const clientId = chosen.client.client_id;
     if (chosen.addClientAuthentication && key) {
       return new PrivateKeyJwtProvider({ clientId, privateKey: key.pem, algorithm: key.alg, expectedIssuer });
@@ -117,21 +124,21 @@ export class ClientCredentialsGrant {
       const said = [error.code, error.message].filter(Boolean).join(': ').slice(0, 300);
       if (error.code === OAuthErrorCode.InvalidClient || error.code === OAuthErrorCode.UnauthorizedClient) {
         return this.failure(
-          'ERR_UPSTREAM_AUTH_CLIENT_REJECTED',
+          AuthClientRejectedError,
           `its authorization server refused the client credentials (${said}); check ${prefix}CLIENT_ID and ${prefix}CLIENT_SECRET (or the private key)`,
         );
       }
-      return this.failure('ERR_UPSTREAM_AUTH_CLIENT_CREDENTIALS', `its authorization server refused a token (${said})`);
+      return this.failure(ClientCredentialsError, `its authorization server refused a token (${said})`);
     }
     // The network, most likely (or a key the signer cannot import, which the message names).
-    return new UpstreamError(
-      'network',
-      'ERR_UPSTREAM_AUTH_CLIENT_CREDENTIALS',
+    return new ClientCredentialsError(
       `upstream "${this.upstream.name}": asking for an access token with the client credentials failed (${(error as Error).message})`,
+      { kind: 'network' },
     );
   }
 
-  private failure(code: string, why: string): UpstreamError {
-    return new UpstreamError('permanent', code, `upstream "${this.upstream.name}": ${why}`);
+  /** A failure the user has to fix (each of these classes is permanent), in a line that names the upstream. */
+  private failure(Failure: new (message: string) => UpstreamError, why: string): UpstreamError {
+    return new Failure(`upstream "${this.upstream.name}": ${why}`);
   }
 }

@@ -18,9 +18,9 @@ import {
   registerClient,
 } from '@modelcontextprotocol/client';
 import { envPrefixFor, readEnv, type UpstreamConfig } from '../config/index.js';
+import { AuthDiscoveryError, AuthNoClientError, AuthRegistrationError, type UpstreamError } from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
 import { registerSecret } from '../observe/redact.js';
-import { UpstreamError } from '../upstream/failures.js';
 import { IMPLEMENTATION } from '../version.js';
 import { hasOtherGrantsOnly, offersOfflineAccess, registeredForRefresh } from './scope.js';
 import type { StoredClient, TokenStore } from './store.js';
@@ -58,10 +58,6 @@ const DROPPABLE_FIELDS: readonly (keyof OAuthClientMetadata)[] = [
   'response_types',
   'grant_types',
 ];
-
-function authError(kind: 'auth' | 'permanent', code: string, message: string): UpstreamError {
-  return new UpstreamError(kind, code, message);
-}
 
 export class ClientIdentity {
   constructor(private readonly options: ClientIdentityOptions) {}
@@ -168,9 +164,7 @@ export class ClientIdentity {
     }
     // Without metadata at all (a 2025-03-26 server), registration is tried at /register on its origin.
     if (metadata && !metadata.registration_endpoint) {
-      throw authError(
-        'permanent',
-        'ERR_UPSTREAM_AUTH_NO_CLIENT',
+      throw new AuthNoClientError(
         `upstream "${this.name}": its authorization server does not register clients; set ${envPrefixFor(this.name)}CLIENT_ID`,
       );
     }
@@ -239,25 +233,21 @@ export class ClientIdentity {
     const prefix = envPrefixFor(this.name);
     if (!RegistrationRejectedError.isInstance(error)) {
       // The network, most likely: worth trying again later.
-      return new UpstreamError(
-        'network',
-        'ERR_UPSTREAM_AUTH_REGISTRATION',
+      return new AuthRegistrationError(
         `upstream "${this.name}": client registration failed (${(error as Error).message})`,
+        { kind: 'network' },
       );
     }
     if (metadata === undefined && [401, 403, 404, 405].includes(error.status)) {
       // A 401 without any OAuth metadata, and no registration at /register either: not an OAuth server after all.
-      return authError(
-        'permanent',
-        'ERR_UPSTREAM_AUTH_DISCOVERY',
+      return new AuthDiscoveryError(
         `upstream "${this.name}" refused access (401) and offers no OAuth sign-in; check its configured headers`,
+        { kind: 'permanent' },
       );
     }
     const { error: code, error_description: description } = parseErrorBody(error.body);
     const said = [code, description].filter(Boolean).join(': ') || `HTTP ${error.status}`;
-    return authError(
-      'permanent',
-      'ERR_UPSTREAM_AUTH_REGISTRATION',
+    return new AuthRegistrationError(
       `upstream "${this.name}": its authorization server refused to register the proxy (${said}); register a client there and set ${prefix}CLIENT_ID`,
     );
   }

@@ -18,9 +18,15 @@ import {
   selectClientAuthMethod,
 } from '@modelcontextprotocol/client';
 import { z } from 'zod';
+import {
+  AuthInsecureError,
+  DeviceFlowError,
+  NoDeviceFlowError,
+  SignInNeededError,
+  type UpstreamError,
+} from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
 import { registerSecret } from '../observe/redact.js';
-import { UpstreamError } from '../upstream/failures.js';
 import { type ChosenClient, DEVICE_CODE_GRANT } from './client-identity.js';
 import type { PendingSignIn } from './pending-sign-in.js';
 
@@ -75,9 +81,7 @@ export function deviceAuthorizationEndpoint(metadata: AuthorizationServerMetadat
 export function deviceEndpointFor(upstream: string, metadata: AuthorizationServerMetadata | undefined): string {
   const endpoint = deviceAuthorizationEndpoint(metadata);
   if (endpoint === undefined) {
-    throw new UpstreamError(
-      'permanent',
-      'ERR_UPSTREAM_AUTH_NO_DEVICE_FLOW',
+    throw new NoDeviceFlowError(
       `upstream "${upstream}": oauth.flow is "device", but its authorization server offers no device authorization endpoint (RFC 8628); use the browser flow`,
     );
   }
@@ -85,9 +89,7 @@ export function deviceEndpointFor(upstream: string, metadata: AuthorizationServe
   try {
     assertSecureTokenEndpoint(endpoint);
   } catch {
-    throw new UpstreamError(
-      'permanent',
-      'ERR_UPSTREAM_AUTH_INSECURE',
+    throw new AuthInsecureError(
       `upstream "${upstream}": its device authorization endpoint ${new URL(endpoint).origin} is not HTTPS`,
     );
   }
@@ -100,7 +102,7 @@ export function deviceEndpointFor(upstream: string, metadata: AuthorizationServe
  */
 function signInNeeded(logger: Logger, message: string): UpstreamError {
   logger.warn(message);
-  return new UpstreamError('auth', 'ERR_UPSTREAM_SIGN_IN_NEEDED', message);
+  return new SignInNeededError(message);
 }
 
 /** "10 min", "45 s": how long the user has, for the line that shows the code. */
@@ -119,11 +121,7 @@ export async function signInWithDevice(options: DeviceSignInOptions): Promise<OA
   const started = Date.now();
   const url = grant.verification_uri_complete ?? grant.verification_uri ?? grant.verification_url;
   if (url === undefined) {
-    throw new UpstreamError(
-      'network',
-      'ERR_UPSTREAM_AUTH_DEVICE',
-      `upstream "${upstream}": its device authorization answer gave no verification URL`,
-    );
+    throw new DeviceFlowError(`upstream "${upstream}": its device authorization answer gave no verification URL`);
   }
   // The code is for the user's eyes (it is useless without the device code, which never leaves this file).
   logger.info(
@@ -137,8 +135,7 @@ export async function signInWithDevice(options: DeviceSignInOptions): Promise<OA
   for (;;) {
     const wait = Math.min(intervalS * 1000, deadline - Date.now());
     if (wait > 0) await sleep(wait, undefined, { signal, ref: false }).catch(() => {});
-    if (signal?.aborted)
-      throw new UpstreamError('auth', 'ERR_UPSTREAM_SIGN_IN_NEEDED', `upstream "${upstream}": sign-in stopped`);
+    if (signal?.aborted) throw new SignInNeededError(`upstream "${upstream}": sign-in stopped`);
     if (Date.now() >= deadline) {
       throw signInNeeded(
         logger,
@@ -159,9 +156,7 @@ export async function signInWithDevice(options: DeviceSignInOptions): Promise<OA
           continue;
         }
         // An answer that is not tokens, an insecure token endpoint: only the kind of error, its text may quote the body.
-        throw new UpstreamError(
-          'network',
-          'ERR_UPSTREAM_AUTH_DEVICE',
+        throw new DeviceFlowError(
           `upstream "${upstream}": the device sign-in's token request failed (${(error as Error).name})`,
         );
       }
@@ -183,10 +178,9 @@ export async function signInWithDevice(options: DeviceSignInOptions): Promise<OA
         case 'temporarily_unavailable':
           continue;
         default:
-          throw new UpstreamError(
-            'permanent',
-            'ERR_UPSTREAM_AUTH_DEVICE',
+          throw new DeviceFlowError(
             `upstream "${upstream}": its authorization server refused the device sign-in (${error.code})`,
+            { kind: 'permanent' },
           );
       }
     }
@@ -225,9 +219,7 @@ async function requestDeviceCode(
   try {
     response = await options.fetchFn(endpoint, { method: 'POST', headers, body });
   } catch (error) {
-    throw new UpstreamError(
-      'network',
-      'ERR_UPSTREAM_AUTH_DEVICE',
+    throw new DeviceFlowError(
       `upstream "${upstream}": the device authorization request failed (${(error as Error).message})`,
     );
   }
@@ -236,19 +228,14 @@ async function requestDeviceCode(
     // The message of a non-OAuth answer holds its raw body: only the code goes into ours.
     const said = refusal.code === 'server_error' ? `HTTP ${response.status}` : refusal.code;
     const kind = response.status >= 500 || response.status === 429 ? 'network' : 'permanent';
-    throw new UpstreamError(
-      kind,
-      'ERR_UPSTREAM_AUTH_DEVICE',
+    throw new DeviceFlowError(
       `upstream "${upstream}": its authorization server refused the device authorization request (${said})`,
+      { kind },
     );
   }
   const parsed = DeviceAuthorizationResponse.safeParse(await response.json().catch(() => undefined));
   if (!parsed.success) {
-    throw new UpstreamError(
-      'network',
-      'ERR_UPSTREAM_AUTH_DEVICE',
-      `upstream "${upstream}": its device authorization answer is not RFC 8628's`,
-    );
+    throw new DeviceFlowError(`upstream "${upstream}": its device authorization answer is not RFC 8628's`);
   }
   registerSecret(parsed.data.device_code);
   return parsed.data;

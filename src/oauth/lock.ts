@@ -32,6 +32,7 @@ import { hostname as osHostname, uptime } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
+import { type SignInLockHolder, SignInLockTimeoutError } from '../errors/index.js';
 import { ensurePrivateDir } from './store.js';
 
 export const SIGN_IN_LOCK_FILE = 'sign-in.lock';
@@ -66,33 +67,6 @@ export interface SignInLock {
   readonly path: string;
   /** True when another process held the lock first: its tokens may be in the store now. */
   readonly waited: boolean;
-}
-
-/** What a lock file says about its holder. */
-export interface SignInLockHolder {
-  pid: number;
-  hostname: string;
-  /** ISO time the lock was taken. */
-  createdAt: string;
-}
-
-/** Another process kept the lock for the whole `timeoutMs`. */
-export class SignInLockTimeoutError extends Error {
-  readonly code = 'ERR_SIGN_IN_LOCK_TIMEOUT';
-
-  constructor(
-    readonly path: string,
-    readonly timeoutMs: number,
-    readonly holder: SignInLockHolder | undefined,
-  ) {
-    const who = holder
-      ? `process ${holder.pid} on ${holder.hostname}, signing in since ${holder.createdAt}`
-      : 'another process';
-    super(
-      `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${who} (lock ${path}); if no sign-in is running, delete that file`,
-    );
-    this.name = 'SignInLockTimeoutError';
-  }
 }
 
 const lockFileSchema = z.looseObject({

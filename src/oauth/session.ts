@@ -21,9 +21,19 @@ import {
   startAuthorization,
 } from '@modelcontextprotocol/client';
 import { readCallbackHost, type UpstreamConfig } from '../config/index.js';
+import {
+  AuthClientRejectedError,
+  AuthDiscoveryError,
+  AuthExpiredError,
+  AuthInsecureError,
+  AuthRefreshError,
+  AuthResourceError,
+  CallbackPortError,
+  SignInNeededError,
+  UpstreamAuthRequiredError,
+} from '../errors/index.js';
 import { bearerOf401 } from '../http/sent-bearer.js';
 import type { Logger } from '../observe/log.js';
-import { UpstreamError } from '../upstream/failures.js';
 import { noBrowserAvailable, openInBrowser } from './browser.js';
 import { CALLBACK_PATH, type CallbackServer, callbackPortFromEnv, DEFAULT_CALLBACK_PORT } from './callback.js';
 import { ClientCredentialsGrant, usesClientCredentials } from './client-credentials.js';
@@ -57,10 +67,6 @@ export interface AuthSessionOptions {
 
 function isLoopback(url: URL): boolean {
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}
-
-function authError(kind: 'auth' | 'network' | 'permanent', code: string, message: string): UpstreamError {
-  return new UpstreamError(kind, code, message);
 }
 
 export class AuthSession {
@@ -123,7 +129,7 @@ export class AuthSession {
         this.machine.noteRefusal();
         return this.refresh();
       }
-      throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
+      throw new UpstreamAuthRequiredError(`upstream "${this.name}" requires sign-in`);
     },
   };
 
@@ -148,9 +154,7 @@ export class AuthSession {
     await this.authProvider.token();
     const { url, allowHttp } = this.options.upstream;
     if (url.protocol !== 'https:' && !isLoopback(url) && !allowHttp) {
-      throw authError(
-        'permanent',
-        'ERR_UPSTREAM_AUTH_INSECURE',
+      throw new AuthInsecureError(
         `upstream "${this.name}" asks for sign-in over plain HTTP; tokens are only sent over HTTPS (set allow_http to accept)`,
       );
     }
@@ -168,17 +172,13 @@ export class AuthSession {
         },
       });
     } catch (error) {
-      throw authError(
-        'network',
-        'ERR_UPSTREAM_AUTH_DISCOVERY',
+      throw new AuthDiscoveryError(
         `upstream "${this.name}": cannot discover its authorization server (${(error as Error).message})`,
       );
     }
     const asUrl = new URL(info.authorizationServerUrl);
     if (asUrl.protocol !== 'https:' && !isLoopback(asUrl) && !this.options.upstream.allowHttp) {
-      throw authError(
-        'permanent',
-        'ERR_UPSTREAM_AUTH_INSECURE',
+      throw new AuthInsecureError(
         `upstream "${this.name}": its authorization server ${asUrl.origin} is not HTTPS (set allow_http to accept)`,
       );
     }
@@ -195,9 +195,7 @@ export class AuthSession {
       return;
     }
     if (advertised && !checkResourceAllowed({ requestedResource: own, configuredResource: advertised })) {
-      throw authError(
-        'permanent',
-        'ERR_UPSTREAM_AUTH_RESOURCE',
+      throw new AuthResourceError(
         `upstream "${this.name}": its metadata names another resource (${new URL(advertised).origin})`,
       );
     }
@@ -235,7 +233,7 @@ export class AuthSession {
     if (this.machine) return this.fetchMachineToken();
     const current = this.tokens;
     if (!current?.refreshToken) {
-      throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
+      throw new UpstreamAuthRequiredError(`upstream "${this.name}" requires sign-in`);
     }
     // One refresh at a time per token folder, across processes: with rotating refresh tokens, a second refresh with
     // the same token is a reuse, for which a strict server (node-oidc-provider) revokes the whole grant. Whoever
@@ -244,9 +242,7 @@ export class AuthSession {
     try {
       lock = await acquireSignInLock(this.options.store.dir, { timeoutMs: this.options.signInTimeoutMs });
     } catch (error) {
-      throw new UpstreamError(
-        'network',
-        'ERR_UPSTREAM_AUTH_REFRESH',
+      throw new AuthRefreshError(
         `upstream "${this.name}": refreshing the access token failed (${(error as Error).message})`,
       );
     }
@@ -263,7 +259,7 @@ export class AuthSession {
     const info = await this.serverInfo();
     const chosen = await this.identity.forRefresh(info.authorizationServerMetadata);
     if (!chosen) {
-      throw authError('auth', 'ERR_UPSTREAM_AUTH_REQUIRED', `upstream "${this.name}" requires sign-in`);
+      throw new UpstreamAuthRequiredError(`upstream "${this.name}" requires sign-in`);
     }
     try {
       const tokens = await refreshAuthorization(info.authorizationServerUrl, {
@@ -281,25 +277,15 @@ export class AuthSession {
       if (error instanceof OAuthError && error.code === 'invalid_client') {
         await this.options.store.clearClient();
         await this.forgetTokens(current);
-        throw authError(
-          'auth',
-          'ERR_UPSTREAM_AUTH_CLIENT_REJECTED',
-          `upstream "${this.name}": the client was revoked; signing in again`,
-        );
+        throw new AuthClientRejectedError(`upstream "${this.name}": the client was revoked; signing in again`, {
+          kind: 'auth',
+        });
       }
       if (error instanceof OAuthError) {
         await this.forgetTokens(current);
-        throw authError(
-          'auth',
-          'ERR_UPSTREAM_AUTH_EXPIRED',
-          `upstream "${this.name}": the sign-in expired; signing in again`,
-        );
+        throw new AuthExpiredError(`upstream "${this.name}": the sign-in expired; signing in again`);
       }
-      throw authError(
-        'network',
-        'ERR_UPSTREAM_AUTH_REFRESH',
-        `upstream "${this.name}": refreshing the access token failed`,
-      );
+      throw new AuthRefreshError(`upstream "${this.name}": refreshing the access token failed`);
     }
   }
 
@@ -477,7 +463,7 @@ export class AuthSession {
       result = await answer;
     } catch (error) {
       // Timed out, denied or aborted: the message already names the upstream and holds no secret.
-      throw authError('auth', 'ERR_UPSTREAM_SIGN_IN_NEEDED', (error as Error).message);
+      throw new SignInNeededError((error as Error).message);
     }
     const tokens = await exchangeAuthorization(info.authorizationServerUrl, {
       metadata: info.authorizationServerMetadata,
@@ -507,9 +493,7 @@ export class AuthSession {
       ? Number(configured.port)
       : (callbackPortFromEnv(this.options.env) ?? DEFAULT_CALLBACK_PORT);
     if (callback.port !== expected) {
-      throw authError(
-        'permanent',
-        'ERR_UPSTREAM_AUTH_CALLBACK_PORT',
+      throw new CallbackPortError(
         `upstream "${this.name}": port ${expected} is taken, but the static client expects its sign-in callback there; free port ${expected} and restart`,
       );
     }

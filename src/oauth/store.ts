@@ -17,6 +17,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
+import { InvalidUpstreamNameError, TokenStoreIoError } from '../errors/index.js';
 import { registerSecret } from '../observe/redact.js';
 
 export interface StoredTokens {
@@ -52,30 +53,6 @@ export const CLIENT_FILE = 'client-info.json';
 const MAX_FILE_BYTES = 1024 * 1024;
 const UPSTREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const isWindows = process.platform === 'win32';
-
-/** An upstream name that would not stay inside the token root (`..`, a slash, too long). */
-export class InvalidUpstreamNameError extends Error {
-  readonly code = 'ERR_TOKEN_STORE_NAME';
-
-  constructor(name: string) {
-    super(`token store: ${JSON.stringify(name)} is not a valid upstream name (1 to 64 letters, digits, "-" or "_")`);
-    this.name = 'InvalidUpstreamNameError';
-  }
-}
-
-/** Reading or writing the store failed (permissions, disk full, a file where a folder should be). */
-export class TokenStoreIoError extends Error {
-  readonly code = 'ERR_TOKEN_STORE_IO';
-
-  /** `reason` is the system error code (EACCES, ENOSPC...) or a short phrase; never file content. */
-  constructor(
-    message: string,
-    readonly reason: string,
-  ) {
-    super(message);
-    this.name = 'TokenStoreIoError';
-  }
-}
 
 /**
  * `PROXY_TOKEN_DIR` (absolute, relative to the working directory, or starting with `~/`), else

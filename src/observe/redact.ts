@@ -35,3 +35,8 @@ export function redact(line: string): string {
   for (const [shape, replacement] of SHAPES) out = out.replace(shape, replacement);
   return out;
 }
+
+/** Origin and path only: query strings and userinfo may carry keys. */
+export function displayUrl(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}

@@ -9,8 +9,8 @@ import type { SupervisorContext } from '../../machines/supervisor.js';
 import { inFlightCount, type UpstreamContext } from '../../machines/upstream.js';
 import type { UpstreamConfig } from '../config/index.js';
 import type { AuthSession } from '../oauth/session.js';
-import { displayUrl } from '../upstream/failures.js';
 import { VERSION } from '../version.js';
+import { displayUrl } from './redact.js';
 import { stateToString } from './transitions.js';
 
 export interface UpstreamStatus {

@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../errors/index.js';
 import type { Logger } from './log.js';
 import type { Transition, TransitionListener } from './transitions.js';
 

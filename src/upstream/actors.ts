@@ -4,13 +4,13 @@ import type { UpstreamCatalog } from '../../machines/types.js';
 import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream.js';
 import type { CatalogStore } from '../catalog/persisted.js';
 import type { UpstreamConfig } from '../config/index.js';
+import { SignInError, UnknownUpstreamError, UpstreamError } from '../errors/index.js';
 import { sharedCallbackServer } from '../oauth/callback.js';
 import { AuthSession } from '../oauth/session.js';
 import { TokenStore, tokenRoot } from '../oauth/store.js';
 import type { Logger } from '../observe/log.js';
 import type { ClientBridge } from './bridge.js';
 import { type ConnectTarget, connectSse, connectStreamableHttp } from './connect.js';
-import { UpstreamError } from './failures.js';
 import { upstreamFetch } from './http.js';
 
 export interface UpstreamActorOptions {
@@ -70,7 +70,7 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
   }
   const lookup = <T>(map: ReadonlyMap<string, T>, name: string): T => {
     const found = map.get(name);
-    if (!found) throw new UpstreamError('permanent', 'ERR_UPSTREAM_UNKNOWN', `no configured upstream "${name}"`);
+    if (!found) throw new UnknownUpstreamError(`no configured upstream "${name}"`);
     return found;
   };
 
@@ -116,11 +116,7 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
                 failure:
                   error instanceof UpstreamError
                     ? error
-                    : new UpstreamError(
-                        'network',
-                        'ERR_UPSTREAM_SIGN_IN',
-                        `upstream "${input.name}": sign-in failed (${(error as Error).message})`,
-                      ),
+                    : new SignInError(`upstream "${input.name}": sign-in failed (${(error as Error).message})`),
               }),
           );
       }),

@@ -12,13 +12,15 @@ import {
   StreamableHTTPClientTransport,
   type Transport,
 } from '@modelcontextprotocol/client';
-import type { TransportKind, UpstreamConnection, UpstreamFailure } from '../../machines/types.js';
+import type { TransportKind, UpstreamConnection } from '../../machines/types.js';
+import { UpstreamConnectTimeoutError, UpstreamError, type UpstreamFailure } from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
+import { displayUrl } from '../observe/redact.js';
 import { IMPLEMENTATION } from '../version.js';
 import type { ClientBridge } from './bridge.js';
 import { UpstreamClient } from './client.js';
 import { createConnection } from './connection.js';
-import { classifyConnectError, displayUrl, networkReason, UpstreamError, withRetryAfter } from './failures.js';
+import { classifyConnectError, networkReason, withRetryAfter } from './failures.js';
 import { createUpstreamFetch } from './http.js';
 import { scopedFetch } from './request-scope.js';
 
@@ -216,11 +218,7 @@ async function open(
       timer = setTimeout(
         () =>
           reject(
-            new UpstreamError(
-              'network',
-              'ERR_UPSTREAM_CONNECT_TIMEOUT',
-              `upstream "${target.name}": no MCP session after ${CONNECT_TIMEOUT_MS} ms`,
-            ),
+            new UpstreamConnectTimeoutError(`upstream "${target.name}": no MCP session after ${CONNECT_TIMEOUT_MS} ms`),
           ),
         CONNECT_TIMEOUT_MS,
       );

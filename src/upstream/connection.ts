@@ -15,22 +15,22 @@ import {
   SseError,
   SUBSCRIPTION_ID_META_KEY,
 } from '@modelcontextprotocol/client';
-import {
-  type CallOutcome,
-  type ClientRequestHandler,
-  type ConnectionSignal,
-  type ForwardedRequest,
-  NOT_SENT,
-  type SessionState,
-  type TransportKind,
-  type UpstreamCatalog,
-  type UpstreamConnection,
+import type {
+  CallOutcome,
+  ClientRequestHandler,
+  ConnectionSignal,
+  ForwardedRequest,
+  SessionState,
+  TransportKind,
+  UpstreamCatalog,
+  UpstreamConnection,
 } from '../../machines/types.js';
+import { ConnectionLostError, ListError, MaxCallTimeError, NotSentError } from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
 import { listsTasks, runsToolCallsAsTasks, upstreamResultSchema } from '../tasks/wire.js';
 import { CLIENT_REQUESTS, type ClientBridge, type ClientRequestMethod } from './bridge.js';
 import type { UpstreamClient } from './client.js';
-import { classifyCallError, networkReason, UpstreamError } from './failures.js';
+import { classifyCallError, networkReason } from './failures.js';
 import { createListenStream, type ListenStream } from './listen.js';
 import { listAll } from './listing.js';
 import { inRequestScope } from './request-scope.js';
@@ -87,12 +87,7 @@ export function createConnection({
     lost = true;
     signal({
       type: 'lost',
-      failure: new UpstreamError(
-        'network',
-        'ERR_UPSTREAM_CONNECTION_LOST',
-        `upstream "${name}": connection lost (${reason})`,
-        reason,
-      ),
+      failure: new ConnectionLostError(`upstream "${name}": connection lost (${reason})`, { reason }),
     });
   };
 
@@ -186,7 +181,7 @@ export function createConnection({
       if (outcome.type === 'rpc-error' && outcome.code === ProtocolErrorCode.MethodNotFound) return [];
       const reason = outcome.type === 'rpc-error' ? outcome.message : 'unexpected answer';
       // A JSON-RPC error: the upstream is there but will not list; retrying later may help.
-      throw new UpstreamError('network', 'ERR_UPSTREAM_LIST', `upstream "${name}": ${what} failed (${reason})`);
+      throw new ListError(`upstream "${name}": ${what} failed (${reason})`);
     }
   };
   const list = { client, upstream: name, timeoutMs: LIST_TIMEOUT_MS, warn: (line: string) => logger.warn(line) };
@@ -283,9 +278,7 @@ export function createConnection({
         if (maxTotalMs !== undefined && ranOutOfTotalTime(error)) {
           return {
             type: 'failure',
-            failure: new UpstreamError(
-              'upstream',
-              'ERR_UPSTREAM_MAX_CALL_TIME',
+            failure: new MaxCallTimeError(
               `${label} on upstream "${name}" still ran after ${maxTotalMs} ms (max_call_ms), progress or not; stopped`,
             ),
           };
@@ -293,11 +286,9 @@ export function createConnection({
         if (neverSent(error)) {
           return {
             type: 'failure',
-            failure: new UpstreamError(
-              'network',
-              NOT_SENT,
+            failure: new NotSentError(
               `upstream "${name}" refused the connection for ${label} (${networkReason(error)}); it is reconnecting`,
-              networkReason(error),
+              { reason: networkReason(error) },
             ),
           };
         }

@@ -1,6 +1,8 @@
 /**
- * Turns whatever the SDK or the network threw into an `UpstreamFailure`: a kind the statechart acts on, a stable
- * code, and one line that names the upstream and holds no secret (URLs are shown without query or credentials).
+ * Turns whatever the SDK or the network threw into an `UpstreamFailure` (src/errors): a kind the statechart acts
+ * on, a stable code, and one line that names the upstream and holds no secret (URLs are shown without query or
+ * credentials). Errors are told apart by the SDK's exported classes and codes; the one plain `Error` the SDK
+ * throws for a cause we act on (an SSE endpoint on another origin) is told by its text.
  */
 import {
   InsufficientScopeError,
@@ -9,48 +11,39 @@ import {
   SdkErrorCode,
   SdkHttpError,
   SseError,
+  UnauthorizedError,
 } from '@modelcontextprotocol/client';
+import { z } from 'zod';
+import type { CallOutcome, TransportKind } from '../../machines/types.js';
 import {
-  type CallOutcome,
-  type FailureKind,
-  INSUFFICIENT_SCOPE,
-  type TransportKind,
-  type UpstreamFailure,
-} from '../../machines/types.js';
-
-/** A 403 asking for a wider scope; the failure's `reason` holds the scope the upstream asked for. */
-export const ERR_INSUFFICIENT_SCOPE = INSUFFICIENT_SCOPE;
-
-export class UpstreamError extends Error implements UpstreamFailure {
-  constructor(
-    readonly kind: FailureKind,
-    readonly code: string,
-    message: string,
-    readonly reason?: string,
-    /** The server's Retry-After (429, 503), in ms: the next attempt waits at least this long. */
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = 'UpstreamError';
-  }
-}
+  CallCancelledError,
+  CallError,
+  ConnectionLostError,
+  InitializeRefusedError,
+  InsufficientScopeFailure,
+  isUpstreamFailure,
+  NotMcpError,
+  SessionExpiredError,
+  SseOriginError,
+  TransportRefusedError,
+  UpstreamAuthRequiredError,
+  UpstreamConnectError,
+  UpstreamError,
+  UpstreamForbiddenError,
+  UpstreamHttpError,
+  UpstreamTimeoutError,
+  UpstreamUnreachableError,
+} from '../errors/index.js';
+import { displayUrl } from '../observe/redact.js';
 
 /**
  * `failure` with the Retry-After a 429 or 503 answer carried while it happened; unchanged when there was none or
  * the failure is not an HTTP status (a network error, a JSON-RPC error: that answer was not the one that failed).
  */
 export function withRetryAfter<F>(failure: F, retryAfterMs: number | undefined): F | UpstreamError {
-  if (retryAfterMs === undefined || !isFailure(failure) || failure.code !== 'ERR_UPSTREAM_HTTP') return failure;
-  return new UpstreamError(failure.kind, failure.code, failure.message, failure.reason, retryAfterMs);
-}
-
-function isFailure(value: unknown): value is UpstreamFailure {
-  return typeof value === 'object' && value !== null && 'kind' in value && 'code' in value && 'message' in value;
-}
-
-/** Origin and path only: query strings and userinfo may carry keys. */
-export function displayUrl(url: URL): string {
-  return `${url.origin}${url.pathname}`;
+  if (retryAfterMs === undefined || !isUpstreamFailure(failure) || failure.code !== 'ERR_UPSTREAM_HTTP') return failure;
+  const { kind, reason } = failure;
+  return new UpstreamHttpError(failure.message, { kind, reason, retryAfterMs });
 }
 
 const TRANSPORT_NAMES: Record<TransportKind, string> = { http: 'Streamable HTTP', sse: 'SSE' };
@@ -82,14 +75,29 @@ export function networkReason(error: unknown): string {
   return message.replace(/^(SSE error: )?(TypeError: )?(terminated: )?/, '') || message;
 }
 
+const NETWORK_SDK_CODES: readonly SdkErrorCode[] = [
+  SdkErrorCode.ConnectionClosed,
+  SdkErrorCode.SendFailed,
+  SdkErrorCode.RequestTimeout,
+];
+
 function isNetworkError(error: unknown): boolean {
+  // undici's fetch rejects with a TypeError whose cause is the socket's error.
   if (error instanceof TypeError && /fetch failed/.test(error.message)) return true;
   if (error instanceof SseError && error.code === undefined) return true;
-  if (error instanceof SdkError) {
-    return [SdkErrorCode.ConnectionClosed, SdkErrorCode.SendFailed, SdkErrorCode.RequestTimeout].includes(error.code);
-  }
+  if (error instanceof SdkError) return NETWORK_SDK_CODES.includes(error.code);
   const code = (error as { code?: unknown })?.code;
   return typeof code === 'string' && /^E[A-Z]+$|^UND_ERR/.test(code);
+}
+
+/** 200 with HTML, JSON that is not JSON-RPC, an SSE stream of the wrong type: something answered, but not MCP. */
+function isNotMcp(error: unknown): boolean {
+  return (
+    (error instanceof SdkError && error.code === SdkErrorCode.ClientHttpUnexpectedContent) ||
+    error instanceof SseError ||
+    error instanceof z.core.$ZodError ||
+    error instanceof SyntaxError
+  );
 }
 
 /**
@@ -111,81 +119,48 @@ export function classifyConnectError(
   const where = `${TRANSPORT_NAMES[transport]} at ${displayUrl(url)}`;
   const status = httpStatusOf(error);
   const message = error instanceof Error ? error.message : String(error);
-  if (status === 401 || error?.constructor?.name === 'UnauthorizedError') {
-    return new UpstreamError(
-      'auth',
-      'ERR_UPSTREAM_AUTH_REQUIRED',
-      `upstream "${name}": ${where} requires sign-in (401)`,
-    );
+  const cause = { cause: error };
+  if (status === 401 || error instanceof UnauthorizedError) {
+    return new UpstreamAuthRequiredError(`upstream "${name}": ${where} requires sign-in (401)`, cause);
   }
   if (status === 400 || status === 404 || status === 405) {
-    return new UpstreamError(
-      'fallback',
-      'ERR_UPSTREAM_TRANSPORT_REFUSED',
-      `upstream "${name}": no MCP server over ${where} (HTTP ${status})`,
-    );
+    return new TransportRefusedError(`upstream "${name}": no MCP server over ${where} (HTTP ${status})`, cause);
   }
   if (status === 403) {
-    return new UpstreamError(
-      'permanent',
-      'ERR_UPSTREAM_FORBIDDEN',
-      `upstream "${name}": ${where} refused access (403 Forbidden)`,
-    );
+    return new UpstreamForbiddenError(`upstream "${name}": ${where} refused access (403 Forbidden)`, cause);
   }
   if (status !== undefined && (status >= 500 || status === 408 || status === 429)) {
     const wait = status === 429 || status === 503 ? retryAfterMs : undefined;
-    return new UpstreamError(
-      'network',
-      'ERR_UPSTREAM_HTTP',
-      `upstream "${name}": ${where} answered HTTP ${status}${wait ? ` (retry after ${Math.ceil(wait / 1000)} s)` : ''}`,
-      undefined,
-      wait,
-    );
+    const after = wait ? ` (retry after ${Math.ceil(wait / 1000)} s)` : '';
+    return new UpstreamHttpError(`upstream "${name}": ${where} answered HTTP ${status}${after}`, {
+      ...cause,
+      retryAfterMs: wait,
+    });
   }
   if (status !== undefined) {
-    return new UpstreamError('permanent', 'ERR_UPSTREAM_HTTP', `upstream "${name}": ${where} answered HTTP ${status}`);
+    return new UpstreamHttpError(`upstream "${name}": ${where} answered HTTP ${status}`, {
+      ...cause,
+      kind: 'permanent',
+    });
   }
+  // The SDK's SSE client throws a plain Error for this; its text is all there is to tell it by.
   if (/origin does not match/i.test(message)) {
-    return new UpstreamError(
-      'permanent',
-      'ERR_UPSTREAM_SSE_ORIGIN',
+    return new SseOriginError(
       `upstream "${name}": the SSE endpoint is on another origin than ${url.origin}; refused for safety`,
+      cause,
     );
   }
   if (isNetworkError(error)) {
     const reason = networkReason(error);
-    return new UpstreamError(
-      'network',
-      'ERR_UPSTREAM_UNREACHABLE',
-      `upstream "${name}": cannot reach ${where} (${reason})`,
-      reason,
-    );
+    return new UpstreamUnreachableError(`upstream "${name}": cannot reach ${where} (${reason})`, { ...cause, reason });
   }
-  // 200 with HTML, JSON that is not JSON-RPC, an SSE stream of the wrong type: something answered, but not MCP.
-  if (
-    (error instanceof SdkError && error.code === SdkErrorCode.ClientHttpUnexpectedContent) ||
-    error instanceof SseError ||
-    error?.constructor?.name === 'ZodError' ||
-    error instanceof SyntaxError
-  ) {
-    return new UpstreamError(
-      'fallback',
-      'ERR_UPSTREAM_NOT_MCP',
-      `upstream "${name}": ${where} did not answer as an MCP server`,
-    );
+  if (isNotMcp(error)) {
+    return new NotMcpError(`upstream "${name}": ${where} did not answer as an MCP server`, cause);
   }
   if (error instanceof ProtocolError) {
-    return new UpstreamError(
-      'permanent',
-      'ERR_UPSTREAM_INITIALIZE',
-      `upstream "${name}": initialize was refused (${error.message})`,
-    );
+    return new InitializeRefusedError(`upstream "${name}": initialize was refused (${error.message})`, cause);
   }
-  return new UpstreamError(
-    'network',
-    'ERR_UPSTREAM_CONNECT',
-    `upstream "${name}": connecting over ${where} failed (${message})`,
-  );
+  return new UpstreamConnectError(`upstream "${name}": connecting over ${where} failed (${message})`, cause);
 }
 
 /** How a forwarded call ended, when it did not end with a result. `what` names the request in messages: `tools/call "search"`, `tools/list`, `ping`. */
@@ -193,46 +168,44 @@ export function classifyCallError(name: string, what: string, timeoutMs: number,
   if (error instanceof ProtocolError) {
     return { type: 'rpc-error', code: error.code, message: error.message, data: error.data };
   }
+  return { type: 'failure', failure: callFailure(name, what, timeoutMs, error) };
+}
+
+function callFailure(name: string, what: string, timeoutMs: number, error: unknown): UpstreamError {
   // Already classified (the OAuth session's own failures, thrown through the transport).
-  if (error instanceof UpstreamError) return { type: 'failure', failure: error };
-  const failure = (kind: FailureKind, code: string, message: string, reason?: string): CallOutcome => ({
-    type: 'failure',
-    failure: { kind, code, message, reason },
-  });
+  if (error instanceof UpstreamError) return error;
+  const cause = { cause: error };
   if (error instanceof InsufficientScopeError) {
-    return failure(
-      'auth',
-      ERR_INSUFFICIENT_SCOPE,
-      `upstream "${name}" needs more permissions for ${what} (scope ${error.requiredScope ?? 'unknown'}); a new sign-in asks for them, try again after it`,
-      error.requiredScope,
+    const scope = error.requiredScope;
+    return new InsufficientScopeFailure(
+      `upstream "${name}" needs more permissions for ${what} (scope ${scope ?? 'unknown'}); a new sign-in asks for them, try again after it`,
+      { ...cause, reason: scope },
     );
   }
   if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
-    return failure(
-      'upstream',
-      'ERR_UPSTREAM_TIMEOUT',
-      `upstream "${name}" did not answer ${what} within ${timeoutMs} ms`,
-    );
+    return new UpstreamTimeoutError(`upstream "${name}" did not answer ${what} within ${timeoutMs} ms`, cause);
   }
+  // An abort is a DOMException (or an Error) named AbortError: the platform's way, there is no class to match.
   if (error instanceof Error && error.name === 'AbortError') {
-    return failure('upstream', 'ERR_CALL_CANCELLED', `${what} on upstream "${name}" was cancelled`);
+    return new CallCancelledError(`${what} on upstream "${name}" was cancelled`, cause);
   }
   const status = httpStatusOf(error);
   if (status === 404) {
-    return failure('session-expired', 'ERR_UPSTREAM_SESSION_EXPIRED', `upstream "${name}" no longer knows our session`);
+    return new SessionExpiredError(`upstream "${name}" no longer knows our session`, cause);
   }
   if (status !== undefined) {
-    return failure('upstream', 'ERR_UPSTREAM_HTTP', `upstream "${name}" answered HTTP ${status} to ${what}`);
+    return new UpstreamHttpError(`upstream "${name}" answered HTTP ${status} to ${what}`, {
+      ...cause,
+      kind: 'upstream',
+    });
   }
   if (isNetworkError(error)) {
     const reason = networkReason(error);
-    return failure(
-      'network',
-      'ERR_UPSTREAM_CONNECTION_LOST',
+    return new ConnectionLostError(
       `connection to upstream "${name}" was lost during the call (${reason}); it is reconnecting, try again`,
-      reason,
+      { ...cause, reason },
     );
   }
   const message = error instanceof Error ? error.message : String(error);
-  return failure('upstream', 'ERR_UPSTREAM_CALL', `${what} on upstream "${name}" failed: ${message}`);
+  return new CallError(`${what} on upstream "${name}" failed: ${message}`, cause);
 }

@@ -11,10 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { ProtocolError, ProtocolErrorCode, SSEClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FailureKind, UpstreamConnection } from '../../machines/types.js';
+import { UpstreamError } from '../../src/errors/index.js';
 import { createLogger } from '../../src/observe/log.js';
 import { NO_CLIENT } from '../../src/upstream/bridge.js';
 import { type ConnectTarget, connectSse, connectStreamableHttp } from '../../src/upstream/connect.js';
-import { UpstreamError } from '../../src/upstream/failures.js';
 import { eventually, startTestProxy } from '../helpers/proxy.js';
 
 const silent = createLogger({ debug: false, write: () => {} });

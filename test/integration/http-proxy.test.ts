@@ -7,11 +7,11 @@
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { UpstreamError } from '../../src/errors/index.js';
 import { discoverServerInfo } from '../../src/oauth/discovery.js';
 import { createLogger } from '../../src/observe/log.js';
 import { NO_CLIENT } from '../../src/upstream/bridge.js';
 import { connectSse, connectStreamableHttp } from '../../src/upstream/connect.js';
-import { UpstreamError } from '../../src/upstream/failures.js';
 import { closeHttpAgent, upstreamFetch } from '../../src/upstream/http.js';
 import { startOAuthUpstream } from '../fixtures/oauth-upstream.js';
 import { startUpstream, type UpstreamKind } from '../fixtures/upstreams.js';

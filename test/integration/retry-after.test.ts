@@ -5,10 +5,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { UpstreamError } from '../../src/errors/index.js';
 import { createLogger } from '../../src/observe/log.js';
 import { NO_CLIENT } from '../../src/upstream/bridge.js';
 import { type ConnectTarget, connectSse, connectStreamableHttp } from '../../src/upstream/connect.js';
-import { UpstreamError } from '../../src/upstream/failures.js';
 import { MAX_RETRY_AFTER_MS } from '../../src/upstream/http.js';
 
 const cleanups: Array<() => Promise<void>> = [];

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ConfigError,
   envPrefixFor,
   loadConfig,
   PROXY_DISABLED_NOTICE,
@@ -14,6 +13,7 @@ import {
   SINGLE_UPSTREAM_NAME,
   type UpstreamConfig,
 } from '../../src/config/index.js';
+import { ConfigError } from '../../src/errors/index.js';
 
 // The second example of the mcp-devtools proxy docs, as pasted into an env block: newlines and a trailing comma.
 const SEED_EXAMPLE = `[

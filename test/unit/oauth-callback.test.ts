@@ -3,15 +3,17 @@ import { createServer as createNetServer, type Server as NetServer, connect as n
 import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  OAuthAuthorizationDeniedError,
+  OAuthCallbackAbortedError,
+  OAuthCallbackListenError,
+  OAuthCallbackTimeoutError,
+} from '../../src/errors/index.js';
+import {
   CallbackServer,
   type CallbackServerOptions,
   callbackPortFromEnv,
   closeSharedCallbackServer,
   escapeHtml,
-  OAuthAuthorizationDeniedError,
-  OAuthCallbackAbortedError,
-  OAuthCallbackListenError,
-  OAuthCallbackTimeoutError,
   oauthTimeoutFromEnv,
   sharedCallbackServer,
 } from '../../src/oauth/callback.js';

@@ -11,10 +11,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { acquireSignInLock, SIGN_IN_LOCK_FILE, SignInLockTimeoutError } from '../../src/oauth/lock.js';
+import { InvalidUpstreamNameError, SignInLockTimeoutError } from '../../src/errors/index.js';
+import { acquireSignInLock, SIGN_IN_LOCK_FILE } from '../../src/oauth/lock.js';
 import {
   CLIENT_FILE,
-  InvalidUpstreamNameError,
   type StoredClient,
   type StoredTokens,
   TOKENS_FILE,
@@ -598,6 +598,7 @@ describe('acquireSignInLock', () => {
         'src/oauth/store.ts',
         'src/observe/redact.ts',
         'test/fixtures/lock-holder.ts',
+        ...(await readdir(join(PROJECT, 'src/errors'))).map((file) => `src/errors/${file}`),
       ];
       for (const source of sources) {
         const input = await readFile(join(PROJECT, source), 'utf8');

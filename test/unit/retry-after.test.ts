@@ -3,7 +3,8 @@
  * functions with a fixed `now`: no servers (test/integration/retry-after.test.ts has those).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { UpstreamError, withRetryAfter } from '../../src/upstream/failures.js';
+import { ConnectionLostError, type UpstreamError, UpstreamHttpError } from '../../src/errors/index.js';
+import { withRetryAfter } from '../../src/upstream/failures.js';
 import { MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../src/upstream/http.js';
 
 const NOW = Date.parse('1994-11-06T08:49:00Z');
@@ -51,17 +52,16 @@ describe('parseRetryAfter', () => {
 });
 
 describe('withRetryAfter', () => {
-  const http = new UpstreamError('upstream', 'ERR_UPSTREAM_HTTP', 'upstream "a" answered HTTP 429 to tools/list');
+  const http = new UpstreamHttpError('upstream "a" answered HTTP 429 to tools/list', { kind: 'upstream' });
 
   it('copies an HTTP-status failure with the wait, class and fields kept', () => {
     const copy = withRetryAfter(http, 3000) as UpstreamError;
-    expect(copy).toBeInstanceOf(UpstreamError);
+    expect(copy).toBeInstanceOf(UpstreamHttpError);
     expect({ ...copy, message: copy.message }).toEqual({
       kind: 'upstream',
       code: 'ERR_UPSTREAM_HTTP',
       message: http.message,
-      name: 'UpstreamError',
-      reason: undefined,
+      name: 'UpstreamHttpError',
       retryAfterMs: 3000,
     });
     expect(http.retryAfterMs).toBeUndefined();
@@ -74,7 +74,7 @@ describe('withRetryAfter', () => {
 
   it('leaves alone a failure without a wait, one that is no HTTP status, and what is no failure', () => {
     expect(withRetryAfter(http, undefined)).toBe(http);
-    const lost = new UpstreamError('network', 'ERR_UPSTREAM_CONNECTION_LOST', 'lost', 'ECONNRESET');
+    const lost = new ConnectionLostError('lost', { reason: 'ECONNRESET' });
     expect(withRetryAfter(lost, 3000)).toBe(lost);
     const other = new Error('boom');
     expect(withRetryAfter(other, 3000)).toBe(other);
