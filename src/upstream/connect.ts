@@ -13,7 +13,7 @@ import {
   type Transport,
 } from '@modelcontextprotocol/client';
 import type { TransportKind, UpstreamConnection } from '../../machines/types.js';
-import { UpstreamConnectTimeoutError, UpstreamError, type UpstreamFailure } from '../errors/index.js';
+import { UpstreamConnectTimeoutError, type UpstreamFailure } from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
 import { displayUrl } from '../observe/redact.js';
 import { IMPLEMENTATION } from '../version.js';
