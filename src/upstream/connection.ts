@@ -4,6 +4,9 @@
  * bridge), reports a dropped connection, and asks for a re-list on any list_changed. A 2026-07-28 session hears
  * changes on its `subscriptions/listen` stream (./listen.ts), which also carries what `resources/subscribe` asked
  * for, and gets the log level on every request (./client.ts) instead of `logging/setLevel`.
+ *
+ * This file composes the parts: the forwarding of requests (./request-forwarding.ts), the liveness check after a
+ * transport error (./liveness.ts) and the resource subscriptions of either era (./resource-subscriptions.ts).
  */
 import { type LoggingLevel, ProtocolErrorCode, SseError } from '@modelcontextprotocol/client';
 import type {
