@@ -5,7 +5,6 @@
 import type { Transport } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { createActor, type InspectionEvent } from 'xstate';
-import type { CallContext } from '../machines/call.js';
 import { supervisorMachine } from '../machines/supervisor.js';
 import type { UpstreamCatalog } from '../machines/types.js';
 import type { UpstreamContext } from '../machines/upstream.js';
@@ -18,8 +17,10 @@ import { registerSecret } from './observe/redact.js';
 import type { StatelyBridge } from './observe/stately.js';
 import { type ProxyStatus, takeStatus } from './observe/status.js';
 import { openTraceLog } from './observe/trace.js';
-import { createInspector, type Transition, type TransitionListener } from './observe/transitions.js';
-import { createDownstream, type SupervisorActor } from './server/downstream.js';
+import { logOtherTransitions, logUpstreamStates } from './observe/transition-log.js';
+import { createInspector, type TransitionListener } from './observe/transitions.js';
+import { createDownstream } from './server/downstream.js';
+import type { SupervisorActor } from './server/downstream-session.js';
 import { watchListenedUris } from './server/listen-subscriptions.js';
 import { createToolFilter } from './tools/index.js';
 import { provideUpstreamMachine } from './upstream/actors.js';
@@ -208,48 +209,4 @@ function composeObservers(...observers: Array<InspectionObserver | undefined>): 
   return (event) => {
     for (const observer of present) observer(event);
   };
-}
-
-/** One stderr line per change of an upstream's state, with the reason when it is a failure. */
-function logUpstreamStates(logger: Logger): TransitionListener {
-  return (transition: Transition) => {
-    if (transition.machine !== 'upstream') return;
-    const context = transition.context as UpstreamContext;
-    const from = transition.from ? `${transition.from} → ` : '';
-    let detail = '';
-    if (transition.state === 'reconnecting')
-      detail = ` (attempt ${context.attempt}): ${context.lastError?.message ?? ''}`;
-    else if (transition.state === 'failed') detail = `: ${context.lastError?.message ?? ''}`;
-    else if (transition.state.startsWith('connected.ready') && !transition.from?.startsWith('connected.ready')) {
-      detail = ` (${describeCatalog(context.catalog)} over ${context.transport === 'sse' ? 'SSE' : 'Streamable HTTP'})`;
-    }
-    const line = `upstream "${transition.actor}": ${from}${transition.state}${detail}`;
-    if (transition.state === 'failed') logger.error(line);
-    else if (transition.state === 'reconnecting') logger.warn(line);
-    else logger.info(line);
-  };
-}
-
-/** With DEBUG=1: the supervisor's and every call's transitions too (never their context: it may hold arguments). */
-function logOtherTransitions(logger: Logger): TransitionListener {
-  return (transition: Transition) => {
-    if (transition.machine === 'upstream') return;
-    let what = '';
-    if (transition.machine === 'call') {
-      const call = transition.context as CallContext;
-      what = ` (${call.request.label} on upstream "${call.upstream}")`;
-    }
-    logger.debug(
-      `${transition.actor}${what}: ${transition.from ?? '(start)'} → ${transition.state} on ${transition.event}`,
-    );
-  };
-}
-
-/** "3 tools, 2 prompts, 10 resources": what an upstream offers, leaving out what it has none of (tools always). */
-function describeCatalog({ tools, prompts, resources, resourceTemplates }: UpstreamCatalog): string {
-  const parts = [`${tools.length} tools`];
-  if (prompts.length > 0) parts.push(`${prompts.length} prompts`);
-  if (resources.length > 0) parts.push(`${resources.length} resources`);
-  if (resourceTemplates.length > 0) parts.push(`${resourceTemplates.length} resource templates`);
-  return parts.join(', ');
 }
