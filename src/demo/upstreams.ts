@@ -13,13 +13,13 @@
  * `npm run demo` and `npm run bench` in a checkout, not for the published proxy.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import { McpServer as V1McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { McpServer } from '@modelcontextprotocol/server';
 import * as z from 'zod';
+import { closeHttpServer, listenOnLoopback } from '../http/loopback-server.js';
 
 export interface ExampleUpstream {
   name: string;
@@ -79,24 +79,7 @@ export async function startStreamableHttpUpstream({
     await transport.handleRequest(req, res);
   };
 
-  const http = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    });
-  });
-  const port = await listen(http);
-  return {
-    name,
-    url: `http://127.0.0.1:${port}/mcp`,
-    transport: 'streamable-http',
-    tools,
-    close: async () => {
-      await Promise.allSettled([...sessions.values()].map((transport) => transport.close()));
-      sessions.clear();
-      await closeHttpServer(http);
-    },
-  };
+  return serveExample(handle, sessions, { name, transport: 'streamable-http', path: '/mcp', tools });
 }
 
 /** Made-up but stable weather: the same city always gets the same forecast. */
@@ -204,24 +187,7 @@ export async function startSseUpstream({ name, tools, registerTools }: SseUpstre
     res.writeHead(405, { allow: 'GET' }).end();
   };
 
-  const http = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    });
-  });
-  const port = await listen(http);
-  return {
-    name,
-    url: `http://127.0.0.1:${port}/sse`,
-    transport: 'sse',
-    tools,
-    close: async () => {
-      await Promise.allSettled([...sessions.values()].map((transport) => transport.close()));
-      sessions.clear();
-      await closeHttpServer(http);
-    },
-  };
+  return serveExample(handle, sessions, { name, transport: 'sse', path: '/sse', tools });
 }
 
 /** The demo's legacy SSE upstream: `add_note` {title, text} and `list_notes`, notes shared by every session. */
@@ -256,19 +222,26 @@ export function startNotesUpstream(name = 'notes'): Promise<ExampleUpstream> {
   });
 }
 
-async function listen(http: HttpServer): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(0, '127.0.0.1', () => {
-      http.off('error', reject);
-      resolve();
+/** Serves `handle` on 127.0.0.1 (a failed request is answered 500) and describes the upstream it makes. */
+async function serveExample(
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  sessions: Map<string, { close(): Promise<void> }>,
+  { path, ...upstream }: Omit<ExampleUpstream, 'url' | 'close'> & { path: '/mcp' | '/sse' },
+): Promise<ExampleUpstream> {
+  const http = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
     });
   });
-  return (http.address() as AddressInfo).port;
-}
-
-async function closeHttpServer(http: HttpServer): Promise<void> {
-  // Open SSE streams and keep-alive sockets would hold close() forever.
-  http.closeAllConnections();
-  await new Promise<void>((resolve) => http.close(() => resolve()));
+  const port = await listenOnLoopback(http);
+  return {
+    ...upstream,
+    url: `http://127.0.0.1:${port}${path}`,
+    close: async () => {
+      await Promise.allSettled([...sessions.values()].map((transport) => transport.close()));
+      sessions.clear();
+      await closeHttpServer(http);
+    },
+  };
 }
