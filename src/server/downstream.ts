@@ -18,9 +18,9 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import type { Actor } from 'xstate';
-import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machines/supervisor.js';
+import type { RequestTarget, RouteEvent, supervisorMachine } from '../../machines/supervisor/index.js';
 import type { CatalogList, ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
-import { signInInstruction } from '../../machines/upstream.js';
+import { signInInstruction } from '../../machines/upstream/index.js';
 import type { Catalog, CatalogKind } from '../catalog/index.js';
 import { letYoungGenerationGrow } from '../heap.js';
 import type { Logger } from '../observe/log.js';

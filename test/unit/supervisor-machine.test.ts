@@ -11,7 +11,7 @@ import {
   type SupervisedUpstream,
   type SupervisorEmitted,
   supervisorMachine,
-} from '../../machines/supervisor.js';
+} from '../../machines/supervisor/index.js';
 import type {
   CallOutcome,
   ConnectionSignal,
@@ -20,9 +20,9 @@ import type {
   SessionState,
   UpstreamCatalog,
   UpstreamConnection,
-  UpstreamFailure,
 } from '../../machines/types.js';
-import { upstreamMachine } from '../../machines/upstream.js';
+import { upstreamMachine } from '../../machines/upstream/index.js';
+import type { UpstreamFailure } from '../../src/errors/index.js';
 
 const STARTUP_TIMEOUT_MS = 10_000;
 
