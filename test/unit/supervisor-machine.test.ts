@@ -12,99 +12,19 @@ import {
   type SupervisorEmitted,
   supervisorMachine,
 } from '../../machines/supervisor/index.js';
-import type {
-  CallOutcome,
-  ConnectionSignal,
-  ForwardedMethod,
-  ForwardedRequest,
-  SessionState,
-  UpstreamCatalog,
-  UpstreamConnection,
-} from '../../machines/types.js';
+import type { ForwardedMethod, UpstreamConnection } from '../../machines/types.js';
 import { upstreamMachine } from '../../machines/upstream/index.js';
 import type { UpstreamFailure } from '../../src/errors/index.js';
+import { FakeServer, flush, SERVER_ANSWER } from '../helpers/machine-fakes.js';
 
 const STARTUP_TIMEOUT_MS = 10_000;
 
 const forbidden: UpstreamFailure = { kind: 'permanent', code: 'ERR_UPSTREAM_FORBIDDEN', message: 'b: 403' };
 const unreachable: UpstreamFailure = { kind: 'network', code: 'ERR_UPSTREAM_UNREACHABLE', message: 'ECONNREFUSED' };
-const dropped: UpstreamFailure = { kind: 'network', code: 'ERR_UPSTREAM_CONNECTION_LOST', message: 'stream ended' };
-const ok: CallOutcome = { type: 'result', result: { content: [{ type: 'text', text: 'done' }] } };
+const ok = SERVER_ANSWER;
 
 function tool(name: string, description = `${name} things`): Tool {
   return { name, description, inputSchema: { type: 'object' } };
-}
-
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** One upstream server: each connect attempt waits until the test accepts or refuses it. */
-class FakeServer implements UpstreamConnection {
-  readonly transport = 'http' as const;
-  catalog: UpstreamCatalog = { tools: [], prompts: [], resources: [], resourceTemplates: [] };
-  /** What each request carried, with the timeout it got (tools/call params are `{ name, arguments }`). */
-  readonly requests: Array<Record<string, unknown>> = [];
-  readonly restored: SessionState[] = [];
-  readonly logLevels: string[] = [];
-  private attempt: { resolve: (connection: UpstreamConnection) => void; reject: (error: unknown) => void } | undefined;
-  private listener: ((signal: ConnectionSignal) => void) | undefined;
-
-  connect(): Promise<UpstreamConnection> {
-    return new Promise((resolve, reject) => {
-      this.attempt = { resolve, reject };
-    });
-  }
-  /** Accepts the pending connect attempt and serves `tools` (and whatever else the catalog has). */
-  async accept(tools: Tool[], more: Partial<UpstreamCatalog> = {}): Promise<void> {
-    this.catalog = { ...this.catalog, ...more, tools };
-    this.pending().resolve(this);
-    await flush();
-  }
-  async refuse(failure: UpstreamFailure): Promise<void> {
-    this.pending().reject(failure);
-    await flush();
-  }
-  checkAlive(): void {}
-  /** Drops the live connection (the upstream then reconnects after its backoff). */
-  drop(): void {
-    this.listener?.({ type: 'lost', failure: dropped });
-  }
-  async changeTools(tools: Tool[]): Promise<void> {
-    this.catalog = { ...this.catalog, tools };
-    this.listener?.({ type: 'catalog-changed' });
-    await flush();
-  }
-
-  listCatalog(): Promise<UpstreamCatalog> {
-    // Fresh objects every time, as a real list would be.
-    return Promise.resolve(structuredClone(this.catalog));
-  }
-  request(request: ForwardedRequest): Promise<CallOutcome> {
-    const { method, params, timeoutMs } = request;
-    this.requests.push(method === 'tools/call' ? { ...params, timeoutMs } : { method, ...params, timeoutMs });
-    return Promise.resolve(ok);
-  }
-  restore(state: SessionState): void {
-    this.restored.push(structuredClone(state));
-  }
-  setLogLevel(level: string): void {
-    this.logLevels.push(level);
-  }
-  watch(listener: (signal: ConnectionSignal) => void): () => void {
-    this.listener = listener;
-    return () => {
-      this.listener = undefined;
-    };
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  private pending() {
-    const { attempt } = this;
-    if (!attempt) throw new Error('no connect attempt is pending');
-    this.attempt = undefined;
-    return attempt;
-  }
 }
 
 type UpstreamOptions = Partial<SupervisedUpstream> & { name: string };

@@ -3,29 +3,14 @@
  * leads to sign-in, a user who must act settles the upstream and makes calls say where to sign in, and a sign-in
  * that times out waits in needsSignIn until a call starts a new one.
  */
-import type { Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import { type AnyEventObject, createActor, fromCallback, fromPromise } from 'xstate';
-import { type CallOutcome, EMPTY_CATALOG, type UpstreamConnection } from '../../machines/types.js';
+import { createActor, fromCallback, fromPromise } from 'xstate';
+import type { CallOutcome, UpstreamConnection } from '../../machines/types.js';
 import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream/index.js';
 import type { UpstreamFailure } from '../../src/errors/index.js';
-
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { FakeConnection, flush, recorder } from '../helpers/machine-fakes.js';
 
 const needsAuth: UpstreamFailure = { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_REQUIRED', message: 'sign in' };
-
-function liveConnection(tools: Tool[] = [{ name: 'search', inputSchema: { type: 'object' } }]): UpstreamConnection {
-  return {
-    transport: 'http',
-    listCatalog: async () => ({ ...EMPTY_CATALOG, tools }),
-    request: async () => ({ type: 'result', result: { content: [] } }),
-    restore: () => {},
-    setLogLevel: () => {},
-    watch: () => () => {},
-    checkAlive: () => {},
-    close: async () => {},
-  };
-}
 
 interface Script {
   /** Connect attempts answer in order; the last answer repeats. */
@@ -37,10 +22,7 @@ interface Script {
 }
 
 function start(script: Script) {
-  const told: AnyEventObject[] = [];
-  const parent = createActor(
-    fromCallback<AnyEventObject>(({ receive }) => receive((event) => told.push(event))),
-  ).start();
+  const { ref: parent, events: told } = recorder();
   let attempts = 0;
   const counts = { refresh: 0, authorize: 0 };
   const machine = upstreamMachine.provide({
@@ -79,7 +61,7 @@ function call(actor: ReturnType<typeof start>['actor']) {
 
 describe('upstream chart: OAuth states', () => {
   it('refreshes stored tokens after a 401 when discovery finds a refresh token, with no sign-in', async () => {
-    const { actor, counts, attempts } = start({ connects: [needsAuth, liveConnection()], discover: 'refresh' });
+    const { actor, counts, attempts } = start({ connects: [needsAuth, new FakeConnection()], discover: 'refresh' });
     await flush();
     await flush();
     expect(counts).toEqual({ refresh: 1, authorize: 0 });
@@ -89,7 +71,7 @@ describe('upstream chart: OAuth states', () => {
 
   it('signs in when the refresh is refused (invalid_grant), then connects', async () => {
     const { actor, counts } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       discover: 'refresh',
       refresh: { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_EXPIRED', message: 'expired' },
       authorize: (sendBack) => setImmediate(() => sendBack({ type: 'auth.signedIn' })),
@@ -104,7 +86,7 @@ describe('upstream chart: OAuth states', () => {
   it('settles and answers calls with the sign-in link while the user has to act', async () => {
     let finish: (() => void) | undefined;
     const { actor, told } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       authorize: (sendBack) => {
         sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: false });
         finish = () => sendBack({ type: 'auth.signedIn' });
@@ -135,7 +117,7 @@ describe('upstream chart: OAuth states', () => {
     let finish: (() => void) | undefined;
     const url = 'https://as.example/device?user_code=BCDF-GHJK';
     const { actor, told } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       authorize: (sendBack) => {
         sendBack({ type: 'auth.waiting', url, browserOpened: false, userCode: 'BCDF-GHJK' });
         finish = () => sendBack({ type: 'auth.signedIn' });
@@ -161,7 +143,7 @@ describe('upstream chart: OAuth states', () => {
 
   it('does not settle while a browser is open for the sign-in: the first list waits for it', async () => {
     const { actor, told } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       authorize: (sendBack) => {
         sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: true });
       },
@@ -175,7 +157,7 @@ describe('upstream chart: OAuth states', () => {
   it('takes a new sign-in link while waiting, and answers calls with the latest', async () => {
     let again: (() => void) | undefined;
     const { actor, told } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       authorize: (sendBack) => {
         sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: false });
         again = () => sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=2', browserOpened: false });
@@ -236,7 +218,9 @@ describe('upstream chart: OAuth states', () => {
 
 describe('upstream chart: sign-in asked for by tools/list', () => {
   function refusingList(failure: UpstreamFailure): UpstreamConnection {
-    return { ...liveConnection(), listCatalog: () => Promise.reject(failure) };
+    const connection = new FakeConnection();
+    connection.listCatalog = () => Promise.reject(failure);
+    return connection;
   }
 
   it('goes to discovery when tools/list needs sign-in after an open initialize', async () => {

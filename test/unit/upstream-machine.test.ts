@@ -1,20 +1,6 @@
-/**
- * The upstream statechart on a SimulatedClock, with fake connect actors and fake connections: transports and their
- * fallback, the backoff schedule, reconnects, relists, `failed`, what the supervisor is told, and the calls it owns.
- */
-import type { Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import { type AnyEventObject, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import {
-  type CallOutcome,
-  type ConnectionSignal,
-  EMPTY_CATALOG,
-  type ForwardedRequest,
-  type TransportKind,
-  type TransportMode,
-  type UpstreamCatalog,
-  type UpstreamConnection,
-} from '../../machines/types.js';
+import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import type { CallOutcome, ForwardedRequest, TransportMode } from '../../machines/types.js';
 import {
   callsOf,
   inFlightCount,
@@ -23,6 +9,7 @@ import {
   upstreamMachine,
 } from '../../machines/upstream/index.js';
 import type { UpstreamFailure } from '../../src/errors/index.js';
+import { catalogOf, connector, deferred, FakeConnection, flush, recorder, tool } from '../helpers/machine-fakes.js';
 
 const NAME = 'jira';
 
@@ -36,115 +23,7 @@ const unauthorized: UpstreamFailure = { kind: 'auth', code: 'ERR_UPSTREAM_AUTH',
 const forbidden: UpstreamFailure = { kind: 'permanent', code: 'ERR_UPSTREAM_FORBIDDEN', message: 'jira: 403' };
 const dropped: UpstreamFailure = { kind: 'network', code: 'ERR_UPSTREAM_CONNECTION_LOST', message: 'stream ended' };
 
-function tool(name: string): Tool {
-  return { name, inputSchema: { type: 'object' } };
-}
-
-function catalogOf(tools: Tool[]): UpstreamCatalog {
-  return { ...EMPTY_CATALOG, tools };
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
-
-/** Lets fake promise actors settle and the machine process what they send back. */
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** A live session whose tools, call answers and signals the test controls. */
-class FakeConnection implements UpstreamConnection {
-  listCount = 0;
-  closeCount = 0;
-  readonly requests: ForwardedRequest[] = [];
-  /** Answers to requests, in order; a request beyond them never resolves. */
-  readonly answers: Array<Promise<CallOutcome>> = [];
-  private listener: ((signal: ConnectionSignal) => void) | undefined;
-
-  constructor(
-    readonly transport: TransportKind,
-    public tools: Tool[] = [tool('search')],
-  ) {}
-
-  listCatalog(): Promise<UpstreamCatalog> {
-    this.listCount++;
-    return Promise.resolve(catalogOf(this.tools));
-  }
-  restore(): void {}
-  setLogLevel(): void {}
-  /** Requests still waiting for an answer; closing the connection ends them, as the SDK client's close does. */
-  private readonly pending = new Set<(outcome: CallOutcome) => void>();
-  request(request: ForwardedRequest): Promise<CallOutcome> {
-    this.requests.push(request);
-    const answer = this.answers.shift();
-    if (answer) return answer;
-    return new Promise((resolve) => this.pending.add(resolve));
-  }
-  watch(listener: (signal: ConnectionSignal) => void): () => void {
-    this.listener = listener;
-    return () => {
-      this.listener = undefined;
-    };
-  }
-  close(): Promise<void> {
-    this.closeCount++;
-    const closed: CallOutcome = {
-      type: 'failure',
-      failure: { kind: 'network', code: 'ERR_UPSTREAM_CONNECTION_LOST', message: 'Connection closed' },
-    };
-    for (const resolve of this.pending) resolve(closed);
-    this.pending.clear();
-    return Promise.resolve();
-  }
-  checkAliveCount = 0;
-  checkAlive(): void {
-    this.checkAliveCount++;
-  }
-  signal(signal: ConnectionSignal): void {
-    if (!this.listener) throw new Error('nobody watches this connection');
-    this.listener(signal);
-  }
-}
-
-/** A connect actor that answers attempt n (from 1) with `answer(n)`: a connection, or a failure it throws. */
-function connector(answer: (attempt: number) => UpstreamConnection | UpstreamFailure) {
-  const calls: string[] = [];
-  const logic = fromPromise<UpstreamConnection, { name: string }>(async ({ input }) => {
-    calls.push(input.name);
-    const outcome = answer(calls.length);
-    if ('kind' in outcome) throw outcome;
-    return outcome;
-  });
-  return {
-    logic,
-    get attempts() {
-      return calls.length;
-    },
-  };
-}
-
 const alwaysUnreachable = () => connector(() => unreachable);
-
-/** An actor standing in for the supervisor: records what the upstream tells it. */
-function recorder() {
-  const events: AnyEventObject[] = [];
-  const ref = createActor(
-    fromCallback<AnyEventObject>(({ receive }) => {
-      receive((event) => {
-        events.push(event);
-      });
-    }),
-  ).start();
-  return { ref, events };
-}
 
 interface StartOptions {
   transport?: TransportMode;
