@@ -4,7 +4,7 @@
  * caller's `reply` gets exactly one outcome and the parent gets `call.settled`.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock } from 'xstate';
+import { createActor, SimulatedClock, waitFor } from 'xstate';
 import { callMachine, LOST_GRACE_MS } from '../../machines/call/index.js';
 import {
   type CallOutcome,
@@ -14,7 +14,7 @@ import {
   type UpstreamConnection,
 } from '../../machines/types.js';
 import { NOT_SENT, type UpstreamFailure } from '../../src/errors/index.js';
-import { deferred, FakeConnection, flush, recorder } from '../helpers/machine-fakes.js';
+import { deferred, FakeConnection, recorder } from '../helpers/machine-fakes.js';
 
 const TIMEOUT_MS = 5_000;
 
@@ -66,7 +66,7 @@ describe('call machine: waiting for the upstream', () => {
     actor.send({ type: 'upstream.ready', connection });
     expect(actor.getSnapshot().value).toEqual({ running: 'active' });
     expect(connection.requests).toEqual([request]);
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([ok]);
     expect(toParent).toEqual([settled]);
     expect(actor.getSnapshot().status).toBe('done');
@@ -140,7 +140,7 @@ describe('call machine: running', () => {
     const connection = FakeConnection.answering(Promise.resolve(rpcError));
     const { actor, outcomes, toParent } = startCall({ connection });
     expect(actor.getSnapshot().value).toEqual({ running: 'active' });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([rpcError]);
     expect(toParent).toEqual([settled]);
   });
@@ -161,7 +161,7 @@ describe('call machine: running', () => {
     const { actor, clock, outcomes } = startCall({ connection: FakeConnection.answering(answer.promise) });
     actor.send({ type: 'upstream.lost', failure: lost });
     answer.resolve(ok);
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     clock.increment(LOST_GRACE_MS);
     expect(outcomes).toEqual([ok]);
   });
@@ -171,7 +171,7 @@ describe('call machine: running', () => {
     const { actor, outcomes } = startCall({ connection: FakeConnection.answering(answer.promise) });
     actor.send({ type: 'upstream.lost', failure: lost });
     answer.resolve({ type: 'failure', failure: { ...lost, message: 'Connection closed' } });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([{ type: 'failure', failure: lost }]);
   });
 
@@ -187,8 +187,8 @@ describe('call machine: running', () => {
       failure: { kind: 'network', code: 'ERR_UPSTREAM_UNREACHABLE', message: 'upstream "jira": socket hang up' },
     };
     const connection = FakeConnection.answering(Promise.resolve(dropped));
-    const { outcomes, toParent } = startCall({ connection });
-    await flush();
+    const { actor, outcomes, toParent } = startCall({ connection });
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([dropped]);
     expect(toParent).toEqual([{ type: 'call.connectionSuspect', connection }, settled]);
   });
@@ -198,17 +198,19 @@ describe('call machine: running', () => {
       type: 'failure',
       failure: { kind: 'upstream', code: 'ERR_UPSTREAM_TIMEOUT', message: 'upstream "jira" took too long' },
     };
-    const { outcomes, toParent } = startCall({ connection: FakeConnection.answering(Promise.resolve(timedOut)) });
-    await flush();
+    const { actor, outcomes, toParent } = startCall({
+      connection: FakeConnection.answering(Promise.resolve(timedOut)),
+    });
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([timedOut]);
     expect(toParent).toEqual([settled]);
   });
 
   it('turns a request that rejects (it must not) into a named failure', async () => {
     const answer = deferred<CallOutcome>();
-    const { outcomes } = startCall({ connection: FakeConnection.answering(answer.promise) });
+    const { actor, outcomes } = startCall({ connection: FakeConnection.answering(answer.promise) });
     answer.reject(new Error('bug'));
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toMatchObject([
       {
         type: 'failure',
@@ -226,7 +228,7 @@ describe('call machine: expired session', () => {
   it('tells the upstream, waits, and runs again on the new connection', async () => {
     const first = FakeConnection.answering(Promise.resolve(expired));
     const { actor, outcomes, toParent, request } = startCall({ connection: first });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
     expect(toParent).toEqual([{ type: 'call.sessionExpired', id: 'call-7', connection: first }]);
     expect(actor.getSnapshot().value).toBe('waiting');
     expect(actor.getSnapshot().context.connection).toBeUndefined();
@@ -234,7 +236,7 @@ describe('call machine: expired session', () => {
 
     const second = FakeConnection.answering(Promise.resolve(ok));
     actor.send({ type: 'upstream.ready', connection: second });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(second.requests).toEqual([request]);
     expect(outcomes).toEqual([ok]);
     expect(toParent).toEqual([{ type: 'call.sessionExpired', id: 'call-7', connection: first }, settled]);
@@ -243,18 +245,18 @@ describe('call machine: expired session', () => {
   it('returns a second expired session as the failure instead of retrying again', async () => {
     const first = FakeConnection.answering(Promise.resolve(expired));
     const { actor, outcomes, toParent } = startCall({ connection: first });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
     const second = FakeConnection.answering(Promise.resolve(expired));
     actor.send({ type: 'upstream.ready', connection: second });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([expired]);
     expect(toParent).toEqual([{ type: 'call.sessionExpired', id: 'call-7', connection: first }, settled]);
     expect(second.requests).toHaveLength(1);
   });
 
   it('waits for the new session no longer than the request timeout', async () => {
-    const { clock, outcomes } = startCall({ connection: FakeConnection.answering(Promise.resolve(expired)) });
-    await flush();
+    const { actor, clock, outcomes } = startCall({ connection: FakeConnection.answering(Promise.resolve(expired)) });
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
     clock.increment(TIMEOUT_MS - 1);
     expect(outcomes).toEqual([]);
     clock.increment(1);
@@ -277,23 +279,23 @@ describe('call machine: what the upstream never saw, and what is gone', () => {
   it('waits for the reconnect after a refused connection, then sends the call once more', async () => {
     const first = FakeConnection.answering(Promise.resolve(refused));
     const { actor, outcomes, toParent } = startCall({ connection: first });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
     expect(actor.getSnapshot().value).toBe('waiting');
     expect(outcomes).toEqual([]);
     // The upstream is asked to check: a refused connection usually means it is gone.
     expect(toParent).toEqual([{ type: 'call.connectionSuspect', connection: first }]);
     const second = FakeConnection.answering(Promise.resolve(ok));
     actor.send({ type: 'upstream.ready', connection: second, catalog: withTools('search') });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([ok]);
     expect(second.requests).toHaveLength(1);
   });
 
   it('sends a refused call once more only', async () => {
     const { actor, outcomes } = startCall({ connection: FakeConnection.answering(Promise.resolve(refused)) });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
     actor.send({ type: 'upstream.ready', connection: FakeConnection.answering(Promise.resolve(refused)) });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([refused]);
   });
 

@@ -4,11 +4,11 @@
  * that times out waits in needsSignIn until a call starts a new one.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromPromise } from 'xstate';
+import { createActor, fromCallback, fromPromise, waitFor } from 'xstate';
 import type { CallOutcome, UpstreamConnection } from '../../machines/types.js';
 import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream/index.js';
 import type { UpstreamFailure } from '../../src/errors/index.js';
-import { FakeConnection, flush, recorder } from '../helpers/machine-fakes.js';
+import { FakeConnection, recorder } from '../helpers/machine-fakes.js';
 
 const needsAuth: UpstreamFailure = { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_REQUIRED', message: 'sign in' };
 
@@ -62,8 +62,7 @@ function call(actor: ReturnType<typeof start>['actor']) {
 describe('upstream chart: OAuth states', () => {
   it('refreshes stored tokens after a 401 when discovery finds a refresh token, with no sign-in', async () => {
     const { actor, counts, attempts } = start({ connects: [needsAuth, new FakeConnection()], discover: 'refresh' });
-    await flush();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ connected: 'ready' }));
     expect(counts).toEqual({ refresh: 1, authorize: 0 });
     expect(attempts()).toBe(2);
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
@@ -76,9 +75,7 @@ describe('upstream chart: OAuth states', () => {
       refresh: { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_EXPIRED', message: 'expired' },
       authorize: (sendBack) => setImmediate(() => sendBack({ type: 'auth.signedIn' })),
     });
-    await flush();
-    await flush();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ connected: 'ready' }));
     expect(counts).toEqual({ refresh: 1, authorize: 1 });
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
   });
@@ -92,7 +89,7 @@ describe('upstream chart: OAuth states', () => {
         finish = () => sendBack({ type: 'auth.signedIn' });
       },
     });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'waitingForUser' }));
     expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
     expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url: 'https://as.example/authorize?x=1' });
     expect(told).toContainEqual({ type: 'upstream.settled', name: 'jira' });
@@ -108,7 +105,7 @@ describe('upstream chart: OAuth states', () => {
       },
     ]);
     finish!();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ connected: { ready: 'idle' } }));
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
     expect(actor.getSnapshot().context.signInUrl).toBeUndefined();
   });
@@ -123,7 +120,7 @@ describe('upstream chart: OAuth states', () => {
         finish = () => sendBack({ type: 'auth.signedIn' });
       },
     });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'waitingForUser' }));
     expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url, userCode: 'BCDF-GHJK' });
     // A printed code, like a printed link: nobody may be looking, the first list does not wait.
     expect(told).toContainEqual({ type: 'upstream.settled', name: 'jira' });
@@ -137,7 +134,7 @@ describe('upstream chart: OAuth states', () => {
       },
     });
     finish!();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ connected: 'ready' }));
     expect(actor.getSnapshot().context.signInUserCode).toBeUndefined();
   });
 
@@ -148,7 +145,7 @@ describe('upstream chart: OAuth states', () => {
         sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: true });
       },
     });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'waitingForUser' }));
     expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
     expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url: 'https://as.example/authorize?x=1' });
     expect(told).not.toContainEqual({ type: 'upstream.settled', name: 'jira' });
@@ -163,7 +160,7 @@ describe('upstream chart: OAuth states', () => {
         again = () => sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=2', browserOpened: false });
       },
     });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'waitingForUser' }));
     again!();
     expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
     expect(actor.getSnapshot().context.signInUrl).toBe('https://as.example/authorize?x=2');
@@ -186,8 +183,7 @@ describe('upstream chart: OAuth states', () => {
           }),
         ),
     });
-    await flush();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('needsSignIn'));
     expect(actor.getSnapshot().value).toBe('needsSignIn');
     const outcomes = call(actor);
     expect(outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
@@ -202,7 +198,7 @@ describe('upstream chart: OAuth states', () => {
       authorize: (sendBack) =>
         sendBack({ type: 'auth.failed', failure: { kind: 'permanent', code: 'ERR_X', message: 'no client' } }),
     });
-    await flush();
+    await waitFor(permanent.actor, (snapshot) => snapshot.matches('failed'));
     expect(permanent.actor.getSnapshot().value).toBe('failed');
     expect(permanent.actor.getSnapshot().context.lastError?.code).toBe('ERR_X');
 
@@ -211,7 +207,7 @@ describe('upstream chart: OAuth states', () => {
       authorize: (sendBack) =>
         sendBack({ type: 'auth.failed', failure: { kind: 'network', code: 'ERR_Y', message: 'AS down' } }),
     });
-    await flush();
+    await waitFor(network.actor, (snapshot) => snapshot.matches('reconnecting'));
     expect(network.actor.getSnapshot().value).toBe('reconnecting');
   });
 });
@@ -225,8 +221,7 @@ describe('upstream chart: sign-in asked for by tools/list', () => {
 
   it('goes to discovery when tools/list needs sign-in after an open initialize', async () => {
     const { actor } = start({ connects: [refusingList(needsAuth)], authorize: () => {} });
-    await flush();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'starting' }));
     expect(actor.getSnapshot().value).toEqual({ authorizing: 'starting' });
   });
 
@@ -241,7 +236,7 @@ describe('upstream chart: sign-in asked for by tools/list', () => {
       connects: [refusingList(wider)],
       authorize: (sendBack) => setImmediate(() => sendBack({ type: 'auth.signedIn' })),
     });
-    for (let i = 0; i < 12; i++) await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('failed'));
     expect(counts.authorize).toBe(2);
     expect(actor.getSnapshot().context.stepUpScope).toBe('mcp:read mcp:write');
     expect(actor.getSnapshot().value).toBe('failed');
