@@ -1,11 +1,10 @@
 /**
  * One in-flight request (`tools/call`, `prompts/get`, `resources/read`, …), as an actor spawned by the upstream
- * actor that owns its target. It waits while its
- * upstream is (re)connecting, forwards the call once a connection is ready, and delivers exactly one outcome to
- * the caller's `reply`, whatever happens: the upstream answers, the connection drops, the wait times out, the
+ * actor that owns its target. It waits while its upstream is (re)connecting, forwards the call once a connection
+ * is ready, and delivers exactly one outcome to the caller's `reply`, whatever happens: the upstream answers, the connection drops, the wait times out, the
  * upstream fails for good, or the client cancels.
  */
-import { and, assign, fromCallback, fromPromise, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, enqueueActions, fromCallback, fromPromise, setup, stateIn } from 'xstate';
 import {
   CallCancelledError,
   CallError,
@@ -16,7 +15,7 @@ import {
   type UpstreamError,
 } from '../../src/errors/index.js';
 import type { CallOutcome, ForwardedRequest, UpstreamCatalog, UpstreamConnection } from '../types.js';
-import type { CallContext, CallEvent, CallInput } from './types.js';
+import type { CallContext, CallEvent, CallInput, CallToUpstreamEvent } from './types.js';
 
 /**
  * After its connection dropped, a running call waits this long at most for its own outcome (closing the connection
@@ -78,13 +77,10 @@ export const callMachine = setup({
     settle: ({ context }, outcome: CallOutcome) => context.reply(outcome),
     /** Back to waiting for a new session; the request is sent again there, once. */
     prepareRetry: assign({ retried: true, connection: undefined, settled: undefined, lostFailure: undefined }),
-    notifySettled: sendTo(
-      ({ context }) => context.parentRef,
-      ({ context }) => ({
-        type: 'call.settled' as const,
-        id: context.id,
-      }),
-    ),
+    /** What the call reports goes to the upstream actor that owns it (its parentRef). */
+    tellUpstream: enqueueActions(({ context, enqueue }, event: CallToUpstreamEvent) => {
+      enqueue.sendTo(context.parentRef, event);
+    }),
   },
   guards: {
     hasConnection: ({ context }) => context.connection !== undefined,
@@ -183,14 +179,14 @@ export const callMachine = setup({
             guard: { type: 'sessionExpiredFirstTime', params: outcome },
             target: 'waiting',
             actions: [
-              sendTo(
-                ({ context }) => context.parentRef,
-                ({ context }) => ({
-                  type: 'call.sessionExpired' as const,
+              {
+                type: 'tellUpstream',
+                params: ({ context }) => ({
+                  type: 'call.sessionExpired',
                   id: context.id,
                   connection: context.connection!,
                 }),
-              ),
+              },
               'prepareRetry',
             ],
           },
@@ -200,10 +196,10 @@ export const callMachine = setup({
             guard: { type: 'neverSentFirstTime', params: outcome },
             target: 'waiting',
             actions: [
-              sendTo(
-                ({ context }) => context.parentRef,
-                ({ context }) => ({ type: 'call.connectionSuspect' as const, connection: context.connection! }),
-              ),
+              {
+                type: 'tellUpstream',
+                params: ({ context }) => ({ type: 'call.connectionSuspect', connection: context.connection! }),
+              },
               'prepareRetry',
             ],
           },
@@ -221,13 +217,13 @@ export const callMachine = setup({
             guard: { type: 'widerScopeNeeded', params: outcome },
             target: 'done',
             actions: [
-              sendTo(
-                ({ context }) => context.parentRef,
-                ({ event }) => ({
-                  type: 'call.stepUpNeeded' as const,
+              {
+                type: 'tellUpstream',
+                params: ({ event }) => ({
+                  type: 'call.stepUpNeeded',
                   scope: event.output.type === 'failure' ? event.output.failure.reason : undefined,
                 }),
-              ),
+              },
               { type: 'settle', params: ({ event }) => event.output },
             ],
           },
@@ -236,10 +232,10 @@ export const callMachine = setup({
             guard: { type: 'connectionSuspect', params: outcome },
             target: 'done',
             actions: [
-              sendTo(
-                ({ context }) => context.parentRef,
-                ({ context }) => ({ type: 'call.connectionSuspect' as const, connection: context.connection! }),
-              ),
+              {
+                type: 'tellUpstream',
+                params: ({ context }) => ({ type: 'call.connectionSuspect', connection: context.connection! }),
+              },
               { type: 'settle', params: ({ event }) => event.output },
             ],
           },
@@ -288,7 +284,7 @@ export const callMachine = setup({
     },
     done: {
       type: 'final',
-      entry: 'notifySettled',
+      entry: { type: 'tellUpstream', params: ({ context }) => ({ type: 'call.settled', id: context.id }) },
     },
   },
 });
