@@ -15,7 +15,7 @@ import {
 import type { ForwardedMethod, UpstreamConnection } from '../../machines/types.js';
 import { upstreamMachine } from '../../machines/upstream/index.js';
 import type { UpstreamFailure } from '../../src/errors/index.js';
-import { FakeServer, flush, SERVER_ANSWER } from '../helpers/machine-fakes.js';
+import { deferred, FakeServer, flush, SERVER_ANSWER } from '../helpers/machine-fakes.js';
 
 const STARTUP_TIMEOUT_MS = 10_000;
 
@@ -68,14 +68,22 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
     return answers;
   };
   let requests = 0;
+  /** The first answer to each routed request, by the list of its answers (see `answered`). */
+  const firstAnswers = new WeakMap<RouteOutcome[], Promise<RouteOutcome>>();
+  /** Routes a request; returns what it is answered. */
   const route = (method: ForwardedMethod, target: RequestTarget, params: Record<string, unknown>) => {
+    const first = deferred<RouteOutcome>();
     const outcomes: RouteOutcome[] = [];
+    firstAnswers.set(outcomes, first.promise);
     actor.send({
       type: 'request.route',
       id: `request-${++requests}`,
       target,
       request: { method, params, label: method },
-      reply: (outcome) => outcomes.push(outcome),
+      reply: (outcome) => {
+        outcomes.push(outcome);
+        first.resolve(outcome);
+      },
     });
     return outcomes;
   };
@@ -83,7 +91,19 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
     route('tools/call', { kind: 'tool', name }, { name, arguments: args });
   const exposed = () =>
     actor.getSnapshot().context.catalog.tools.items.map(({ exposedName, upstream }) => `${upstream}:${exposedName}`);
-  return { actor, clock, servers: servers as Record<string, FakeServer>, emitted, list, call, route, exposed };
+  /** Settles with the first answer to the request whose answers are `outcomes`. */
+  const answered = (outcomes: RouteOutcome[]) => firstAnswers.get(outcomes)!;
+  return {
+    actor,
+    clock,
+    servers: servers as Record<string, FakeServer>,
+    emitted,
+    list,
+    call,
+    route,
+    exposed,
+    answered,
+  };
 }
 
 describe('supervisor machine: startup', () => {
@@ -207,7 +227,7 @@ describe('supervisor machine: calls', () => {
   });
 
   it("routes a call to the owning upstream with the tool's original name and the upstream's timeout", async () => {
-    const { servers, call } = startSupervisor([
+    const { servers, call, answered } = startSupervisor([
       { name: 'a', timeoutMs: 1_000 },
       { name: 'b', timeoutMs: 2_000 },
     ]);
@@ -215,7 +235,7 @@ describe('supervisor machine: calls', () => {
     await servers.b!.accept([tool('search')]);
 
     const outcomes = call('b_search', { q: 'bug' });
-    await flush();
+    await answered(outcomes);
     expect(servers.a!.requests).toEqual([]);
     expect(servers.b!.requests).toEqual([{ name: 'search', arguments: { q: 'bug' }, timeoutMs: 2_000 }]);
     expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
@@ -230,7 +250,7 @@ describe('supervisor machine: calls', () => {
   });
 
   it('holds a call to a name not known yet until startup settles, then routes it', async () => {
-    const { servers, call } = startSupervisor([
+    const { servers, call, answered } = startSupervisor([
       { name: 'a', timeoutMs: 1_000 },
       { name: 'b', timeoutMs: 2_000 },
     ]);
@@ -241,7 +261,7 @@ describe('supervisor machine: calls', () => {
 
     await servers.b!.accept([tool('create')]);
     expect(servers.b!.requests).toEqual([{ name: 'create', arguments: {}, timeoutMs: 2_000 }]);
-    await flush();
+    await answered(outcomes);
     expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
   });
 
@@ -331,12 +351,12 @@ describe('supervisor machine: prompts and resources', () => {
   });
 
   it('sends a task request to the upstream the target names, unchanged; an unknown upstream is an unknown target', async () => {
-    const { servers, route } = startSupervisor([{ name: 'a' }, { name: 'b' }]);
+    const { servers, route, answered } = startSupervisor([{ name: 'a' }, { name: 'b' }]);
     await servers.a!.accept([tool('search')]);
     await servers.b!.accept([tool('search')]);
     const outcomes = route('tasks/get', { kind: 'task', upstream: 'b', taskId: 't-1' }, { taskId: 't-1' });
     const unknown = route('tasks/get', { kind: 'task', upstream: 'gone', taskId: 't-1' }, { taskId: 't-1' });
-    await flush();
+    await answered(outcomes);
     expect(servers.a!.requests).toEqual([]);
     expect(servers.b!.requests).toEqual([{ method: 'tasks/get', taskId: 't-1', timeoutMs: 60_000 }]);
     expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
@@ -344,11 +364,11 @@ describe('supervisor machine: prompts and resources', () => {
   });
 
   it('sends an unlisted URI to the one upstream that has resources', async () => {
-    const { servers, route } = startSupervisor([{ name: 'tools-only' }, { name: 'docs' }]);
+    const { servers, route, answered } = startSupervisor([{ name: 'tools-only' }, { name: 'docs' }]);
     await servers['tools-only']!.accept([tool('search')]);
     await servers.docs!.accept([], { resources: [resource('docs://index')] });
     const outcomes = route('resources/read', { kind: 'resource', uri: 'docs://page/7' }, { uri: 'docs://page/7' });
-    await flush();
+    await answered(outcomes);
     expect(servers.docs!.requests).toEqual([{ method: 'resources/read', uri: 'docs://page/7', timeoutMs: 60_000 }]);
     expect(outcomes).toEqual([{ ...ok, upstream: 'docs' }]);
   });
