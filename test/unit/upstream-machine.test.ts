@@ -557,9 +557,9 @@ describe('upstream machine: calls', () => {
 
   // BUG (machines/call/call-machine.ts, running.onDone, with the upstream's `call.sessionExpired`): a call whose
   // session-expired answer arrives after the upstream already opened a new session goes back to `waiting` and
-  // reports the old connection; the
-  // upstream drops that report (isCurrentConnection) and sends `upstream.ready` only on entering `ready`, so the
-  // call waits with the upstream ready and fails with ERR_UPSTREAM_NOT_READY after its timeout.
+  // reports the old connection; the upstream drops that report (isCurrentConnection) and sends `upstream.ready`
+  // only on entering `ready`, so the call waits with the upstream ready and fails with ERR_UPSTREAM_NOT_READY after
+  // its timeout.
   it('retries on the new session a call whose session expired after the upstream reconnected', async () => {
     const first = new FakeConnection('http');
     const second = new FakeConnection('http');
