@@ -1,6 +1,7 @@
 /**
  * The small interface between the statecharts and the I/O that src/ provides. Machines import only types from
- * here, so they stay pure definitions that can be tested with a SimulatedClock and drawn as diagrams.
+ * here, so they stay pure definitions that can be tested with a SimulatedClock and drawn as diagrams. Failures
+ * (`UpstreamFailure`, their kinds and codes) are the error vocabulary's, in src/errors.
  */
 import type {
   LoggingLevel,
@@ -10,40 +11,11 @@ import type {
   Result,
   Tool,
 } from '@modelcontextprotocol/client';
+import type { UpstreamFailure } from '../src/errors/index.js';
 
 /** How an upstream is reached; `http-first`/`sse-first` try one transport and fall back to the other. */
 export type TransportMode = 'http-first' | 'http' | 'sse' | 'sse-first';
 export type TransportKind = 'http' | 'sse';
-
-/**
- * What a failure means for the upstream's statechart. Decided once, where the error is caught (src/upstream),
- * so guards only read a field.
- * - `auth`: the upstream answered 401; sign-in is needed.
- * - `fallback`: this transport is not spoken at this URL (400, 404, 405, not MCP); the other one may be.
- * - `network`: unreachable, reset, 5xx, timeout: retrying may fix it.
- * - `session-expired`: the Streamable HTTP session is gone (404 for our session id): open a new one.
- * - `permanent`: retrying cannot fix it (403, SSE endpoint on another origin, refused by both transports).
- * - `upstream`: the upstream answered with a JSON-RPC error; the connection is fine.
- */
-export type FailureKind = 'auth' | 'fallback' | 'network' | 'session-expired' | 'permanent' | 'upstream';
-
-/** The code of a failure of a request that provably never reached the upstream (refused at connect). */
-export const NOT_SENT = 'ERR_UPSTREAM_NOT_SENT';
-
-/** The code of a failure that asks for a wider OAuth scope (step-up); its `reason` is the scope. */
-export const INSUFFICIENT_SCOPE = 'ERR_UPSTREAM_INSUFFICIENT_SCOPE';
-
-export interface UpstreamFailure {
-  readonly kind: FailureKind;
-  /** Stable machine-readable code, e.g. ERR_UPSTREAM_UNREACHABLE. */
-  readonly code: string;
-  /** One human line that names the upstream and never holds a secret. */
-  readonly message: string;
-  /** The bare cause (e.g. "ECONNREFUSED"), for messages that add their own context. */
-  readonly reason?: string;
-  /** A server's Retry-After (429, 503), in ms: the next attempt waits at least this long. */
-  readonly retryAfterMs?: number;
-}
 
 /** Requests the proxy forwards to the upstream that owns their target. */
 export type ForwardedMethod =

@@ -3,9 +3,9 @@
  * statecharts markers (the upstream machine). Pure, so the test can check the committed files against it.
  */
 import type { AnyStateMachine } from 'xstate';
-import { callMachine } from '../machines/call.js';
-import { supervisorMachine } from '../machines/supervisor.js';
-import { upstreamMachine } from '../machines/upstream.js';
+import { callMachine } from '../machines/call/index.js';
+import { supervisorMachine } from '../machines/supervisor/index.js';
+import { upstreamMachine } from '../machines/upstream/index.js';
 import { toMermaid } from '../src/observe/mermaid.js';
 
 export const DOCS_FILE = 'docs/statecharts.md';
@@ -21,21 +21,21 @@ interface DrawnMachine {
 
 export const MACHINES: DrawnMachine[] = [
   {
-    file: 'machines/upstream.ts',
+    file: 'machines/upstream/upstream-machine.ts',
     machine: upstreamMachine,
     about:
       'One actor per configured upstream: it connects (Streamable HTTP, falling back to SSE), signs in with OAuth ' +
       'when asked, lists the catalog, stays ready and reconnects with backoff when the connection drops.',
   },
   {
-    file: 'machines/call.ts',
+    file: 'machines/call/call-machine.ts',
     machine: callMachine,
     about:
       'One actor per in-flight request, spawned by its upstream actor: it waits for a ready connection, forwards ' +
       'the request and settles the caller exactly once.',
   },
   {
-    file: 'machines/supervisor.ts',
+    file: 'machines/supervisor/supervisor-machine.ts',
     machine: supervisorMachine,
     about:
       'The root actor: it spawns the upstream actors, keeps the catalog of what is exposed and holds the first ' +

@@ -5,9 +5,9 @@
 import type { Transport } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { createActor, type InspectionEvent } from 'xstate';
-import { supervisorMachine } from '../machines/supervisor.js';
+import { supervisorMachine } from '../machines/supervisor/index.js';
 import type { UpstreamCatalog } from '../machines/types.js';
-import type { UpstreamContext } from '../machines/upstream.js';
+import type { UpstreamContext } from '../machines/upstream/index.js';
 import { CatalogStore } from './catalog/persisted.js';
 import type { ProxyConfig } from './config/index.js';
 import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } from './oauth/callback.js';

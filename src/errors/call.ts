@@ -32,3 +32,9 @@ export class CallCancelledError extends failureClass('ERR_CALL_CANCELLED', 'upst
 export class NotReadyError extends failureClass('ERR_UPSTREAM_NOT_READY', 'network', 'the upstream is not connected') {}
 /** The request failed in a way no other class names. */
 export class CallError extends failureClass('ERR_UPSTREAM_CALL', 'upstream', 'the request failed') {}
+/** A waiting call's tool or prompt is gone from the upstream's fresh lists. */
+export class TargetGoneError extends failureClass(
+  'ERR_TARGET_GONE',
+  'upstream',
+  'the upstream no longer offers the target of the request',
+) {}

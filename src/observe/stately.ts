@@ -11,9 +11,9 @@
  * on every event, which is both slow and where the secrets are.
  */
 import type { AnyActorRef, AnyEventObject, InspectionEvent, MachineContext } from 'xstate';
-import type { CallContext } from '../../machines/call.js';
-import type { SupervisorContext } from '../../machines/supervisor.js';
-import type { UpstreamContext } from '../../machines/upstream.js';
+import type { CallContext } from '../../machines/call/index.js';
+import type { SupervisorContext } from '../../machines/supervisor/index.js';
+import type { UpstreamContext } from '../../machines/upstream/index.js';
 import { redact } from './redact.js';
 
 /** One event in the Stately inspector's format (`@xstate.actor`, `@xstate.event`, `@xstate.snapshot`). */

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { upstreamMachine } from '../../machines/upstream.js';
+import { upstreamMachine } from '../../machines/upstream/index.js';
 import { loopbackGuard } from '../http/loopback.js';
 import { renderStatechartHtml } from './statechart-html.js';
 import type { StatelyBridge } from './stately.js';

@@ -5,8 +5,8 @@
  * the time a token expires.
  */
 import type { AnyActorRef } from 'xstate';
-import type { SupervisorContext } from '../../machines/supervisor.js';
-import { inFlightCount, type UpstreamContext } from '../../machines/upstream.js';
+import type { SupervisorContext } from '../../machines/supervisor/index.js';
+import { inFlightCount, type UpstreamContext } from '../../machines/upstream/index.js';
 import type { UpstreamConfig } from '../config/index.js';
 import type { AuthSession } from '../oauth/session.js';
 import { VERSION } from '../version.js';

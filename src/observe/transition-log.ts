@@ -3,9 +3,9 @@
  * on), and with DEBUG=1 the supervisor's and the calls' transitions too. Kept apart from the wiring in proxy.ts so
  * the wording of these lines lives in one place.
  */
-import type { CallContext } from '../../machines/call.js';
+import type { CallContext } from '../../machines/call/index.js';
 import type { UpstreamCatalog } from '../../machines/types.js';
-import type { UpstreamContext } from '../../machines/upstream.js';
+import type { UpstreamContext } from '../../machines/upstream/index.js';
 import type { Logger } from './log.js';
 import type { Transition, TransitionListener } from './transitions.js';
 

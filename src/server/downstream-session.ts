@@ -4,7 +4,7 @@
  */
 import type { Server, ServerContext } from '@modelcontextprotocol/server';
 import type { Actor } from 'xstate';
-import type { supervisorMachine } from '../../machines/supervisor.js';
+import type { supervisorMachine } from '../../machines/supervisor/index.js';
 import type { Logger } from '../observe/log.js';
 import type { Era } from '../tasks/routing.js';
 import type { DownstreamClientBridge } from './client-bridge.js';

@@ -15,8 +15,8 @@ import {
   type Server,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import type { RequestTarget } from '../../machines/supervisor.js';
-import { signInInstruction } from '../../machines/upstream.js';
+import type { RequestTarget } from '../../machines/supervisor/index.js';
+import { signInInstruction } from '../../machines/upstream/index.js';
 import type { Logger } from '../observe/log.js';
 import { createTaskResult, declaresTasksExtension, extensionRequired } from '../tasks/extension.js';
 import { TaskAwareServer } from '../tasks/server.js';

@@ -4,7 +4,7 @@
  * error MCP names for it.
  */
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, type Result } from '@modelcontextprotocol/server';
-import type { RequestTarget } from '../../machines/supervisor.js';
+import type { RequestTarget } from '../../machines/supervisor/index.js';
 import { redact } from '../observe/redact.js';
 
 /** The text of a tool's error result, redacted like stderr (the upstream may echo our headers in it). */

@@ -11,7 +11,7 @@ import {
   type Result,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import type { RequestTarget, RouteEvent } from '../../machines/supervisor.js';
+import type { RequestTarget, RouteEvent } from '../../machines/supervisor/index.js';
 import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import { letYoungGenerationGrow } from '../heap.js';
 import { redact } from '../observe/redact.js';

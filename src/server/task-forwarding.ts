@@ -3,7 +3,7 @@
  * other request. Task ids are the upstreams' own: the map from each to its upstream lives in the task routing, for
  * the whole connection.
  */
-import type { RequestTarget } from '../../machines/supervisor.js';
+import type { RequestTarget } from '../../machines/supervisor/index.js';
 import { redact } from '../observe/redact.js';
 import type { TaskOutcome } from '../tasks/extension.js';
 import { createTaskRouting, type TaskRouting } from '../tasks/routing.js';

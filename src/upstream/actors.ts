@@ -1,7 +1,6 @@
 /** The real actors behind the upstream machine's placeholders, bound to the configured upstreams. */
 import { fromCallback, fromPromise } from 'xstate';
-import type { UpstreamCatalog } from '../../machines/types.js';
-import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream.js';
+import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream/index.js';
 import type { CatalogStore } from '../catalog/persisted.js';
 import type { UpstreamConfig } from '../config/index.js';
 import { SignInError, UnknownUpstreamError, UpstreamError } from '../errors/index.js';
@@ -76,10 +75,7 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
 
   const machine = upstreamMachine.provide({
     actions: {
-      persistCatalog: ({ context, event }) => {
-        const { output } = event as unknown as { output: UpstreamCatalog };
-        options.catalogStores?.get(context.name)?.save(output);
-      },
+      persistCatalog: ({ context }, catalog) => options.catalogStores?.get(context.name)?.save(catalog),
     },
     actors: {
       connectStreamableHttp: fromPromise(async ({ input, signal }) => {

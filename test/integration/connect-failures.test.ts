@@ -1,6 +1,6 @@
 /**
  * The failure classifier against the errors the SDK really throws, from real servers on 127.0.0.1 that misbehave
- * in one way each: every failure must come out with the kind the statechart acts on (machines/types.ts), a stable
+ * in one way each: every failure must come out with the kind the statechart acts on (src/errors), a stable
  * code, and a message that names the upstream and never shows the URL's query string.
  *
  * Not here: a server that accepts and never answers. It ends in ERR_UPSTREAM_CONNECT_TIMEOUT after
@@ -10,8 +10,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { ProtocolError, ProtocolErrorCode, SSEClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FailureKind, UpstreamConnection } from '../../machines/types.js';
-import { UpstreamError } from '../../src/errors/index.js';
+import type { UpstreamConnection } from '../../machines/types.js';
+import { type FailureKind, UpstreamError } from '../../src/errors/index.js';
 import { createLogger } from '../../src/observe/log.js';
 import { NO_CLIENT } from '../../src/upstream/bridge.js';
 import { type ConnectTarget, connectSse, connectStreamableHttp } from '../../src/upstream/connect.js';

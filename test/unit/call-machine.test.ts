@@ -4,18 +4,17 @@
  * caller's `reply` gets exactly one outcome and the parent gets `call.settled`.
  */
 import { describe, expect, it } from 'vitest';
-import { type AnyEventObject, createActor, fromCallback, SimulatedClock } from 'xstate';
-import { callMachine, LOST_GRACE_MS } from '../../machines/call.js';
+import { createActor, SimulatedClock, waitFor } from 'xstate';
+import { callMachine, LOST_GRACE_MS } from '../../machines/call/index.js';
 import {
   type CallOutcome,
-  type ConnectionSignal,
   EMPTY_CATALOG,
   type ForwardedRequest,
-  NOT_SENT,
   type UpstreamCatalog,
   type UpstreamConnection,
-  type UpstreamFailure,
 } from '../../machines/types.js';
+import { NOT_SENT, type UpstreamFailure } from '../../src/errors/index.js';
+import { deferred, FakeConnection, recorder } from '../helpers/machine-fakes.js';
 
 const TIMEOUT_MS = 5_000;
 
@@ -31,57 +30,9 @@ const lost: UpstreamFailure = {
 };
 const forbidden: UpstreamFailure = { kind: 'permanent', code: 'ERR_UPSTREAM_FORBIDDEN', message: 'jira: 403' };
 
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** A connection whose every request returns the next of `answers` (a request beyond them never resolves). */
-class FakeConnection implements UpstreamConnection {
-  readonly transport = 'http' as const;
-  readonly requests: ForwardedRequest[] = [];
-  constructor(private readonly answers: Array<Promise<CallOutcome>> = []) {}
-  listCatalog(): Promise<UpstreamCatalog> {
-    return Promise.resolve(EMPTY_CATALOG);
-  }
-  restore(): void {}
-  setLogLevel(): void {}
-  request(request: ForwardedRequest, _ended?: AbortSignal): Promise<CallOutcome> {
-    this.requests.push(request);
-    return this.answers.shift() ?? new Promise(() => {});
-  }
-  watch(_listener: (signal: ConnectionSignal) => void): () => void {
-    return () => {};
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-  checkAlive(): void {}
-}
-
 function startCall({ connection, signal }: { connection?: UpstreamConnection; signal?: AbortSignal } = {}) {
   const clock = new SimulatedClock();
-  const toParent: AnyEventObject[] = [];
-  const parentRef = createActor(
-    fromCallback<AnyEventObject>(({ receive }) => {
-      receive((event) => {
-        toParent.push(event);
-      });
-    }),
-  ).start();
+  const { ref: parentRef, events: toParent } = recorder();
   const outcomes: CallOutcome[] = [];
   const request: ForwardedRequest = {
     method: 'tools/call',
@@ -111,11 +62,11 @@ describe('call machine: waiting for the upstream', () => {
     const { actor, outcomes, toParent, request } = startCall();
     expect(actor.getSnapshot().value).toBe('waiting');
 
-    const connection = new FakeConnection([Promise.resolve(ok)]);
+    const connection = FakeConnection.answering(Promise.resolve(ok));
     actor.send({ type: 'upstream.ready', connection });
     expect(actor.getSnapshot().value).toEqual({ running: 'active' });
     expect(connection.requests).toEqual([request]);
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([ok]);
     expect(toParent).toEqual([settled]);
     expect(actor.getSnapshot().status).toBe('done');
@@ -126,7 +77,7 @@ describe('call machine: waiting for the upstream', () => {
     clock.increment(TIMEOUT_MS - 1);
     expect(outcomes).toEqual([]);
     clock.increment(1);
-    expect(outcomes).toEqual([
+    expect(outcomes).toMatchObject([
       {
         type: 'failure',
         failure: {
@@ -152,9 +103,9 @@ describe('call machine: waiting for the upstream', () => {
         message: 'tools/call "search" on upstream "jira" was cancelled by the client',
       },
     };
-    expect(outcomes).toEqual([cancelled]);
+    expect(outcomes).toMatchObject([cancelled]);
     clock.increment(TIMEOUT_MS);
-    expect(outcomes).toEqual([cancelled]);
+    expect(outcomes).toMatchObject([cancelled]);
     expect(toParent).toEqual([settled]);
     expect(actor.getSnapshot().status).toBe('done');
   });
@@ -186,16 +137,16 @@ describe('call machine: waiting for the upstream', () => {
 describe('call machine: running', () => {
   it('runs at once when spawned with a connection and passes the answer on', async () => {
     const rpcError: CallOutcome = { type: 'rpc-error', code: -32602, message: 'bad arguments', data: { at: 'q' } };
-    const connection = new FakeConnection([Promise.resolve(rpcError)]);
+    const connection = FakeConnection.answering(Promise.resolve(rpcError));
     const { actor, outcomes, toParent } = startCall({ connection });
     expect(actor.getSnapshot().value).toEqual({ running: 'active' });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([rpcError]);
     expect(toParent).toEqual([settled]);
   });
 
   it('settles with the failure when the connection is lost, though the answer never comes', () => {
-    const { actor, clock, outcomes, toParent } = startCall({ connection: new FakeConnection() });
+    const { actor, clock, outcomes, toParent } = startCall({ connection: FakeConnection.answering() });
     actor.send({ type: 'upstream.lost', failure: lost });
     // Its own outcome may still say it was never sent: it is given a moment (closing the connection ends it).
     expect(outcomes).toEqual([]);
@@ -207,25 +158,25 @@ describe('call machine: running', () => {
 
   it('passes on an answer that arrives just after the connection was reported lost, and replies once', async () => {
     const answer = deferred<CallOutcome>();
-    const { actor, clock, outcomes } = startCall({ connection: new FakeConnection([answer.promise]) });
+    const { actor, clock, outcomes } = startCall({ connection: FakeConnection.answering(answer.promise) });
     actor.send({ type: 'upstream.lost', failure: lost });
     answer.resolve(ok);
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     clock.increment(LOST_GRACE_MS);
     expect(outcomes).toEqual([ok]);
   });
 
   it('fails as lost when its request ends with the connection', async () => {
     const answer = deferred<CallOutcome>();
-    const { actor, outcomes } = startCall({ connection: new FakeConnection([answer.promise]) });
+    const { actor, outcomes } = startCall({ connection: FakeConnection.answering(answer.promise) });
     actor.send({ type: 'upstream.lost', failure: lost });
     answer.resolve({ type: 'failure', failure: { ...lost, message: 'Connection closed' } });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([{ type: 'failure', failure: lost }]);
   });
 
   it('settles with the failure when the upstream fails while it runs', () => {
-    const { actor, outcomes } = startCall({ connection: new FakeConnection() });
+    const { actor, outcomes } = startCall({ connection: FakeConnection.answering() });
     actor.send({ type: 'upstream.failed', failure: forbidden });
     expect(outcomes).toEqual([{ type: 'failure', failure: forbidden }]);
   });
@@ -235,11 +186,11 @@ describe('call machine: running', () => {
       type: 'failure',
       failure: { kind: 'network', code: 'ERR_UPSTREAM_UNREACHABLE', message: 'upstream "jira": socket hang up' },
     };
-    const connection = new FakeConnection([Promise.resolve(dropped)]);
-    const { outcomes, toParent } = startCall({ connection });
-    await flush();
+    const connection = FakeConnection.answering(Promise.resolve(dropped));
+    const { actor, outcomes, toParent } = startCall({ connection });
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([dropped]);
-    expect(toParent).toEqual([{ type: 'upstream.suspect', connection }, settled]);
+    expect(toParent).toEqual([{ type: 'call.connectionSuspect', connection }, settled]);
   });
 
   it('does not report an upstream-side failure (the connection is fine)', async () => {
@@ -247,18 +198,20 @@ describe('call machine: running', () => {
       type: 'failure',
       failure: { kind: 'upstream', code: 'ERR_UPSTREAM_TIMEOUT', message: 'upstream "jira" took too long' },
     };
-    const { outcomes, toParent } = startCall({ connection: new FakeConnection([Promise.resolve(timedOut)]) });
-    await flush();
+    const { actor, outcomes, toParent } = startCall({
+      connection: FakeConnection.answering(Promise.resolve(timedOut)),
+    });
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([timedOut]);
     expect(toParent).toEqual([settled]);
   });
 
   it('turns a request that rejects (it must not) into a named failure', async () => {
     const answer = deferred<CallOutcome>();
-    const { outcomes } = startCall({ connection: new FakeConnection([answer.promise]) });
+    const { actor, outcomes } = startCall({ connection: FakeConnection.answering(answer.promise) });
     answer.reject(new Error('bug'));
-    await flush();
-    expect(outcomes).toEqual([
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
+    expect(outcomes).toMatchObject([
       {
         type: 'failure',
         failure: {
@@ -273,37 +226,37 @@ describe('call machine: running', () => {
 
 describe('call machine: expired session', () => {
   it('tells the upstream, waits, and runs again on the new connection', async () => {
-    const first = new FakeConnection([Promise.resolve(expired)]);
+    const first = FakeConnection.answering(Promise.resolve(expired));
     const { actor, outcomes, toParent, request } = startCall({ connection: first });
-    await flush();
-    expect(toParent).toEqual([{ type: 'upstream.session.expired', id: 'call-7', connection: first }]);
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
+    expect(toParent).toEqual([{ type: 'call.sessionExpired', id: 'call-7', connection: first }]);
     expect(actor.getSnapshot().value).toBe('waiting');
     expect(actor.getSnapshot().context.connection).toBeUndefined();
     expect(outcomes).toEqual([]);
 
-    const second = new FakeConnection([Promise.resolve(ok)]);
+    const second = FakeConnection.answering(Promise.resolve(ok));
     actor.send({ type: 'upstream.ready', connection: second });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(second.requests).toEqual([request]);
     expect(outcomes).toEqual([ok]);
-    expect(toParent).toEqual([{ type: 'upstream.session.expired', id: 'call-7', connection: first }, settled]);
+    expect(toParent).toEqual([{ type: 'call.sessionExpired', id: 'call-7', connection: first }, settled]);
   });
 
   it('returns a second expired session as the failure instead of retrying again', async () => {
-    const first = new FakeConnection([Promise.resolve(expired)]);
+    const first = FakeConnection.answering(Promise.resolve(expired));
     const { actor, outcomes, toParent } = startCall({ connection: first });
-    await flush();
-    const second = new FakeConnection([Promise.resolve(expired)]);
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
+    const second = FakeConnection.answering(Promise.resolve(expired));
     actor.send({ type: 'upstream.ready', connection: second });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([expired]);
-    expect(toParent).toEqual([{ type: 'upstream.session.expired', id: 'call-7', connection: first }, settled]);
+    expect(toParent).toEqual([{ type: 'call.sessionExpired', id: 'call-7', connection: first }, settled]);
     expect(second.requests).toHaveLength(1);
   });
 
   it('waits for the new session no longer than the request timeout', async () => {
-    const { clock, outcomes } = startCall({ connection: new FakeConnection([Promise.resolve(expired)]) });
-    await flush();
+    const { actor, clock, outcomes } = startCall({ connection: FakeConnection.answering(Promise.resolve(expired)) });
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
     clock.increment(TIMEOUT_MS - 1);
     expect(outcomes).toEqual([]);
     clock.increment(1);
@@ -324,34 +277,34 @@ describe('call machine: what the upstream never saw, and what is gone', () => {
   });
 
   it('waits for the reconnect after a refused connection, then sends the call once more', async () => {
-    const first = new FakeConnection([Promise.resolve(refused)]);
+    const first = FakeConnection.answering(Promise.resolve(refused));
     const { actor, outcomes, toParent } = startCall({ connection: first });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
     expect(actor.getSnapshot().value).toBe('waiting');
     expect(outcomes).toEqual([]);
     // The upstream is asked to check: a refused connection usually means it is gone.
-    expect(toParent).toEqual([{ type: 'upstream.suspect', connection: first }]);
-    const second = new FakeConnection([Promise.resolve(ok)]);
+    expect(toParent).toEqual([{ type: 'call.connectionSuspect', connection: first }]);
+    const second = FakeConnection.answering(Promise.resolve(ok));
     actor.send({ type: 'upstream.ready', connection: second, catalog: withTools('search') });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([ok]);
     expect(second.requests).toHaveLength(1);
   });
 
   it('sends a refused call once more only', async () => {
-    const { actor, outcomes } = startCall({ connection: new FakeConnection([Promise.resolve(refused)]) });
-    await flush();
-    actor.send({ type: 'upstream.ready', connection: new FakeConnection([Promise.resolve(refused)]) });
-    await flush();
+    const { actor, outcomes } = startCall({ connection: FakeConnection.answering(Promise.resolve(refused)) });
+    await waitFor(actor, (snapshot) => snapshot.matches('waiting'));
+    actor.send({ type: 'upstream.ready', connection: FakeConnection.answering(Promise.resolve(refused)) });
+    await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([refused]);
   });
 
   it('answers that the tool is gone when the upstream is ready without it', async () => {
     const { actor, outcomes, toParent } = startCall();
-    const connection = new FakeConnection([Promise.resolve(ok)]);
+    const connection = FakeConnection.answering(Promise.resolve(ok));
     actor.send({ type: 'upstream.ready', connection, catalog: withTools('other') });
     expect(connection.requests).toEqual([]);
-    expect(outcomes).toEqual([
+    expect(outcomes).toMatchObject([
       {
         type: 'failure',
         failure: {
@@ -366,7 +319,7 @@ describe('call machine: what the upstream never saw, and what is gone', () => {
 
   it('aborts its request to the upstream when it ends for any reason', async () => {
     const signals: AbortSignal[] = [];
-    const connection = new FakeConnection();
+    const connection = FakeConnection.answering();
     connection.request = (_request: ForwardedRequest, ended?: AbortSignal) => {
       signals.push(ended!);
       return new Promise(() => {});

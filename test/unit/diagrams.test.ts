@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { not, setup, stateIn } from 'xstate';
-import { callMachine } from '../../machines/call.js';
-import { supervisorMachine } from '../../machines/supervisor.js';
-import { upstreamMachine } from '../../machines/upstream.js';
+import { callMachine } from '../../machines/call/index.js';
+import { supervisorMachine } from '../../machines/supervisor/index.js';
+import { upstreamMachine } from '../../machines/upstream/index.js';
 import {
   DOCS_FILE,
   README_END,
@@ -162,7 +162,7 @@ describe('statechartOf', () => {
   it('keeps transitions that only run actions, with no target', () => {
     const internal = transitionsOf(upstream).filter((each) => each.targets.length === 0);
     expect(internal).toContainEqual(
-      expect.objectContaining({ source: 'connected', event: 'upstream.session.expired', guard: 'in connected.ready' }),
+      expect.objectContaining({ source: 'connected', event: 'call.sessionExpired', guard: 'in connected.ready' }),
     );
     expect(internal).toContainEqual(expect.objectContaining({ source: '', event: 'request.forward' }));
   });

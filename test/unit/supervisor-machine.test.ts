@@ -11,100 +11,20 @@ import {
   type SupervisedUpstream,
   type SupervisorEmitted,
   supervisorMachine,
-} from '../../machines/supervisor.js';
-import type {
-  CallOutcome,
-  ConnectionSignal,
-  ForwardedMethod,
-  ForwardedRequest,
-  SessionState,
-  UpstreamCatalog,
-  UpstreamConnection,
-  UpstreamFailure,
-} from '../../machines/types.js';
-import { upstreamMachine } from '../../machines/upstream.js';
+} from '../../machines/supervisor/index.js';
+import type { ForwardedMethod, UpstreamConnection } from '../../machines/types.js';
+import { upstreamMachine } from '../../machines/upstream/index.js';
+import type { UpstreamFailure } from '../../src/errors/index.js';
+import { deferred, FakeServer, flush, SERVER_ANSWER } from '../helpers/machine-fakes.js';
 
 const STARTUP_TIMEOUT_MS = 10_000;
 
 const forbidden: UpstreamFailure = { kind: 'permanent', code: 'ERR_UPSTREAM_FORBIDDEN', message: 'b: 403' };
 const unreachable: UpstreamFailure = { kind: 'network', code: 'ERR_UPSTREAM_UNREACHABLE', message: 'ECONNREFUSED' };
-const dropped: UpstreamFailure = { kind: 'network', code: 'ERR_UPSTREAM_CONNECTION_LOST', message: 'stream ended' };
-const ok: CallOutcome = { type: 'result', result: { content: [{ type: 'text', text: 'done' }] } };
+const ok = SERVER_ANSWER;
 
 function tool(name: string, description = `${name} things`): Tool {
   return { name, description, inputSchema: { type: 'object' } };
-}
-
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** One upstream server: each connect attempt waits until the test accepts or refuses it. */
-class FakeServer implements UpstreamConnection {
-  readonly transport = 'http' as const;
-  catalog: UpstreamCatalog = { tools: [], prompts: [], resources: [], resourceTemplates: [] };
-  /** What each request carried, with the timeout it got (tools/call params are `{ name, arguments }`). */
-  readonly requests: Array<Record<string, unknown>> = [];
-  readonly restored: SessionState[] = [];
-  readonly logLevels: string[] = [];
-  private attempt: { resolve: (connection: UpstreamConnection) => void; reject: (error: unknown) => void } | undefined;
-  private listener: ((signal: ConnectionSignal) => void) | undefined;
-
-  connect(): Promise<UpstreamConnection> {
-    return new Promise((resolve, reject) => {
-      this.attempt = { resolve, reject };
-    });
-  }
-  /** Accepts the pending connect attempt and serves `tools` (and whatever else the catalog has). */
-  async accept(tools: Tool[], more: Partial<UpstreamCatalog> = {}): Promise<void> {
-    this.catalog = { ...this.catalog, ...more, tools };
-    this.pending().resolve(this);
-    await flush();
-  }
-  async refuse(failure: UpstreamFailure): Promise<void> {
-    this.pending().reject(failure);
-    await flush();
-  }
-  checkAlive(): void {}
-  /** Drops the live connection (the upstream then reconnects after its backoff). */
-  drop(): void {
-    this.listener?.({ type: 'lost', failure: dropped });
-  }
-  async changeTools(tools: Tool[]): Promise<void> {
-    this.catalog = { ...this.catalog, tools };
-    this.listener?.({ type: 'catalog-changed' });
-    await flush();
-  }
-
-  listCatalog(): Promise<UpstreamCatalog> {
-    // Fresh objects every time, as a real list would be.
-    return Promise.resolve(structuredClone(this.catalog));
-  }
-  request(request: ForwardedRequest): Promise<CallOutcome> {
-    const { method, params, timeoutMs } = request;
-    this.requests.push(method === 'tools/call' ? { ...params, timeoutMs } : { method, ...params, timeoutMs });
-    return Promise.resolve(ok);
-  }
-  restore(state: SessionState): void {
-    this.restored.push(structuredClone(state));
-  }
-  setLogLevel(level: string): void {
-    this.logLevels.push(level);
-  }
-  watch(listener: (signal: ConnectionSignal) => void): () => void {
-    this.listener = listener;
-    return () => {
-      this.listener = undefined;
-    };
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  private pending() {
-    const { attempt } = this;
-    if (!attempt) throw new Error('no connect attempt is pending');
-    this.attempt = undefined;
-    return attempt;
-  }
 }
 
 type UpstreamOptions = Partial<SupervisedUpstream> & { name: string };
@@ -148,14 +68,22 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
     return answers;
   };
   let requests = 0;
+  /** The first answer to each routed request, by the list of its answers (see `answered`). */
+  const firstAnswers = new WeakMap<RouteOutcome[], Promise<RouteOutcome>>();
+  /** Routes a request; returns what it is answered. */
   const route = (method: ForwardedMethod, target: RequestTarget, params: Record<string, unknown>) => {
+    const first = deferred<RouteOutcome>();
     const outcomes: RouteOutcome[] = [];
+    firstAnswers.set(outcomes, first.promise);
     actor.send({
       type: 'request.route',
       id: `request-${++requests}`,
       target,
       request: { method, params, label: method },
-      reply: (outcome) => outcomes.push(outcome),
+      reply: (outcome) => {
+        outcomes.push(outcome);
+        first.resolve(outcome);
+      },
     });
     return outcomes;
   };
@@ -163,7 +91,19 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
     route('tools/call', { kind: 'tool', name }, { name, arguments: args });
   const exposed = () =>
     actor.getSnapshot().context.catalog.tools.items.map(({ exposedName, upstream }) => `${upstream}:${exposedName}`);
-  return { actor, clock, servers: servers as Record<string, FakeServer>, emitted, list, call, route, exposed };
+  /** Settles with the first answer to the request whose answers are `outcomes`. */
+  const answered = (outcomes: RouteOutcome[]) => firstAnswers.get(outcomes)!;
+  return {
+    actor,
+    clock,
+    servers: servers as Record<string, FakeServer>,
+    emitted,
+    list,
+    call,
+    route,
+    exposed,
+    answered,
+  };
 }
 
 describe('supervisor machine: startup', () => {
@@ -287,7 +227,7 @@ describe('supervisor machine: calls', () => {
   });
 
   it("routes a call to the owning upstream with the tool's original name and the upstream's timeout", async () => {
-    const { servers, call } = startSupervisor([
+    const { servers, call, answered } = startSupervisor([
       { name: 'a', timeoutMs: 1_000 },
       { name: 'b', timeoutMs: 2_000 },
     ]);
@@ -295,7 +235,7 @@ describe('supervisor machine: calls', () => {
     await servers.b!.accept([tool('search')]);
 
     const outcomes = call('b_search', { q: 'bug' });
-    await flush();
+    await answered(outcomes);
     expect(servers.a!.requests).toEqual([]);
     expect(servers.b!.requests).toEqual([{ name: 'search', arguments: { q: 'bug' }, timeoutMs: 2_000 }]);
     expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
@@ -310,7 +250,7 @@ describe('supervisor machine: calls', () => {
   });
 
   it('holds a call to a name not known yet until startup settles, then routes it', async () => {
-    const { servers, call } = startSupervisor([
+    const { servers, call, answered } = startSupervisor([
       { name: 'a', timeoutMs: 1_000 },
       { name: 'b', timeoutMs: 2_000 },
     ]);
@@ -321,7 +261,7 @@ describe('supervisor machine: calls', () => {
 
     await servers.b!.accept([tool('create')]);
     expect(servers.b!.requests).toEqual([{ name: 'create', arguments: {}, timeoutMs: 2_000 }]);
-    await flush();
+    await answered(outcomes);
     expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
   });
 
@@ -411,12 +351,12 @@ describe('supervisor machine: prompts and resources', () => {
   });
 
   it('sends a task request to the upstream the target names, unchanged; an unknown upstream is an unknown target', async () => {
-    const { servers, route } = startSupervisor([{ name: 'a' }, { name: 'b' }]);
+    const { servers, route, answered } = startSupervisor([{ name: 'a' }, { name: 'b' }]);
     await servers.a!.accept([tool('search')]);
     await servers.b!.accept([tool('search')]);
     const outcomes = route('tasks/get', { kind: 'task', upstream: 'b', taskId: 't-1' }, { taskId: 't-1' });
     const unknown = route('tasks/get', { kind: 'task', upstream: 'gone', taskId: 't-1' }, { taskId: 't-1' });
-    await flush();
+    await answered(outcomes);
     expect(servers.a!.requests).toEqual([]);
     expect(servers.b!.requests).toEqual([{ method: 'tasks/get', taskId: 't-1', timeoutMs: 60_000 }]);
     expect(outcomes).toEqual([{ ...ok, upstream: 'b' }]);
@@ -424,11 +364,11 @@ describe('supervisor machine: prompts and resources', () => {
   });
 
   it('sends an unlisted URI to the one upstream that has resources', async () => {
-    const { servers, route } = startSupervisor([{ name: 'tools-only' }, { name: 'docs' }]);
+    const { servers, route, answered } = startSupervisor([{ name: 'tools-only' }, { name: 'docs' }]);
     await servers['tools-only']!.accept([tool('search')]);
     await servers.docs!.accept([], { resources: [resource('docs://index')] });
     const outcomes = route('resources/read', { kind: 'resource', uri: 'docs://page/7' }, { uri: 'docs://page/7' });
-    await flush();
+    await answered(outcomes);
     expect(servers.docs!.requests).toEqual([{ method: 'resources/read', uri: 'docs://page/7', timeoutMs: 60_000 }]);
     expect(outcomes).toEqual([{ ...ok, upstream: 'docs' }]);
   });

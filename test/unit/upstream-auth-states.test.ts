@@ -3,33 +3,14 @@
  * leads to sign-in, a user who must act settles the upstream and makes calls say where to sign in, and a sign-in
  * that times out waits in needsSignIn until a call starts a new one.
  */
-import type { Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import { type AnyEventObject, createActor, fromCallback, fromPromise } from 'xstate';
-import {
-  type CallOutcome,
-  EMPTY_CATALOG,
-  type UpstreamConnection,
-  type UpstreamFailure,
-} from '../../machines/types.js';
-import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream.js';
-
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { createActor, fromCallback, fromPromise, waitFor } from 'xstate';
+import type { CallOutcome, UpstreamConnection } from '../../machines/types.js';
+import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream/index.js';
+import type { UpstreamFailure } from '../../src/errors/index.js';
+import { FakeConnection, recorder } from '../helpers/machine-fakes.js';
 
 const needsAuth: UpstreamFailure = { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_REQUIRED', message: 'sign in' };
-
-function liveConnection(tools: Tool[] = [{ name: 'search', inputSchema: { type: 'object' } }]): UpstreamConnection {
-  return {
-    transport: 'http',
-    listCatalog: async () => ({ ...EMPTY_CATALOG, tools }),
-    request: async () => ({ type: 'result', result: { content: [] } }),
-    restore: () => {},
-    setLogLevel: () => {},
-    watch: () => () => {},
-    checkAlive: () => {},
-    close: async () => {},
-  };
-}
 
 interface Script {
   /** Connect attempts answer in order; the last answer repeats. */
@@ -41,10 +22,7 @@ interface Script {
 }
 
 function start(script: Script) {
-  const told: AnyEventObject[] = [];
-  const parent = createActor(
-    fromCallback<AnyEventObject>(({ receive }) => receive((event) => told.push(event))),
-  ).start();
+  const { ref: parent, events: told } = recorder();
   let attempts = 0;
   const counts = { refresh: 0, authorize: 0 };
   const machine = upstreamMachine.provide({
@@ -83,9 +61,8 @@ function call(actor: ReturnType<typeof start>['actor']) {
 
 describe('upstream chart: OAuth states', () => {
   it('refreshes stored tokens after a 401 when discovery finds a refresh token, with no sign-in', async () => {
-    const { actor, counts, attempts } = start({ connects: [needsAuth, liveConnection()], discover: 'refresh' });
-    await flush();
-    await flush();
+    const { actor, counts, attempts } = start({ connects: [needsAuth, new FakeConnection()], discover: 'refresh' });
+    await waitFor(actor, (snapshot) => snapshot.matches({ connected: 'ready' }));
     expect(counts).toEqual({ refresh: 1, authorize: 0 });
     expect(attempts()).toBe(2);
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
@@ -93,14 +70,12 @@ describe('upstream chart: OAuth states', () => {
 
   it('signs in when the refresh is refused (invalid_grant), then connects', async () => {
     const { actor, counts } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       discover: 'refresh',
       refresh: { kind: 'auth', code: 'ERR_UPSTREAM_AUTH_EXPIRED', message: 'expired' },
       authorize: (sendBack) => setImmediate(() => sendBack({ type: 'auth.signedIn' })),
     });
-    await flush();
-    await flush();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ connected: 'ready' }));
     expect(counts).toEqual({ refresh: 1, authorize: 1 });
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
   });
@@ -108,18 +83,18 @@ describe('upstream chart: OAuth states', () => {
   it('settles and answers calls with the sign-in link while the user has to act', async () => {
     let finish: (() => void) | undefined;
     const { actor, told } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       authorize: (sendBack) => {
         sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: false });
         finish = () => sendBack({ type: 'auth.signedIn' });
       },
     });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'waitingForUser' }));
     expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
     expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url: 'https://as.example/authorize?x=1' });
     expect(told).toContainEqual({ type: 'upstream.settled', name: 'jira' });
     const outcomes = call(actor);
-    expect(outcomes).toEqual([
+    expect(outcomes).toMatchObject([
       {
         type: 'failure',
         failure: {
@@ -130,7 +105,7 @@ describe('upstream chart: OAuth states', () => {
       },
     ]);
     finish!();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ connected: { ready: 'idle' } }));
     expect(actor.getSnapshot().value).toEqual({ connected: { ready: 'idle' } });
     expect(actor.getSnapshot().context.signInUrl).toBeUndefined();
   });
@@ -139,18 +114,18 @@ describe('upstream chart: OAuth states', () => {
     let finish: (() => void) | undefined;
     const url = 'https://as.example/device?user_code=BCDF-GHJK';
     const { actor, told } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       authorize: (sendBack) => {
         sendBack({ type: 'auth.waiting', url, browserOpened: false, userCode: 'BCDF-GHJK' });
         finish = () => sendBack({ type: 'auth.signedIn' });
       },
     });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'waitingForUser' }));
     expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url, userCode: 'BCDF-GHJK' });
     // A printed code, like a printed link: nobody may be looking, the first list does not wait.
     expect(told).toContainEqual({ type: 'upstream.settled', name: 'jira' });
     const [outcome] = call(actor);
-    expect(outcome).toEqual({
+    expect(outcome).toMatchObject({
       type: 'failure',
       failure: {
         kind: 'auth',
@@ -159,18 +134,18 @@ describe('upstream chart: OAuth states', () => {
       },
     });
     finish!();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ connected: 'ready' }));
     expect(actor.getSnapshot().context.signInUserCode).toBeUndefined();
   });
 
   it('does not settle while a browser is open for the sign-in: the first list waits for it', async () => {
     const { actor, told } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       authorize: (sendBack) => {
         sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: true });
       },
     });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'waitingForUser' }));
     expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
     expect(told).toContainEqual({ type: 'upstream.signIn', name: 'jira', url: 'https://as.example/authorize?x=1' });
     expect(told).not.toContainEqual({ type: 'upstream.settled', name: 'jira' });
@@ -179,13 +154,13 @@ describe('upstream chart: OAuth states', () => {
   it('takes a new sign-in link while waiting, and answers calls with the latest', async () => {
     let again: (() => void) | undefined;
     const { actor, told } = start({
-      connects: [needsAuth, liveConnection()],
+      connects: [needsAuth, new FakeConnection()],
       authorize: (sendBack) => {
         sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=1', browserOpened: false });
         again = () => sendBack({ type: 'auth.waiting', url: 'https://as.example/authorize?x=2', browserOpened: false });
       },
     });
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'waitingForUser' }));
     again!();
     expect(actor.getSnapshot().value).toEqual({ authorizing: 'waitingForUser' });
     expect(actor.getSnapshot().context.signInUrl).toBe('https://as.example/authorize?x=2');
@@ -208,8 +183,7 @@ describe('upstream chart: OAuth states', () => {
           }),
         ),
     });
-    await flush();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('needsSignIn'));
     expect(actor.getSnapshot().value).toBe('needsSignIn');
     const outcomes = call(actor);
     expect(outcomes.map((outcome) => outcome.type === 'failure' && outcome.failure.code)).toEqual([
@@ -224,7 +198,7 @@ describe('upstream chart: OAuth states', () => {
       authorize: (sendBack) =>
         sendBack({ type: 'auth.failed', failure: { kind: 'permanent', code: 'ERR_X', message: 'no client' } }),
     });
-    await flush();
+    await waitFor(permanent.actor, (snapshot) => snapshot.matches('failed'));
     expect(permanent.actor.getSnapshot().value).toBe('failed');
     expect(permanent.actor.getSnapshot().context.lastError?.code).toBe('ERR_X');
 
@@ -233,20 +207,21 @@ describe('upstream chart: OAuth states', () => {
       authorize: (sendBack) =>
         sendBack({ type: 'auth.failed', failure: { kind: 'network', code: 'ERR_Y', message: 'AS down' } }),
     });
-    await flush();
+    await waitFor(network.actor, (snapshot) => snapshot.matches('reconnecting'));
     expect(network.actor.getSnapshot().value).toBe('reconnecting');
   });
 });
 
 describe('upstream chart: sign-in asked for by tools/list', () => {
   function refusingList(failure: UpstreamFailure): UpstreamConnection {
-    return { ...liveConnection(), listCatalog: () => Promise.reject(failure) };
+    const connection = new FakeConnection();
+    connection.listCatalog = () => Promise.reject(failure);
+    return connection;
   }
 
   it('goes to discovery when tools/list needs sign-in after an open initialize', async () => {
     const { actor } = start({ connects: [refusingList(needsAuth)], authorize: () => {} });
-    await flush();
-    await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches({ authorizing: 'starting' }));
     expect(actor.getSnapshot().value).toEqual({ authorizing: 'starting' });
   });
 
@@ -261,7 +236,7 @@ describe('upstream chart: sign-in asked for by tools/list', () => {
       connects: [refusingList(wider)],
       authorize: (sendBack) => setImmediate(() => sendBack({ type: 'auth.signedIn' })),
     });
-    for (let i = 0; i < 12; i++) await flush();
+    await waitFor(actor, (snapshot) => snapshot.matches('failed'));
     expect(counts.authorize).toBe(2);
     expect(actor.getSnapshot().context.stepUpScope).toBe('mcp:read mcp:write');
     expect(actor.getSnapshot().value).toBe('failed');

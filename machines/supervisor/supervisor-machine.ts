@@ -4,94 +4,12 @@
  * requests from it, and dispatches each request as an event to the upstream actor that owns its target. It never
  * touches a socket.
  */
-import type { LoggingLevel } from '@modelcontextprotocol/client';
-import { type ActorRefFrom, assign, emit, enqueueActions, setup } from 'xstate';
-import { buildCatalog, type Catalog, type CatalogKind, changedKinds } from '../src/catalog/index.js';
-import {
-  type CallOutcome,
-  EMPTY_CATALOG,
-  type ForwardedRequest,
-  type TransportMode,
-  type UpstreamCatalog,
-} from './types.js';
-import { type UpstreamToSupervisorEvent, upstreamMachine } from './upstream.js';
-
-export interface SupervisedUpstream {
-  name: string;
-  transport: TransportMode;
-  toolPrefix?: string;
-  filter: (toolName: string) => boolean;
-  timeoutMs: number;
-  /** `max_call_ms`: a call that keeps sending progress still ends after this. */
-  maxCallMs?: number;
-}
-
-export interface SupervisorInput {
-  upstreams: SupervisedUpstream[];
-  startupTimeoutMs: number;
-  /**
-   * Catalogs saved by an earlier session, by upstream: exposed until the live ones are listed, so the first lists
-   * need not wait for these upstreams.
-   */
-  savedCatalogs?: Record<string, UpstreamCatalog>;
-}
-
-type UpstreamRef = ActorRefFrom<typeof upstreamMachine>;
-
-export interface SupervisorContext {
-  upstreams: SupervisedUpstream[];
-  startupTimeoutMs: number;
-  refs: Record<string, UpstreamRef>;
-  /** Last lists per upstream (kept while it reconnects, emptied when it fails). */
-  catalogs: Record<string, UpstreamCatalog>;
-  settled: Record<string, true>;
-  /** What the client sees: tools, prompts and resources of every upstream, named and collision-free. */
-  catalog: Catalog;
-  /** List requests that arrived before startup settled. */
-  pendingLists: Array<(catalog: Catalog) => void>;
-  /** Requests for targets not known yet that arrived before startup settled (clients may use a cached list). */
-  pendingRequests: RouteEvent[];
-  /** Collision warnings already reported, so each is logged once. */
-  reportedWarnings: string[];
-  /** Set once the first list was answered: list changes before that are news to nobody. */
-  started: boolean;
-}
-
-/** What a request is about, as the client named it. */
-export type RequestTarget =
-  | { kind: 'tool'; name: string }
-  | { kind: 'prompt'; name: string }
-  | { kind: 'resource'; uri: string }
-  /**
-   * A task request, for the upstream that owns the task (the downstream keeps the map from task to upstream: task
-   * ids are the upstreams' own); `tasks/list` names each upstream in turn, with no task.
-   */
-  | { kind: 'task'; upstream: string; taskId?: string };
-
-/** How a routed request ended; `upstream` names who answered (a task it created is that upstream's). */
-export type RouteOutcome = (CallOutcome & { upstream?: string }) | { type: 'unknown-target'; target: RequestTarget };
-
-/** A client request for the upstream that owns its target; `params` still hold the client's names. */
-export type RouteEvent = {
-  type: 'request.route';
-  id: string;
-  target: RequestTarget;
-  request: Omit<ForwardedRequest, 'timeoutMs'>;
-  reply: (outcome: RouteOutcome) => void;
-};
-
-export type SupervisorEvent =
-  | { type: 'catalog.get'; reply: (catalog: Catalog) => void }
-  /** The downstream client has initialized: the upstreams may open their sessions, and the startup wait begins. */
-  | { type: 'client.initialized' }
-  | RouteEvent
-  | { type: 'logging.setLevel'; level: LoggingLevel }
-  | UpstreamToSupervisorEvent;
-
-export type SupervisorEmitted =
-  | { type: 'catalog.changed'; kinds: CatalogKind[] }
-  | { type: 'warning'; message: string }
-  | { type: 'sign-in.needed'; upstream: string; url: string; userCode?: string };
+import { assign, emit, enqueueActions, setup } from 'xstate';
+import { buildCatalog, type Catalog, changedKinds } from '../../src/catalog/index.js';
+import { type CallOutcome, EMPTY_CATALOG, type UpstreamCatalog } from '../types.js';
+import { upstreamMachine } from '../upstream/index.js';
+import { resolve, upstreamParams } from './routing.js';
+import type { SupervisorContext, SupervisorEmitted, SupervisorEvent, SupervisorInput } from './types.js';
 
 function catalogOf(context: Pick<SupervisorContext, 'upstreams' | 'catalogs'>): Catalog {
   return buildCatalog(
@@ -102,36 +20,6 @@ function catalogOf(context: Pick<SupervisorContext, 'upstreams' | 'catalogs'>): 
       catalog: context.catalogs[upstream.name] ?? EMPTY_CATALOG,
     })),
   );
-}
-
-/** The owning upstream and the name it knows the target by (URIs are never renamed). */
-function resolve(catalog: Catalog, target: RequestTarget): { upstream: string; originalName?: string } | undefined {
-  switch (target.kind) {
-    case 'tool': {
-      const tool = catalog.tools.byName.get(target.name);
-      return tool && { upstream: tool.upstream, originalName: tool.originalName };
-    }
-    case 'prompt': {
-      const prompt = catalog.prompts.byName.get(target.name);
-      return prompt && { upstream: prompt.upstream, originalName: prompt.originalName };
-    }
-    case 'resource': {
-      const upstream = catalog.resources.ownerOf(target.uri);
-      return upstream === undefined ? undefined : { upstream };
-    }
-    case 'task':
-      return { upstream: target.upstream };
-  }
-}
-
-/** The params with the upstream's own name where the client used the exposed one. */
-function upstreamParams(request: RouteEvent['request'], originalName: string | undefined): Record<string, unknown> {
-  const { params } = request;
-  if (originalName === undefined) return params;
-  if (request.method === 'completion/complete') {
-    return { ...params, ref: { ...(params.ref as Record<string, unknown>), name: originalName } };
-  }
-  return { ...params, name: originalName };
 }
 
 export const supervisorMachine = setup({

@@ -4,7 +4,7 @@
  * Spawning and stopping an actor per request was most of the proxy's cost per call (XState copies the parent's
  * children on every spawn and stop, so the cost grew with the calls in flight). A call that meets nothing but a
  * ready connection needs no statechart: it is sent at once and answered with what the upstream said. The call
- * statechart (./call.ts) is started only for what needs one, with the request already on its way:
+ * statechart (../call/) is started only for what needs one, with the request already on its way:
  *  - the call failed (a session the server forgot, a refused connection, a wider scope, a network error): the
  *    chart decides what that means, exactly as for a call that had an actor from the start (`handOver`);
  *  - the upstream leaves `ready` while the call runs (the connection dropped, a refresh, a step-up): every call
@@ -14,7 +14,7 @@
  * One registry per upstream actor, created with its context and mutated in place (never replaced): a copy per call
  * would cost what the actors did.
  */
-import type { CallOutcome, ForwardedRequest, UpstreamConnection } from './types.js';
+import type { CallOutcome, ForwardedRequest, UpstreamConnection } from '../types.js';
 
 export interface InFlightCall {
   id: string;

@@ -1,48 +1,21 @@
 /**
  * One in-flight request (`tools/call`, `prompts/get`, `resources/read`, …), as an actor spawned by the upstream
- * actor that owns its target. It waits while its
- * upstream is (re)connecting, forwards the call once a connection is ready, and delivers exactly one outcome to
- * the caller's `reply`, whatever happens: the upstream answers, the connection drops, the wait times out, the
+ * actor that owns its target. It waits while its upstream is (re)connecting, forwards the call once a connection
+ * is ready, and delivers exactly one outcome to the caller's `reply`, whatever happens: the upstream answers, the connection drops, the wait times out, the
  * upstream fails for good, or the client cancels.
  */
-import { type AnyActorRef, and, assign, fromCallback, fromPromise, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, enqueueActions, fromCallback, fromPromise, setup, stateIn } from 'xstate';
 import {
-  type CallOutcome,
-  type ForwardedRequest,
+  CallCancelledError,
+  CallError,
   INSUFFICIENT_SCOPE,
   NOT_SENT,
-  type UpstreamCatalog,
-  type UpstreamConnection,
-  type UpstreamFailure,
-} from './types.js';
-
-export interface CallInput {
-  id: string;
-  upstream: string;
-  request: ForwardedRequest;
-  reply: (outcome: CallOutcome) => void;
-  /** The upstream actor; told when the call sees the connection drop or the session expire, and when it is done. */
-  parentRef: AnyActorRef;
-  /** Set when the upstream is ready at spawn time. */
-  connection?: UpstreamConnection;
-  /**
-   * A call forwarded without an actor (./in-flight.ts) that now needs one: its request, already on its way on
-   * `connection`, or the outcome it already has. Run instead of sending the request again.
-   */
-  settled?: Promise<CallOutcome>;
-  /** Such a call taken over because its connection was lost: what it is answered with unless its outcome says more. */
-  lostFailure?: UpstreamFailure;
-}
-
-export interface CallContext extends CallInput {
-  /**
-   * A call the upstream provably never saw (its session was gone, or the connection was refused) is sent once
-   * more on the next session; once only, so a broken upstream cannot keep a call going round.
-   */
-  retried: boolean;
-  /** The connection dropped while the call ran: what it is answered with unless its own outcome says more. */
-  lostFailure?: UpstreamFailure;
-}
+  NotReadyError,
+  TargetGoneError,
+  type UpstreamError,
+} from '../../src/errors/index.js';
+import type { CallOutcome, ForwardedRequest, UpstreamCatalog, UpstreamConnection } from '../types.js';
+import type { CallContext, CallEvent, CallInput, CallToUpstreamEvent } from './types.js';
 
 /**
  * After its connection dropped, a running call waits this long at most for its own outcome (closing the connection
@@ -51,30 +24,13 @@ export interface CallContext extends CallInput {
  */
 export const LOST_GRACE_MS = 1_000;
 
-export type CallEvent =
-  /** The upstream is ready; `catalog` is what it lists now (a waiting call's tool may be gone from it). */
-  | { type: 'upstream.ready'; connection: UpstreamConnection; catalog?: UpstreamCatalog }
-  | { type: 'upstream.lost'; failure: UpstreamFailure }
-  | { type: 'upstream.failed'; failure: UpstreamFailure }
-  | { type: 'call.cancelled' };
-
-/** Parent-bound events a call sends. */
-export type CallToParentEvent =
-  | { type: 'call.settled'; id: string }
-  /** The upstream asked for a wider scope than the token has. */
-  | { type: 'upstream.stepUp'; scope?: string }
-  /** The call failed on the network: one bad socket or a dead server? The upstream checks. */
-  | { type: 'upstream.suspect'; connection: UpstreamConnection }
-  | { type: 'upstream.session.expired'; id: string; connection: UpstreamConnection };
-
-function failure(code: string, message: string): CallOutcome {
-  return { type: 'failure', failure: { kind: 'network', code, message } };
+function failure(error: UpstreamError): CallOutcome {
+  return { type: 'failure', failure: error };
 }
 
-/** The outcome a `done` event of forwardCall carries (named guards see the event untyped). */
-function outputOf(event: { type: string }): CallOutcome {
-  return (event as unknown as { output: CallOutcome }).output;
-}
+/** The outcome of forwardCall, as the guards of its `done` transitions are given it. */
+type Forwarded = { type: string; output: CallOutcome };
+const outcome = ({ event }: { event: Forwarded }): CallOutcome => event.output;
 
 function failureKind(outcome: CallOutcome): string | undefined {
   return outcome.type === 'failure' ? outcome.failure.kind : undefined;
@@ -121,35 +77,28 @@ export const callMachine = setup({
     settle: ({ context }, outcome: CallOutcome) => context.reply(outcome),
     /** Back to waiting for a new session; the request is sent again there, once. */
     prepareRetry: assign({ retried: true, connection: undefined, settled: undefined, lostFailure: undefined }),
-    notifySettled: sendTo(
-      ({ context }) => context.parentRef,
-      ({ context }) => ({
-        type: 'call.settled' as const,
-        id: context.id,
-      }),
-    ),
+    /** What the call reports goes to the upstream actor that owns it (its parentRef). */
+    tellUpstream: enqueueActions(({ context, enqueue }, event: CallToUpstreamEvent) => {
+      enqueue.sendTo(context.parentRef, event);
+    }),
   },
   guards: {
     hasConnection: ({ context }) => context.connection !== undefined,
     /** Taken over from the ready path after its connection was lost. */
     lostAlready: ({ context }) => context.lostFailure !== undefined,
     /** The upstream never saw the call (its session was gone): worth one retry on a new session. */
-    sessionExpiredFirstTime: ({ context, event }) =>
-      failureKind(outputOf(event)) === 'session-expired' && !context.retried,
+    sessionExpiredFirstTime: ({ context }, output: CallOutcome) =>
+      failureKind(output) === 'session-expired' && !context.retried,
     /** Refused at connect: the upstream never saw the call, which can wait for the reconnect and go then. */
-    neverSentFirstTime: ({ context, event }) => {
-      const output = outputOf(event);
-      return output.type === 'failure' && output.failure.code === NOT_SENT && !context.retried;
-    },
-    failed: ({ event }) => outputOf(event).type === 'failure',
+    neverSentFirstTime: ({ context }, output: CallOutcome) =>
+      output.type === 'failure' && output.failure.code === NOT_SENT && !context.retried,
+    failed: (_, output: CallOutcome) => output.type === 'failure',
     targetGone: ({ context, event }) =>
       event.type === 'upstream.ready' && goneTarget(context.request, event.catalog) !== undefined,
-    widerScopeNeeded: ({ event }) => {
-      const output = outputOf(event);
-      return output.type === 'failure' && output.failure.code === INSUFFICIENT_SCOPE;
-    },
+    widerScopeNeeded: (_, output: CallOutcome) =>
+      output.type === 'failure' && output.failure.code === INSUFFICIENT_SCOPE,
     /** Network (one bad socket, or a dead server?) or auth (a refresh that failed): the upstream should check. */
-    connectionSuspect: ({ event }) => ['network', 'auth'].includes(failureKind(outputOf(event)) ?? ''),
+    connectionSuspect: (_, output: CallOutcome) => ['network', 'auth'].includes(failureKind(output) ?? ''),
   },
   delays: {
     callTimeout: ({ context }) => context.request.timeoutMs,
@@ -172,8 +121,9 @@ export const callMachine = setup({
             type: 'settle',
             params: ({ context }) =>
               failure(
-                'ERR_UPSTREAM_NOT_READY',
-                `upstream "${context.upstream}" is not connected: gave up waiting after ${context.request.timeoutMs} ms (it keeps reconnecting; try again later)`,
+                new NotReadyError(
+                  `upstream "${context.upstream}" is not connected: gave up waiting after ${context.request.timeoutMs} ms (it keeps reconnecting; try again later)`,
+                ),
               ),
           },
         },
@@ -187,14 +137,11 @@ export const callMachine = setup({
             actions: {
               type: 'settle',
               params: ({ context, event }) =>
-                ({
-                  type: 'failure',
-                  failure: {
-                    kind: 'upstream',
-                    code: 'ERR_TARGET_GONE',
-                    message: `upstream "${context.upstream}" no longer offers ${goneTarget(context.request, event.catalog)}; list the tools again`,
-                  },
-                }) as const,
+                failure(
+                  new TargetGoneError(
+                    `upstream "${context.upstream}" no longer offers ${goneTarget(context.request, event.catalog)}; list the tools again`,
+                  ),
+                ),
             },
           },
           { target: 'running', actions: assign({ connection: ({ event }) => event.connection }) },
@@ -209,8 +156,10 @@ export const callMachine = setup({
             type: 'settle',
             params: ({ context }) =>
               failure(
-                'ERR_CALL_CANCELLED',
-                `${context.request.label} on upstream "${context.upstream}" was cancelled by the client`,
+                new CallCancelledError(
+                  `${context.request.label} on upstream "${context.upstream}" was cancelled by the client`,
+                  { kind: 'network' },
+                ),
               ),
           },
         },
@@ -227,36 +176,36 @@ export const callMachine = setup({
         onDone: [
           {
             // The upstream never saw the call: retry it once on a new session.
-            guard: 'sessionExpiredFirstTime',
+            guard: { type: 'sessionExpiredFirstTime', params: outcome },
             target: 'waiting',
             actions: [
-              sendTo(
-                ({ context }) => context.parentRef,
-                ({ context }) => ({
-                  type: 'upstream.session.expired' as const,
+              {
+                type: 'tellUpstream',
+                params: ({ context }) => ({
+                  type: 'call.sessionExpired',
                   id: context.id,
                   connection: context.connection!,
                 }),
-              ),
+              },
               'prepareRetry',
             ],
           },
           {
             // Refused at connect: the upstream is probably down. Its actor checks, and the call waits for the
             // reconnect (within its timeout) instead of failing a request that was never sent.
-            guard: 'neverSentFirstTime',
+            guard: { type: 'neverSentFirstTime', params: outcome },
             target: 'waiting',
             actions: [
-              sendTo(
-                ({ context }) => context.parentRef,
-                ({ context }) => ({ type: 'upstream.suspect' as const, connection: context.connection! }),
-              ),
+              {
+                type: 'tellUpstream',
+                params: ({ context }) => ({ type: 'call.connectionSuspect', connection: context.connection! }),
+              },
               'prepareRetry',
             ],
           },
           {
             // The connection dropped meanwhile: that is what the call failed of.
-            guard: and(['failed', stateIn({ running: 'lost' })]),
+            guard: and([{ type: 'failed', params: outcome }, stateIn({ running: 'lost' })]),
             target: 'done',
             actions: {
               type: 'settle',
@@ -265,28 +214,28 @@ export const callMachine = setup({
           },
           {
             // The upstream wants a wider scope: its actor signs in again asking for it (step-up).
-            guard: 'widerScopeNeeded',
+            guard: { type: 'widerScopeNeeded', params: outcome },
             target: 'done',
             actions: [
-              sendTo(
-                ({ context }) => context.parentRef,
-                ({ event }) => ({
-                  type: 'upstream.stepUp' as const,
-                  scope: (event.output as Extract<CallOutcome, { type: 'failure' }>).failure.reason,
+              {
+                type: 'tellUpstream',
+                params: ({ event }) => ({
+                  type: 'call.stepUpNeeded',
+                  scope: event.output.type === 'failure' ? event.output.failure.reason : undefined,
                 }),
-              ),
+              },
               { type: 'settle', params: ({ event }) => event.output },
             ],
           },
           {
             // Network (one bad socket, or a dead server?) or auth (a refresh that failed): the upstream checks.
-            guard: 'connectionSuspect',
+            guard: { type: 'connectionSuspect', params: outcome },
             target: 'done',
             actions: [
-              sendTo(
-                ({ context }) => context.parentRef,
-                ({ context }) => ({ type: 'upstream.suspect' as const, connection: context.connection! }),
-              ),
+              {
+                type: 'tellUpstream',
+                params: ({ context }) => ({ type: 'call.connectionSuspect', connection: context.connection! }),
+              },
               { type: 'settle', params: ({ event }) => event.output },
             ],
           },
@@ -298,8 +247,9 @@ export const callMachine = setup({
             type: 'settle',
             params: ({ context }) =>
               failure(
-                'ERR_UPSTREAM_CALL',
-                `${context.request.label} on upstream "${context.upstream}" failed unexpectedly`,
+                new CallError(`${context.request.label} on upstream "${context.upstream}" failed unexpectedly`, {
+                  kind: 'network',
+                }),
               ),
           },
         },
@@ -334,7 +284,7 @@ export const callMachine = setup({
     },
     done: {
       type: 'final',
-      entry: 'notifySettled',
+      entry: { type: 'tellUpstream', params: ({ context }) => ({ type: 'call.settled', id: context.id }) },
     },
   },
 });
