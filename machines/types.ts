@@ -11,6 +11,7 @@ import type {
   Result,
   Tool,
 } from '@modelcontextprotocol/client';
+import type { UpstreamCatalog } from '../src/catalog/types.js';
 import type { UpstreamFailure } from '../src/errors/index.js';
 
 /** How an upstream is reached; `http-first`/`sse-first` try one transport and fall back to the other. */
@@ -63,34 +64,6 @@ export type ClientRequestHandler = (
   params: Record<string, unknown> | undefined,
   signal: AbortSignal,
 ) => Promise<Result>;
-
-/** Everything an upstream offers, listed in full (all pages) after each connect and on every list_changed. */
-export interface UpstreamCatalog {
-  tools: Tool[];
-  resources: Resource[];
-  resourceTemplates: ResourceTemplate[];
-  prompts: Prompt[];
-  /**
-   * How long each list may be cached, as the upstream said (2026-07-28 `ttlMs` / `cacheScope`, combined over its
-   * pages). A kind that was listed has an entry (0 ms, private when the upstream gave no hint, as a 2025-era one).
-   */
-  cacheHints?: Partial<Record<CatalogList, CacheHint>>;
-}
-
-export type CatalogList = 'tools' | 'resources' | 'resourceTemplates' | 'prompts';
-
-/** A 2026-07-28 result's freshness: how long it may be reused, and by whom (`private`: this client only). */
-export interface CacheHint {
-  ttlMs?: number;
-  cacheScope?: 'public' | 'private';
-}
-
-export const EMPTY_CATALOG: UpstreamCatalog = Object.freeze({
-  tools: [],
-  resources: [],
-  resourceTemplates: [],
-  prompts: [],
-}) as UpstreamCatalog;
 
 /** What a new session with an upstream must be told again: the client's subscriptions and log level. */
 export interface SessionState {

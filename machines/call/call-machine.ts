@@ -5,6 +5,7 @@
  * upstream fails for good, or the client cancels.
  */
 import { and, assign, enqueueActions, fromCallback, fromPromise, setup, stateIn } from 'xstate';
+import type { UpstreamCatalog } from '../../src/catalog/index.js';
 import {
   CallCancelledError,
   CallError,
@@ -14,7 +15,7 @@ import {
   TargetGoneError,
   type UpstreamError,
 } from '../../src/errors/index.js';
-import type { CallOutcome, ForwardedRequest, UpstreamCatalog, UpstreamConnection } from '../types.js';
+import type { CallOutcome, ForwardedRequest, UpstreamConnection } from '../types.js';
 import type { CallContext, CallEvent, CallInput, CallToUpstreamEvent } from './types.js';
 
 /**

@@ -1,7 +1,8 @@
 /** What a call actor is given, what it holds, and the events it takes and sends. */
 import type { ActorRef, Snapshot } from 'xstate';
+import type { UpstreamCatalog } from '../../src/catalog/index.js';
 import type { UpstreamFailure } from '../../src/errors/index.js';
-import type { CallOutcome, ForwardedRequest, UpstreamCatalog, UpstreamConnection } from '../types.js';
+import type { CallOutcome, ForwardedRequest, UpstreamConnection } from '../types.js';
 
 export interface CallInput {
   id: string;

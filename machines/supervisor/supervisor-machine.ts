@@ -5,8 +5,14 @@
  * touches a socket.
  */
 import { assign, emit, enqueueActions, setup } from 'xstate';
-import { buildCatalog, type Catalog, changedKinds } from '../../src/catalog/index.js';
-import { type CallOutcome, EMPTY_CATALOG, type UpstreamCatalog } from '../types.js';
+import {
+  buildCatalog,
+  type Catalog,
+  changedKinds,
+  EMPTY_CATALOG,
+  type UpstreamCatalog,
+} from '../../src/catalog/index.js';
+import type { CallOutcome } from '../types.js';
 import { upstreamMachine } from '../upstream/index.js';
 import { resolve, upstreamParams } from './routing.js';
 import type { SupervisorContext, SupervisorEmitted, SupervisorEvent, SupervisorInput } from './types.js';

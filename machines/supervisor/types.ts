@@ -1,8 +1,8 @@
 /** What the supervisor is given, what it holds, and the events it takes and emits. */
 import type { LoggingLevel } from '@modelcontextprotocol/client';
 import type { ActorRefFrom } from 'xstate';
-import type { Catalog, CatalogKind } from '../../src/catalog/index.js';
-import type { CallOutcome, ForwardedRequest, TransportMode, UpstreamCatalog } from '../types.js';
+import type { Catalog, CatalogKind, UpstreamCatalog } from '../../src/catalog/index.js';
+import type { CallOutcome, ForwardedRequest, TransportMode } from '../types.js';
 import type { UpstreamToSupervisorEvent, upstreamMachine } from '../upstream/index.js';
 
 export interface SupervisedUpstream {

@@ -3,7 +3,7 @@
  * and hears what its calls report (a suspect connection, a forgotten session, a wider scope).
  */
 import { assign, enqueueActions, stateIn } from 'xstate';
-import type { UpstreamCatalog } from '../types.js';
+import type { UpstreamCatalog } from '../../src/catalog/index.js';
 import { failureOf, lostDuringCall, sessionsForgotten } from './failures.js';
 import { callsOf } from './selectors.js';
 import { actorError, upstreamSetup } from './setup.js';

@@ -3,9 +3,10 @@
  * actions and guards. Guards and actions that read an event take it as typed `params`, given at the use site.
  */
 import { assign, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
+import type { UpstreamCatalog } from '../../src/catalog/index.js';
 import { INSUFFICIENT_SCOPE, type UpstreamFailure } from '../../src/errors/index.js';
 import { type CallInput, callMachine } from '../call/index.js';
-import type { ConnectionSignal, UpstreamCatalog, UpstreamConnection } from '../types.js';
+import type { ConnectionSignal, UpstreamConnection } from '../types.js';
 import { reconnectDelayMs } from './backoff.js';
 import { asFailure, bothRefused, failureOf, lostDuringCall, scopeRefused, signInNeeded } from './failures.js';
 import type { InFlightCall } from './in-flight.js';

@@ -1,16 +1,10 @@
 /** What an upstream actor is given, what it holds, and the events it takes and sends. */
 import type { LoggingLevel } from '@modelcontextprotocol/client';
 import type { ActorRef, ActorRefFrom, Snapshot } from 'xstate';
+import type { UpstreamCatalog } from '../../src/catalog/index.js';
 import type { UpstreamFailure } from '../../src/errors/index.js';
 import type { CallToUpstreamEvent, callMachine } from '../call/index.js';
-import type {
-  CallOutcome,
-  ForwardedRequest,
-  TransportKind,
-  TransportMode,
-  UpstreamCatalog,
-  UpstreamConnection,
-} from '../types.js';
+import type { CallOutcome, ForwardedRequest, TransportKind, TransportMode, UpstreamConnection } from '../types.js';
 import type { InFlightCall, InFlightCalls } from './in-flight.js';
 
 export interface UpstreamInput {

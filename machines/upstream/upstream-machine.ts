@@ -9,7 +9,8 @@
  * through the `UpstreamConnection` interface, so the chart can be driven with a SimulatedClock and fakes.
  */
 import { assign, enqueueActions, stateIn, stopChild } from 'xstate';
-import { EMPTY_CATALOG, type UpstreamConnection } from '../types.js';
+import { EMPTY_CATALOG } from '../../src/catalog/index.js';
+import type { UpstreamConnection } from '../types.js';
 import { connectedState } from './connected-state.js';
 import { failedFailure } from './failures.js';
 import { InFlightCalls } from './in-flight.js';

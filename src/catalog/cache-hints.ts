@@ -3,7 +3,7 @@
  * answer may be reused no longer, and no more widely, than the least cacheable of what it is made of.
  */
 import { MAX_CACHE_TTL_MS } from '@modelcontextprotocol/client';
-import type { CacheHint } from '../../machines/types.js';
+import type { CacheHint } from './types.js';
 
 /** The fields a hint leaves out take the protocol's defaults (the SDK's too): not cacheable, this client only. */
 const DEFAULT_TTL_MS = 0;

@@ -4,10 +4,10 @@
  * resources (under their own URIs). Pure, like the registries it is made of.
  */
 import type { Prompt } from '@modelcontextprotocol/client';
-import type { CacheHint, CatalogList, UpstreamCatalog } from '../../machines/types.js';
 import { buildNamedRegistry, buildToolRegistry, type NamedRegistry, type ToolRegistry } from '../tools/registry.js';
 import { narrowestCacheHint } from './cache-hints.js';
 import { buildResourceRegistry, type ResourceRegistry } from './resources.js';
+import type { CacheHint, CatalogList, UpstreamCatalog } from './types.js';
 
 export interface UpstreamCatalogSource {
   upstream: string;

@@ -10,10 +10,10 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { EMPTY_CATALOG, type UpstreamCatalog } from '../../machines/types.js';
 import type { UpstreamConfig } from '../config/index.js';
 import { TokenStoreIoError } from '../errors/index.js';
 import { writePrivateFile } from '../oauth/store.js';
+import { EMPTY_CATALOG, type UpstreamCatalog } from './types.js';
 
 export const CATALOG_FILE = 'catalog.json';
 

@@ -8,7 +8,6 @@ import type { AnyActorRef } from 'xstate';
 import type { SupervisorContext } from '../../machines/supervisor/index.js';
 import { inFlightCount, type UpstreamContext } from '../../machines/upstream/index.js';
 import type { UpstreamConfig } from '../config/index.js';
-import type { AuthSession } from '../oauth/session.js';
 import { VERSION } from '../version.js';
 import { displayUrl } from './redact.js';
 import { stateToString } from './transitions.js';
@@ -48,11 +47,19 @@ export interface ProxyStatus {
   upstreams: UpstreamStatus[];
 }
 
+/** What the status shows of an upstream's sign-in (an OAuth session has these; the status needs no more of it). */
+export interface SignInFacts {
+  /** When the access token expires (epoch ms), when its lifetime is known. */
+  readonly tokenExpiresAt?: number;
+  /** False when the authorization server gave no refresh token. */
+  readonly refreshable?: boolean;
+}
+
 export interface StatusSources {
   upstreams: readonly UpstreamConfig[];
   /** The supervisor, once the client has initialized. */
   supervisor(): AnyActorRef | undefined;
-  sessions(): ReadonlyMap<string, AuthSession>;
+  sessions(): ReadonlyMap<string, SignInFacts>;
 }
 
 export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): ProxyStatus {

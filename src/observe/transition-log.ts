@@ -4,8 +4,8 @@
  * the wording of these lines lives in one place.
  */
 import type { CallContext } from '../../machines/call/index.js';
-import type { UpstreamCatalog } from '../../machines/types.js';
 import type { UpstreamContext } from '../../machines/upstream/index.js';
+import type { UpstreamCatalog } from '../catalog/index.js';
 import type { Logger } from './log.js';
 import type { Transition, TransitionListener } from './transitions.js';
 

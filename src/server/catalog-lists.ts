@@ -3,8 +3,7 @@
  * supervisor's catalog, and the list_changed notifications that tell the client to list again.
  */
 import type { Server, ServerContext } from '@modelcontextprotocol/server';
-import type { CatalogList } from '../../machines/types.js';
-import type { Catalog, CatalogKind } from '../catalog/index.js';
+import type { Catalog, CatalogKind, CatalogList } from '../catalog/index.js';
 import type { Era } from '../tasks/routing.js';
 import type { ExposedTool } from '../tools/index.js';
 import type { DownstreamSession } from './downstream-session.js';

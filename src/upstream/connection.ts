@@ -15,9 +15,9 @@ import type {
   ForwardedRequest,
   SessionState,
   TransportKind,
-  UpstreamCatalog,
   UpstreamConnection,
 } from '../../machines/types.js';
+import type { UpstreamCatalog } from '../catalog/index.js';
 import { ConnectionLostError, ListError } from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
 import { listsTasks, runsToolCallsAsTasks } from '../tasks/wire.js';

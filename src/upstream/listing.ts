@@ -12,8 +12,8 @@ import {
   type Tool,
 } from '@modelcontextprotocol/client';
 import { z } from 'zod';
-import type { CacheHint } from '../../machines/types.js';
 import { narrowestCacheHint } from '../catalog/cache-hints.js';
+import type { CacheHint } from '../catalog/index.js';
 
 /** Pages followed at most: a server that hands out cursors forever must not keep the proxy listing. */
 const MAX_PAGES = 1_000;

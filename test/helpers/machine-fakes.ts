@@ -5,16 +5,15 @@
  */
 import type { Tool } from '@modelcontextprotocol/client';
 import { type AnyEventObject, createActor, fromCallback, fromPromise } from 'xstate';
-import {
-  type CallOutcome,
-  type ConnectionSignal,
-  EMPTY_CATALOG,
-  type ForwardedRequest,
-  type SessionState,
-  type TransportKind,
-  type UpstreamCatalog,
-  type UpstreamConnection,
+import type {
+  CallOutcome,
+  ConnectionSignal,
+  ForwardedRequest,
+  SessionState,
+  TransportKind,
+  UpstreamConnection,
 } from '../../machines/types.js';
+import { EMPTY_CATALOG, type UpstreamCatalog } from '../../src/catalog/index.js';
 import type { UpstreamFailure } from '../../src/errors/index.js';
 
 /**

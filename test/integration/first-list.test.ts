@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ProtocolError } from '@modelcontextprotocol/client';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EMPTY_CATALOG } from '../../machines/types.js';
+import { EMPTY_CATALOG } from '../../src/catalog/index.js';
 import { CATALOG_FILE, CatalogStore } from '../../src/catalog/persisted.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/log.js';

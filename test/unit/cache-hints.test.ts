@@ -1,9 +1,8 @@
 /** Combining cache hints: the smallest TTL, the narrowest scope, a missing field as the protocol's default. */
 import { MAX_CACHE_TTL_MS } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import { EMPTY_CATALOG, type UpstreamCatalog } from '../../machines/types.js';
 import { narrowestCacheHint } from '../../src/catalog/cache-hints.js';
-import { buildCatalog } from '../../src/catalog/index.js';
+import { buildCatalog, EMPTY_CATALOG, type UpstreamCatalog } from '../../src/catalog/index.js';
 
 describe('narrowestCacheHint', () => {
   it('takes the smallest TTL and is public only when every hint is', () => {

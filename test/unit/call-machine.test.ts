@@ -6,13 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock, waitFor } from 'xstate';
 import { callMachine, LOST_GRACE_MS } from '../../machines/call/index.js';
-import {
-  type CallOutcome,
-  EMPTY_CATALOG,
-  type ForwardedRequest,
-  type UpstreamCatalog,
-  type UpstreamConnection,
-} from '../../machines/types.js';
+import type { CallOutcome, ForwardedRequest, UpstreamConnection } from '../../machines/types.js';
+import { EMPTY_CATALOG, type UpstreamCatalog } from '../../src/catalog/index.js';
 import { NOT_SENT, type UpstreamFailure } from '../../src/errors/index.js';
 import { deferred, FakeConnection, recorder } from '../helpers/machine-fakes.js';
 

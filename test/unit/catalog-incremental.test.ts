@@ -4,8 +4,14 @@
  * time, collisions still settled in config order whatever order the lists came in.
  */
 import { describe, expect, it } from 'vitest';
-import { EMPTY_CATALOG, type UpstreamCatalog } from '../../machines/types.js';
-import { buildCatalog, type Catalog, changedKinds, type UpstreamCatalogSource } from '../../src/catalog/index.js';
+import {
+  buildCatalog,
+  type Catalog,
+  changedKinds,
+  EMPTY_CATALOG,
+  type UpstreamCatalog,
+  type UpstreamCatalogSource,
+} from '../../src/catalog/index.js';
 import { createToolFilter } from '../../src/tools/filter.js';
 
 const tool = (name: string, description = name) => ({ name, description, inputSchema: { type: 'object' as const } });
