@@ -4,6 +4,7 @@
  */
 import { assign, enqueueActions, stateIn } from 'xstate';
 import type { UpstreamCatalog } from '../../src/catalog/index.js';
+import type { UpstreamConnection } from '../types.js';
 import { failureOf, lostDuringCall, sessionsForgotten } from './failures.js';
 import { callsOf } from './selectors.js';
 import { actorError, upstreamSetup } from './setup.js';
@@ -13,6 +14,12 @@ const LISTED = [
   { type: 'adoptCatalog', params: ({ event }: { event: { output: UpstreamCatalog } }) => event.output },
   { type: 'persistCatalog', params: ({ event }: { event: { output: UpstreamCatalog } }) => event.output },
 ] as const;
+
+/** Lists everything on the open session (the first list and every re-list). */
+const LIST_CATALOG = {
+  src: 'listCatalog',
+  input: ({ context }: { context: { connection?: UpstreamConnection } }) => ({ connection: context.connection! }),
+} as const;
 
 /** Where a failed list leads, from the first list and from a re-list alike. */
 const LIST_FAILED = [
@@ -109,12 +116,7 @@ export const connectedState = upstreamSetup.createStateConfig({
   states: {
     listing: {
       on: { 'connection.catalogChanged': { target: 'listing', reenter: true } },
-      invoke: {
-        src: 'listCatalog',
-        input: ({ context }) => ({ connection: context.connection! }),
-        onDone: { target: 'ready', actions: LISTED },
-        onError: LIST_FAILED,
-      },
+      invoke: { ...LIST_CATALOG, onDone: { target: 'ready', actions: LISTED }, onError: LIST_FAILED },
     },
     ready: {
       exit: 'adoptInFlight',
@@ -139,12 +141,7 @@ export const connectedState = upstreamSetup.createStateConfig({
         relisting: {
           // A change announced while listing: list again, the answer on the way may predate it.
           on: { 'connection.catalogChanged': { target: 'relisting', reenter: true } },
-          invoke: {
-            src: 'listCatalog',
-            input: ({ context }) => ({ connection: context.connection! }),
-            onDone: { target: 'idle', actions: LISTED },
-            onError: LIST_FAILED,
-          },
+          invoke: { ...LIST_CATALOG, onDone: { target: 'idle', actions: LISTED }, onError: LIST_FAILED },
         },
       },
     },

@@ -9,7 +9,7 @@ export class OAuthCallbackError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options);
-    this.name = 'OAuthCallbackError';
+    this.name = new.target.name;
   }
 }
 
@@ -26,7 +26,6 @@ export class OAuthAuthorizationDeniedError extends OAuthCallbackError {
       upstream,
       `upstream "${upstream}": sign-in failed: ${error}${errorDescription ? ` (${errorDescription})` : ''}`,
     );
-    this.name = 'OAuthAuthorizationDeniedError';
   }
 }
 
@@ -38,7 +37,6 @@ export class OAuthCallbackTimeoutError extends OAuthCallbackError {
     readonly timeoutMs: number,
   ) {
     super(upstream, `upstream "${upstream}": no sign-in completed within ${formatDuration(timeoutMs)}`);
-    this.name = 'OAuthCallbackTimeoutError';
   }
 }
 
@@ -47,7 +45,6 @@ export class OAuthCallbackAbortedError extends OAuthCallbackError {
   override readonly code = 'ERR_PROXY_OAUTH_ABORTED';
   constructor(upstream: string, why: string, options?: ErrorOptions) {
     super(upstream, `upstream "${upstream}": sign-in wait ${why}`, options);
-    this.name = 'OAuthCallbackAbortedError';
   }
 }
 
