@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { EMPTY_CATALOG, type UpstreamCatalog } from '../../machines/types.js';
 import type { UpstreamConfig } from '../config/index.js';
 import { TokenStoreIoError } from '../errors/index.js';
-import { writePrivateFile } from '../oauth/store.js';
+import { writePrivateFile } from '../oauth/private-files.js';
 
 export const CATALOG_FILE = 'catalog.json';
 

@@ -595,7 +595,7 @@ describe('acquireSignInLock', () => {
       build = await mkdtemp(join(tmpdir(), 'oauth-lock-build-'));
       const sources = [
         'src/oauth/lock.ts',
-        'src/oauth/store.ts',
+        'src/oauth/private-files.ts',
         'src/observe/redact.ts',
         'test/fixtures/lock-holder.ts',
         ...(await readdir(join(PROJECT, 'src/errors'))).map((file) => `src/errors/${file}`),
