@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { DEFAULT_CALLBACK_PORT } from '../config/index.js';
 import {
   OAuthAuthorizationDeniedError,
   OAuthCallbackAbortedError,
@@ -26,9 +27,8 @@ import {
 export { DEFAULT_CALLBACK_PORT_RANGE } from './callback-listen.js';
 export { escapeHtml } from './callback-page.js';
 
-export const DEFAULT_CALLBACK_PORT = 3334;
-export const DEFAULT_OAUTH_TIMEOUT_MS = 300_000;
 export const CALLBACK_PATH = '/callback';
+
 /** setTimeout's limit: a longer delay fires at once, which would turn a long wait into an immediate timeout. */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 /** How many settled states are remembered, so a replayed callback gets "already used" rather than "unknown". */
@@ -44,7 +44,7 @@ export interface CallbackResult {
 }
 
 export interface CallbackServerOptions {
-  /** Preferred port; default `PROXY_OAUTH_CALLBACK_PORT`, else 3334. `0` lets the system pick (tests). */
+  /** Preferred port (`PROXY_OAUTH_CALLBACK_PORT`, resolved in config); default 3334. `0` lets the system pick (tests). */
   port?: number;
   /** Where to look for a free port when the preferred one is taken; inclusive, default [3000, 4000]. */
   range?: [number, number];
@@ -56,32 +56,6 @@ export interface WaitForOptions {
   upstream: string;
   timeoutMs: number;
   signal?: AbortSignal;
-}
-
-/** `PROXY_OAUTH_CALLBACK_PORT`, validated; undefined when unset or blank. */
-export function callbackPortFromEnv(env: NodeJS.ProcessEnv): number | undefined {
-  const raw = env.PROXY_OAUTH_CALLBACK_PORT?.trim();
-  if (!raw) return undefined;
-  const port = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(
-      `PROXY_OAUTH_CALLBACK_PORT must be a port number from 1 to 65535, got ${JSON.stringify(truncate(raw, 40))}`,
-    );
-  }
-  return port;
-}
-
-/** `PROXY_OAUTH_TIMEOUT_MS`, validated; 300000 (5 minutes) when unset or blank. */
-export function oauthTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env.PROXY_OAUTH_TIMEOUT_MS?.trim();
-  if (!raw) return DEFAULT_OAUTH_TIMEOUT_MS;
-  const ms = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_TIMEOUT_MS) {
-    throw new RangeError(
-      `PROXY_OAUTH_TIMEOUT_MS must be a number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(truncate(raw, 40))}`,
-    );
-  }
-  return ms;
 }
 
 interface PendingSignIn {
@@ -121,8 +95,11 @@ export class CallbackServer {
    * order. Rejects with an OAuthCallbackListenError naming the port to free when none is free.
    */
   static async start(options: CallbackServerOptions = {}): Promise<CallbackServer> {
-    const preferred = options.port ?? callbackPortFromEnv(process.env) ?? DEFAULT_CALLBACK_PORT;
-    const { server, port } = await listenOnFreePort(preferred, options.range, options.logger);
+    const { server, port } = await listenOnFreePort(
+      options.port ?? DEFAULT_CALLBACK_PORT,
+      options.range,
+      options.logger,
+    );
     return new CallbackServer(server, port, options.logger);
   }
 

@@ -1,13 +1,13 @@
 /**
  * The token store: one private folder per upstream, `<root>/<upstream>/`, holding `tokens.json` and
  * `client-info.json`, the same files the mcp-devtools proxy (Go) keeps, so either tool can reuse the other's sign-in.
- * Their formats are in token-files.ts; how they are kept private, in private-files.ts.
+ * Where the root is comes from config (PROXY_TOKEN_DIR); the files' formats are token-files.ts, and how they are
+ * kept private private-files.ts.
  *
  * A file that cannot be understood reads as `undefined` and is left where it is for the user; the warning names
  * the file and what is wrong with it, never its content, since the content is secrets.
  */
 import { open, unlink } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { z } from 'zod';
 import { InvalidUpstreamNameError } from '../errors/index.js';
@@ -32,21 +32,6 @@ export { CLIENT_FILE, type StoredClient, type StoredTokens, TOKENS_FILE } from '
 /** A file larger than this is not a token file (and is not read into memory). */
 const MAX_FILE_BYTES = 1024 * 1024;
 const UPSTREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-
-/**
- * `PROXY_TOKEN_DIR` (absolute, relative to the working directory, or starting with `~/`), else
- * `~/.mcp-devtools/oauth`, where mcp-devtools keeps its own.
- */
-export function tokenRoot(env: NodeJS.ProcessEnv): string {
-  const home = (isWindows ? env.USERPROFILE : env.HOME) || homedir();
-  const configured = env.PROXY_TOKEN_DIR?.trim();
-  if (!configured) return join(home, '.mcp-devtools', 'oauth');
-  if (configured === '~') return home;
-  if (configured.startsWith('~/') || (isWindows && configured.startsWith('~\\'))) {
-    return join(home, configured.slice(2));
-  }
-  return resolve(configured);
-}
 
 export interface TokenStoreOptions {
   /** Told about files that are ignored (corrupt, unreadable expiry); the message never holds file content. */

@@ -11,16 +11,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tokenRoot } from '../../src/config/index.js';
 import { InvalidUpstreamNameError, SignInLockTimeoutError } from '../../src/errors/index.js';
 import { acquireSignInLock, SIGN_IN_LOCK_FILE } from '../../src/oauth/lock.js';
-import {
-  CLIENT_FILE,
-  type StoredClient,
-  type StoredTokens,
-  TOKENS_FILE,
-  TokenStore,
-  tokenRoot,
-} from '../../src/oauth/store.js';
+import { CLIENT_FILE, type StoredClient, type StoredTokens, TOKENS_FILE, TokenStore } from '../../src/oauth/store.js';
 
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const posix = process.platform !== 'win32';
