@@ -7,6 +7,7 @@ import JSON5 from 'json5';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import { isDebugEnabled, isProxyEnabled, readCatalogCache, readEnv, readInspect, readStartupTimeoutMs } from './env.js';
+import { describeFileError } from './file-errors.js';
 import { resolveHeaders, stringEntries } from './headers.js';
 import { type HttpProxySettings, readHttpProxySettings } from './http-proxy.js';
 import { type OAuthSettings, readOAuthSettings } from './oauth-settings.js';
@@ -19,7 +20,7 @@ import {
   upstreamSchema,
 } from './schema.js';
 import { readSingleUpstream, SINGLE_UPSTREAM_OPTIONS } from './single-upstream.js';
-import { describeFileError, envPrefixFor, resolveOAuth } from './upstream-oauth.js';
+import { envPrefixFor, resolveOAuth } from './upstream-oauth.js';
 
 type Env = NodeJS.ProcessEnv;
 

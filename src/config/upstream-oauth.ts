@@ -6,6 +6,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readEnv } from './env.js';
+import { describeFileError } from './file-errors.js';
 import { clientFromEnv } from './oauth-settings.js';
 import type { UpstreamConfig } from './schema.js';
 
@@ -14,20 +15,6 @@ type Env = NodeJS.ProcessEnv;
 /** `PROXY_<NAME>_`: the prefix of the per-upstream variables (e.g. PROXY_ATLASSIAN_CLIENT_ID). */
 export function envPrefixFor(name: string): string {
   return `PROXY_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
-}
-
-const FILE_ERRORS: Record<string, string> = {
-  ENOENT: 'not found',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EISDIR: 'is a directory',
-  ENOTDIR: 'not found (a parent is not a directory)',
-};
-
-export function describeFileError(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code !== undefined) return FILE_ERRORS[code] ?? code;
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
