@@ -57,7 +57,7 @@ export async function openInBrowser(url: string, options: OpenInBrowserOptions):
 }
 
 /**
- * Whether a sign-in should not count on a browser at all (the device flow's cue, session.ts): `BROWSER=none`, or
+ * Whether a sign-in should not count on a browser at all (the device flow's cue, device-flow.ts): `BROWSER=none`, or
  * a machine without a graphical session, where xdg-open can only fail. A `BROWSER` command is the user's word that
  * something can open the link.
  */

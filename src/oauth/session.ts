@@ -1,8 +1,9 @@
 /**
  * One upstream's OAuth state, shared by its transports and driven by its statechart: the transports ask it for
  * the access token before every request (and to refresh once on a 401); the `discovering`, `refreshing` and
- * `authorizing` states call `discover`, `refresh` and `signIn`. The SDK's building blocks do the protocol work;
- * this file decides which to call, keeps the tokens in the store, and never lets a secret into a message.
+ * `authorizing` states call `discover`, `refresh` and `signIn`. The SDK's building blocks do the protocol work,
+ * through the files named where they are called; this one decides which to call and when, and never lets a secret
+ * into a message. Its settings come resolved from config: it reads no environment variable.
  */
 import {
   type AuthProvider,
