@@ -6,7 +6,7 @@
 // First, for its effect: the young generation is held small before anything else allocates (see ./heap.ts).
 import './hold-young-generation.js';
 import { parseArgs } from 'node:util';
-import { isDebugEnabled, loadConfig } from './config/index.js';
+import { loadConfig } from './config/index.js';
 import { ConfigError } from './errors/index.js';
 import { createLogger, flushLogs } from './observe/log.js';
 import { startProxy } from './proxy.js';
@@ -71,7 +71,6 @@ async function main(): Promise<void> {
     return;
   }
 
-  const logger = createLogger({ debug: isDebugEnabled(process.env) });
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
     config = await loadConfig({
@@ -82,6 +81,7 @@ async function main(): Promise<void> {
   } catch (error) {
     exitOnConfigError(error);
   }
+  const logger = createLogger({ debug: config.debug });
   for (const notice of config.notices) logger.warn(notice);
   if (config.upstreams.length === 0 && config.notices.length === 0) {
     logger.warn(

@@ -10,8 +10,7 @@ import type { UpstreamContext } from '../machines/upstream/index.js';
 import type { UpstreamCatalog } from './catalog/index.js';
 import { CatalogStore } from './catalog/persisted.js';
 import type { ProxyConfig } from './config/index.js';
-import { callbackPortFromEnv, closeSharedCallbackServer, oauthTimeoutFromEnv } from './oauth/callback.js';
-import { tokenRoot } from './oauth/store.js';
+import { closeSharedCallbackServer } from './oauth/callback.js';
 import type { Logger } from './observe/log.js';
 import { registerSecret } from './observe/redact.js';
 import type { StatelyBridge } from './observe/stately.js';
@@ -24,7 +23,7 @@ import type { SupervisorActor } from './server/downstream-session.js';
 import { watchListenedUris } from './server/listen-subscriptions.js';
 import { createToolFilter } from './tools/index.js';
 import { provideUpstreamMachine } from './upstream/actors.js';
-import { closeHttpAgent } from './upstream/http.js';
+import { closeHttpAgent, useHttpProxy } from './upstream/http.js';
 
 /** Shutdown must finish within 2 s; ending upstream sessions gets most of it. */
 const SESSION_END_BUDGET_MS = 1_500;
@@ -46,19 +45,11 @@ export interface StartOptions {
   config: ProxyConfig;
   logger: Logger;
   transport: Transport;
-  /** Where OAuth settings (PROXY_TOKEN_DIR, PROXY_OAUTH_*, PROXY_<NAME>_CLIENT_*) and BROWSER come from. */
-  env?: NodeJS.ProcessEnv;
   /** More transition listeners (the demo, tests); the stderr log of upstream states is always on. */
   onTransition?: TransitionListener;
 }
 
-export async function startProxy({
-  config,
-  logger,
-  transport,
-  onTransition,
-  env = process.env,
-}: StartOptions): Promise<RunningProxy> {
+export async function startProxy({ config, logger, transport, onTransition }: StartOptions): Promise<RunningProxy> {
   const statusListeners = new Set<() => void>();
   const listeners: TransitionListener[] = [
     logUpstreamStates(logger),
@@ -92,14 +83,13 @@ export async function startProxy({
     onChange: (listener) => onStatusChange(listener),
   });
 
-  const catalogStores = config.catalogCache ? createCatalogStores(config, env, logger) : new Map();
+  useHttpProxy(config.httpProxy);
+  const catalogStores = config.catalogCache ? createCatalogStores(config, logger) : new Map();
   const savedCatalogs = await readCatalogs(catalogStores);
   const upstreams = provideUpstreamMachine({
     upstreams: config.upstreams,
-    env,
+    oauth: config.oauth,
     logger,
-    signInTimeoutMs: oauthTimeoutFromEnv(env),
-    callbackPort: callbackPortFromEnv(env),
     bridge: downstream.bridge,
     catalogStores,
   });
@@ -184,8 +174,8 @@ export async function startProxy({
 }
 
 /** One store per upstream, beside its tokens. */
-function createCatalogStores(config: ProxyConfig, env: NodeJS.ProcessEnv, logger: Logger): Map<string, CatalogStore> {
-  const root = tokenRoot(env);
+function createCatalogStores(config: ProxyConfig, logger: Logger): Map<string, CatalogStore> {
+  const root = config.oauth.tokenRoot;
   return new Map(
     config.upstreams.map((upstream) => [
       upstream.name,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { UpstreamConfig } from '../config/index.js';
 import { TokenStoreIoError } from '../errors/index.js';
-import { writePrivateFile } from '../oauth/store.js';
+import { writePrivateFile } from '../files/private-files.js';
 import { EMPTY_CATALOG, type UpstreamCatalog } from './types.js';
 
 export const CATALOG_FILE = 'catalog.json';

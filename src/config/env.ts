@@ -25,22 +25,27 @@ export function isDebugEnabled(env: Env): boolean {
   return value === '1' || value === 'true';
 }
 
-/** PROXY_CATALOG_CACHE: on unless 0/false/no/off; anything else is added to `problems`. */
-export function readCatalogCache(env: Env, problems: string[]): boolean {
-  const value = readEnv(env, 'PROXY_CATALOG_CACHE')?.toLowerCase();
-  if (value === undefined || ['1', 'true', 'yes', 'on'].includes(value)) return true;
-  if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  problems.push('PROXY_CATALOG_CACHE must be 1 or 0 (true/false, yes/no, on/off)');
-  return true;
+const ON = ['1', 'true', 'yes', 'on'];
+const OFF = ['0', 'false', 'no', 'off'];
+
+/** A switch: 1/true/yes/on or 0/false/no/off, `fallback` when unset; anything else is added to `problems`. */
+function readSwitch(env: Env, name: string, fallback: boolean, problems: string[]): boolean {
+  const value = readEnv(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (ON.includes(value)) return true;
+  if (OFF.includes(value)) return false;
+  problems.push(`${name} must be 1 or 0 (true/false, yes/no, on/off)`);
+  return fallback;
 }
 
-/** PROXY_INSPECT: 1/true/yes/on or 0/false/no/off (unset is off); anything else is added to `problems`. */
+/** PROXY_CATALOG_CACHE: on unless switched off. */
+export function readCatalogCache(env: Env, problems: string[]): boolean {
+  return readSwitch(env, 'PROXY_CATALOG_CACHE', true, problems);
+}
+
+/** PROXY_INSPECT: off unless switched on. */
 export function readInspect(env: Env, problems: string[]): boolean {
-  const value = readEnv(env, 'PROXY_INSPECT')?.toLowerCase();
-  if (value === undefined || ['0', 'false', 'no', 'off'].includes(value)) return false;
-  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
-  problems.push('PROXY_INSPECT must be 1 or 0 (true/false, yes/no, on/off)');
-  return false;
+  return readSwitch(env, 'PROXY_INSPECT', false, problems);
 }
 
 /** PROXY_STARTUP_TIMEOUT_MS, or the default; a bad value is added to `problems`. */
@@ -85,20 +90,4 @@ export function expandEnvReferences(text: string, env: Env): { value: string; mi
     return replacement;
   });
   return { value, missing };
-}
-
-/** Loopback names a browser can be sent back to; the callback server listens on 127.0.0.1 whatever the name. */
-const CALLBACK_HOSTS = ['localhost', '127.0.0.1'];
-
-/**
- * `PROXY_OAUTH_CALLBACK_HOST`: the host of a static client's default redirect URI, `localhost` as in mcp-devtools
- * (`http://localhost:3334/callback`), whose users registered their clients for it.
- */
-export function readCallbackHost(env: Env, problems?: string[]): string {
-  const raw = readEnv(env, 'PROXY_OAUTH_CALLBACK_HOST');
-  if (raw === undefined) return 'localhost';
-  const host = raw.toLowerCase();
-  if (CALLBACK_HOSTS.includes(host)) return host;
-  problems?.push('PROXY_OAUTH_CALLBACK_HOST must be localhost or 127.0.0.1 (the callback listens on 127.0.0.1 only)');
-  return 'localhost';
 }

@@ -4,12 +4,11 @@ export {
   isDebugEnabled,
   isProxyEnabled,
   MAX_TIMER_MS,
-  readCallbackHost,
   readEnv,
   readStartupTimeoutMs,
 } from './env.js';
+export { type HttpProxySettings, readHttpProxySettings } from './http-proxy.js';
 export {
-  envPrefixFor,
   type LoadConfigOptions,
   loadConfig,
   PROXY_DISABLED_NOTICE,
@@ -17,6 +16,15 @@ export {
   parseUpstreams,
   proxyDisabledNotice,
 } from './load.js';
+export {
+  type BrowserSettings,
+  DEFAULT_CALLBACK_PORT,
+  DEFAULT_OAUTH_TIMEOUT_MS,
+  type OAuthSettings,
+  readBrowserSettings,
+  readOAuthSettings,
+  tokenRoot,
+} from './oauth-settings.js';
 export {
   DEFAULT_CALL_TIMEOUT_MS,
   MAX_NAME_LENGTH,
@@ -26,3 +34,4 @@ export {
   type UpstreamConfig,
 } from './schema.js';
 export { SINGLE_UPSTREAM_NAME } from './single-upstream.js';
+export { applyEnvClient, envPrefixFor } from './upstream-oauth.js';

@@ -2,23 +2,15 @@
  * Loads the upstreams from a --config file, PROXY_UPSTREAMS or the single-upstream PROXY_URL, and reports every
  * problem at once: a user fixing a config should not have to restart once per typo.
  */
-import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
-import { callbackPortFromEnv, oauthTimeoutFromEnv } from '../oauth/callback.js';
-import {
-  expandEnvReferences,
-  isDebugEnabled,
-  isProxyEnabled,
-  readCallbackHost,
-  readCatalogCache,
-  readEnv,
-  readInspect,
-  readStartupTimeoutMs,
-} from './env.js';
+import { isDebugEnabled, isProxyEnabled, readCatalogCache, readEnv, readInspect, readStartupTimeoutMs } from './env.js';
+import { describeFileError } from './file-errors.js';
+import { resolveHeaders, stringEntries } from './headers.js';
+import { type HttpProxySettings, readHttpProxySettings } from './http-proxy.js';
+import { type OAuthSettings, readOAuthSettings } from './oauth-settings.js';
 import {
   describeUpstreamIssues,
   toUpstreamConfig,
@@ -28,6 +20,7 @@ import {
   upstreamSchema,
 } from './schema.js';
 import { readSingleUpstream, SINGLE_UPSTREAM_OPTIONS } from './single-upstream.js';
+import { envPrefixFor, resolveOAuth } from './upstream-oauth.js';
 
 type Env = NodeJS.ProcessEnv;
 
@@ -41,6 +34,10 @@ export interface ProxyConfig {
   inspect: boolean;
   /** PROXY_CATALOG_CACHE (default on): answer the first lists from each upstream's last persisted catalog. */
   catalogCache: boolean;
+  /** PROXY_OAUTH_*, PROXY_TOKEN_DIR and BROWSER: the sign-in's settings, whatever the upstreams. */
+  oauth: OAuthSettings;
+  /** HTTP_PROXY, HTTPS_PROXY and NO_PROXY, as written (checked when the HTTP agent is built). */
+  httpProxy: HttpProxySettings;
   /** Not errors, but worth telling the user on stderr (an ignored PROXY_UPSTREAMS, say). */
   notices: string[];
   source: 'file' | 'env' | 'none';
@@ -78,15 +75,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const inspect = options.flags?.inspect ?? readInspect(env, problems);
   const trace = options.flags?.trace ?? readEnv(env, 'PROXY_TRACE');
   const catalogCache = readCatalogCache(env, problems);
-  readCallbackHost(env, problems);
-  // Read again where they are used; checked here so a typo stops the proxy like any other configuration error.
-  for (const check of [callbackPortFromEnv, oauthTimeoutFromEnv]) {
-    try {
-      check(env);
-    } catch (error) {
-      problems.push((error as Error).message);
-    }
-  }
+  const oauth = readOAuthSettings(env, problems);
   const isSet = (name: string) => readEnv(env, name) !== undefined;
   const envSources = ENV_SOURCES.filter(isSet);
   const singleOptions = SINGLE_UPSTREAM_OPTIONS.filter(isSet);
@@ -119,7 +108,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return { upstreams, startupTimeoutMs, debug: isDebugEnabled(env), trace, inspect, catalogCache, notices, source };
+  const debug = isDebugEnabled(env);
+  const httpProxy = readHttpProxySettings(env);
+  return { upstreams, startupTimeoutMs, debug, trace, inspect, catalogCache, oauth, httpProxy, notices, source };
 }
 
 /**
@@ -133,11 +124,6 @@ export function parseUpstreams(text: string, sourceName: string, env: Env, wrapp
   return upstreams;
 }
 
-/** `PROXY_<NAME>_`: the prefix of the per-upstream variables (e.g. PROXY_ATLASSIAN_CLIENT_ID). */
-export function envPrefixFor(name: string): string {
-  return `PROXY_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
-}
-
 async function readConfigFile(path: string, problems: string[]): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
@@ -145,20 +131,6 @@ async function readConfigFile(path: string, problems: string[]): Promise<string 
     problems.push(`cannot read config file ${path}: ${describeFileError(error)}`);
     return undefined;
   }
-}
-
-const FILE_ERRORS: Record<string, string> = {
-  ENOENT: 'not found',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EISDIR: 'is a directory',
-  ENOTDIR: 'not found (a parent is not a directory)',
-};
-
-function describeFileError(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code !== undefined) return FILE_ERRORS[code] ?? code;
-  return error instanceof Error ? error.message : String(error);
 }
 
 const fileSchema = z.strictObject({ upstreams: z.array(z.unknown()) });
@@ -262,70 +234,8 @@ function validateUpstream(
   const headers = resolveHeaders(stringEntries(raw.headers), env, report);
   if (!result.success || problems.length > before) return undefined;
   const upstream = toUpstreamConfig(result.data, headers);
-  if (upstream.oauth) resolveOAuth(upstream, result.data.oauth?.privateKeyFile, env, report);
+  resolveOAuth(upstream, result.data.oauth?.privateKeyFile, env, report);
   return problems.length > before ? undefined : upstream;
-}
-
-/**
- * What the OAuth settings need from outside the config text: the private key (a file, or
- * `PROXY_<NAME>_PRIVATE_KEY`), and for the client_credentials grant a client that can authenticate by itself.
- */
-function resolveOAuth(upstream: UpstreamConfig, keyFile: string | undefined, env: Env, report: (line: string) => void) {
-  const oauth = upstream.oauth!;
-  const prefix = envPrefixFor(upstream.name);
-  // The path was only for this function (schema.ts): the key it names is what the proxy uses.
-  delete oauth.privateKeyFile;
-  if (keyFile !== undefined) {
-    try {
-      oauth.privateKey = readFileSync(keyFile, 'utf8');
-    } catch (error) {
-      report(`oauth.private_key_file: cannot read ${keyFile}: ${describeFileError(error)}`);
-      return;
-    }
-  }
-  const keySource =
-    keyFile !== undefined ? 'oauth.private_key_file' : oauth.privateKey !== undefined ? 'oauth.private_key' : undefined;
-  oauth.privateKey ??= readEnv(env, `${prefix}PRIVATE_KEY`);
-  if (oauth.privateKey !== undefined) {
-    const problem = privateKeyProblem(oauth.privateKey, oauth.privateKeyAlg);
-    if (problem) report(`${keySource ?? `${prefix}PRIVATE_KEY`} ${problem}`);
-  }
-  if (oauth.grant !== 'client_credentials') return;
-  const clientId = readEnv(env, `${prefix}CLIENT_ID`) ?? oauth.clientId;
-  const secret = readEnv(env, `${prefix}CLIENT_SECRET`) ?? oauth.clientSecret;
-  if (clientId === undefined) {
-    report(`oauth.grant "client_credentials" needs oauth.client_id (or ${prefix}CLIENT_ID)`);
-  } else if (secret === undefined && oauth.privateKey === undefined) {
-    report(
-      `oauth.grant "client_credentials" needs oauth.client_secret (or ${prefix}CLIENT_SECRET), or a private key (oauth.private_key, oauth.private_key_file or ${prefix}PRIVATE_KEY)`,
-    );
-  }
-}
-
-/** JWS algorithm families by the key type they need. */
-const KEY_TYPES: Record<string, string[]> = {
-  ES: ['ec'],
-  RS: ['rsa'],
-  PS: ['rsa', 'rsa-pss'],
-  Ed: ['ed25519', 'ed448'],
-};
-
-/**
- * Why a private key cannot sign client assertions, or undefined: checked here so that a bad key stops the proxy at
- * start with the field named, rather than failing every token request later. Never quotes the key.
- */
-function privateKeyProblem(pem: string, alg: string | undefined): string | undefined {
-  let type: string | undefined;
-  try {
-    type = createPrivateKey(pem).asymmetricKeyType;
-  } catch {
-    return 'is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)';
-  }
-  const family = alg?.slice(0, 2);
-  if (alg !== undefined && family !== undefined && !KEY_TYPES[family]?.includes(type ?? '')) {
-    return `holds an ${type?.toUpperCase()} key, which cannot sign ${alg} (oauth.private_key_alg)`;
-  }
-  return undefined;
 }
 
 // Names are compared ignoring case (token directories live on case-insensitive file systems too) and by env
@@ -344,37 +254,4 @@ function checkUniqueName(name: string, position: number, seen: SeenNames, report
   }
   if (sameName === undefined) seen.byName.set(lower, { index: position, name });
   if (samePrefix === undefined) seen.byPrefix.set(prefix, { index: position, name });
-}
-
-// HTTP token characters (RFC 9110 §5.6.2).
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// A CR or LF would let a value inject headers; NUL is rejected by every HTTP client anyway.
-const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
-
-/** Checks names and expands `${VAR}` in values. Messages name the header and variable, never the value. */
-function resolveHeaders(headers: [string, string][], env: Env, report: (line: string) => void): Record<string, string> {
-  const resolved: Record<string, string> = {};
-  const seen = new Map<string, string>();
-  for (const [name, template] of headers) {
-    const header = JSON.stringify(name);
-    if (!HEADER_NAME.test(name)) {
-      report(`header name ${header} is not a valid HTTP header name`);
-      continue;
-    }
-    const first = seen.get(name.toLowerCase());
-    if (first !== undefined) report(`header ${header} repeats ${JSON.stringify(first)} (header names ignore case)`);
-    seen.set(name.toLowerCase(), first ?? name);
-    const { value, missing } = expandEnvReferences(template, env);
-    for (const variable of missing) report(`header ${header} references \${${variable}}, which is not set`);
-    // Checked after expansion: a variable's value can hold a line break too.
-    if (UNSAFE_HEADER_VALUE.test(value)) report(`header ${header} value must not contain CR, LF or NUL`);
-    resolved[name] = value;
-  }
-  return resolved;
-}
-
-/** The string-valued entries of `headers` as written; zod reports everything else about it. */
-function stringEntries(headers: unknown): [string, string][] {
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return [];
-  return Object.entries(headers).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
 }

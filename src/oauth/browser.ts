@@ -4,6 +4,7 @@
  * the system's way. Nothing spawned here may inherit stdout, which carries JSON-RPC alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { BrowserSettings } from '../config/index.js';
 import type { Logger } from '../observe/log.js';
 
 export type BrowserOutcome = 'opened' | 'printed';
@@ -11,8 +12,8 @@ export type BrowserOutcome = 'opened' | 'printed';
 export interface OpenInBrowserOptions {
   /** The upstream signing in, named in every line. */
   upstream: string;
-  /** Where `BROWSER` is read from; default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** `BROWSER` and the machine's graphical session, resolved in config (oauth-settings.ts). */
+  browser: BrowserSettings;
   logger: Logger;
   /** How long a launcher that is still running counts as having opened the URL; default 1000 ms. */
   settleMs?: number;
@@ -29,7 +30,6 @@ const DEFAULT_SETTLE_MS = 1000;
  */
 export async function openInBrowser(url: string, options: OpenInBrowserOptions): Promise<BrowserOutcome> {
   const { upstream, logger } = options;
-  const env = options.env ?? process.env;
   const settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
   try {
     logger.info(`upstream "${upstream}": sign in at ${oneLine(url)}`);
@@ -37,8 +37,8 @@ export async function openInBrowser(url: string, options: OpenInBrowserOptions):
     // A broken stderr must not turn a sign-in into a crash; nothing else can be done about it here.
   }
   try {
-    const browser = env.BROWSER?.trim();
-    if (browserDisabled(env)) {
+    const { command: browser, disabled } = options.browser;
+    if (disabled) {
       logger.debug(`upstream "${upstream}": BROWSER=none, not opening a browser`);
       return 'printed';
     }
@@ -56,24 +56,15 @@ export async function openInBrowser(url: string, options: OpenInBrowserOptions):
   }
 }
 
-/** `BROWSER=none`: the user asked for the printed link only. */
-function browserDisabled(env: NodeJS.ProcessEnv): boolean {
-  return env.BROWSER?.trim().toLowerCase() === 'none';
-}
-
 /**
- * Whether a sign-in should not count on a browser at all (the device flow's cue, session.ts): `BROWSER=none`, or
- * Linux with no graphical session (no DISPLAY, no WAYLAND_DISPLAY: a server, a container, ssh without X
- * forwarding), where xdg-open can only fail. WSL opens the Windows browser, so it counts as having one. A
- * `BROWSER` command is the user's word that something can open the link, and elsewhere (macOS, Windows) the
- * system's opener is taken to work.
+ * Whether a sign-in should not count on a browser at all (the device flow's cue, device-flow.ts): `BROWSER=none`, or
+ * a machine without a graphical session, where xdg-open can only fail. A `BROWSER` command is the user's word that
+ * something can open the link.
  */
-export function noBrowserAvailable(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): boolean {
-  if (browserDisabled(env)) return true;
-  if (env.BROWSER?.trim()) return false;
-  if (platform !== 'linux') return false;
-  if (env.WSL_DISTRO_NAME || env.WSL_INTEROP) return false;
-  return !env.DISPLAY && !env.WAYLAND_DISPLAY;
+export function noBrowserAvailable(browser: BrowserSettings): boolean {
+  if (browser.disabled) return true;
+  if (browser.command) return false;
+  return browser.headless;
 }
 
 /** Runs `BROWSER` (a command with arguments, no shell); resolves undefined when it launched, else why not. */

@@ -5,22 +5,30 @@
  * other site (src/http/loopback.ts), and it never logs, echoes or puts in an error the authorization code.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { DEFAULT_CALLBACK_PORT } from '../config/index.js';
 import {
   OAuthAuthorizationDeniedError,
   OAuthCallbackAbortedError,
-  OAuthCallbackListenError,
   OAuthCallbackTimeoutError,
 } from '../errors/index.js';
 import { type LoopbackGuard, loopbackGuard } from '../http/loopback.js';
 import type { Logger } from '../observe/log.js';
+import { LOOPBACK, listenOnFreePort } from './callback-listen.js';
+import {
+  sendBadRequest,
+  sendDenied,
+  sendIncomplete,
+  sendNotFound,
+  sendSignedIn,
+  sendUnrecognized,
+} from './callback-page.js';
 
-export const DEFAULT_CALLBACK_PORT = 3334;
-export const DEFAULT_CALLBACK_PORT_RANGE: readonly [number, number] = [3000, 4000];
-export const DEFAULT_OAUTH_TIMEOUT_MS = 300_000;
+export { DEFAULT_CALLBACK_PORT_RANGE } from './callback-listen.js';
+export { escapeHtml } from './callback-page.js';
+
 export const CALLBACK_PATH = '/callback';
 
-const LOOPBACK = '127.0.0.1';
 /** setTimeout's limit: a longer delay fires at once, which would turn a long wait into an immediate timeout. */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 /** How many settled states are remembered, so a replayed callback gets "already used" rather than "unknown". */
@@ -36,7 +44,7 @@ export interface CallbackResult {
 }
 
 export interface CallbackServerOptions {
-  /** Preferred port; default `PROXY_OAUTH_CALLBACK_PORT`, else 3334. `0` lets the system pick (tests). */
+  /** Preferred port (`PROXY_OAUTH_CALLBACK_PORT`, resolved in config); default 3334. `0` lets the system pick (tests). */
   port?: number;
   /** Where to look for a free port when the preferred one is taken; inclusive, default [3000, 4000]. */
   range?: [number, number];
@@ -48,32 +56,6 @@ export interface WaitForOptions {
   upstream: string;
   timeoutMs: number;
   signal?: AbortSignal;
-}
-
-/** `PROXY_OAUTH_CALLBACK_PORT`, validated; undefined when unset or blank. */
-export function callbackPortFromEnv(env: NodeJS.ProcessEnv): number | undefined {
-  const raw = env.PROXY_OAUTH_CALLBACK_PORT?.trim();
-  if (!raw) return undefined;
-  const port = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(
-      `PROXY_OAUTH_CALLBACK_PORT must be a port number from 1 to 65535, got ${JSON.stringify(truncate(raw, 40))}`,
-    );
-  }
-  return port;
-}
-
-/** `PROXY_OAUTH_TIMEOUT_MS`, validated; 300000 (5 minutes) when unset or blank. */
-export function oauthTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env.PROXY_OAUTH_TIMEOUT_MS?.trim();
-  if (!raw) return DEFAULT_OAUTH_TIMEOUT_MS;
-  const ms = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_TIMEOUT_MS) {
-    throw new RangeError(
-      `PROXY_OAUTH_TIMEOUT_MS must be a number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(truncate(raw, 40))}`,
-    );
-  }
-  return ms;
 }
 
 interface PendingSignIn {
@@ -113,27 +95,12 @@ export class CallbackServer {
    * order. Rejects with an OAuthCallbackListenError naming the port to free when none is free.
    */
   static async start(options: CallbackServerOptions = {}): Promise<CallbackServer> {
-    const preferred = options.port ?? callbackPortFromEnv(process.env) ?? DEFAULT_CALLBACK_PORT;
-    const [low, high] = options.range ?? DEFAULT_CALLBACK_PORT_RANGE;
-    if (!Number.isInteger(preferred) || preferred < 0 || preferred > 65535) {
-      throw new RangeError(`OAuth callback port must be from 0 to 65535, got ${preferred}`);
-    }
-    if (!Number.isInteger(low) || !Number.isInteger(high) || low < 1 || high > 65535 || low > high) {
-      throw new RangeError(`OAuth callback port range must be within 1-65535, got ${low}-${high}`);
-    }
-    const logger = options.logger;
-    const first = await listen(preferred);
-    if (typeof first !== 'string') return new CallbackServer(first, boundPort(first), logger);
-    for (const port of shuffle(rangeOf(low, high).filter((port) => port !== preferred))) {
-      const server = await listen(port);
-      if (typeof server === 'string') continue;
-      logger?.warn(`OAuth callback port ${preferred} is ${first}; using ${port} instead`);
-      return new CallbackServer(server, port, logger);
-    }
-    throw new OAuthCallbackListenError(
-      `OAuth callback port ${preferred} is ${first}, and no port from ${low} to ${high} is free: free port ${preferred} ` +
-        'or set PROXY_OAUTH_CALLBACK_PORT to a free port',
+    const { server, port } = await listenOnFreePort(
+      options.port ?? DEFAULT_CALLBACK_PORT,
+      options.range,
+      options.logger,
     );
+    return new CallbackServer(server, port, options.logger);
   }
 
   /** Answers callbacks on `path` too: a static client's redirect URI need not end in /callback. */
@@ -218,11 +185,11 @@ export class CallbackServer {
     try {
       url = new URL(request.url ?? '/', `http://${LOOPBACK}`);
     } catch {
-      send(response, 400, 'Bad request', '<p>This request could not be read.</p>');
+      sendBadRequest(response);
       return;
     }
     if (request.method !== 'GET' || !this.paths.has(url.pathname)) {
-      send(response, 404, 'Not found', '<p>Nothing here.</p>');
+      sendNotFound(response);
       return;
     }
     const params = url.searchParams;
@@ -234,33 +201,16 @@ export class CallbackServer {
       this.logger?.warn(
         `OAuth callback refused: ${reused ? 'its state was already used or has expired' : 'no sign-in is waiting for its state'}`,
       );
-      send(
-        response,
-        400,
-        'Sign-in link not recognized',
-        `<p>${
-          reused
-            ? 'This sign-in response was already used, or its sign-in has timed out.'
-            : 'This sign-in response does not belong to a sign-in in progress.'
-        } Nothing was changed.</p><p>Start the sign-in again from your MCP client if it is still needed.</p>`,
-      );
+      sendUnrecognized(response, reused);
       return;
     }
-    const upstream = escapeHtml(entry.upstream);
     const error = params.get('error');
     if (error !== null) {
       const code = printable(error, 100) || 'unknown_error';
       const description = printable(params.get('error_description') ?? '', 300) || undefined;
       this.logger?.warn(`upstream "${entry.upstream}": sign-in refused by the authorization server: ${code}`);
       entry.reject(new OAuthAuthorizationDeniedError(entry.upstream, code, description));
-      send(
-        response,
-        200,
-        `Sign-in to ${entry.upstream} failed`,
-        `<p>Sign-in to <strong>${upstream}</strong> failed: <code>${escapeHtml(code)}</code>${
-          description ? ` — ${escapeHtml(description)}` : ''
-        }.</p><p>You can close this tab and try again from your MCP client.</p>`,
-      );
+      sendDenied(response, entry.upstream, code, description);
       return;
     }
     const codes = params.getAll('code');
@@ -268,23 +218,13 @@ export class CallbackServer {
     if (codes.length !== 1 || !code) {
       // The authorization server always sends a code or an error: keep waiting for a real response.
       this.logger?.warn(`upstream "${entry.upstream}": OAuth callback without a code ignored; still waiting`);
-      send(
-        response,
-        400,
-        'Sign-in response incomplete',
-        `<p>The sign-in response for <strong>${upstream}</strong> carries no authorization code. The sign-in is still waiting.</p>`,
-      );
+      sendIncomplete(response, entry.upstream);
       return;
     }
     const iss = params.get('iss') ?? undefined;
     this.logger?.debug(`upstream "${entry.upstream}": OAuth callback received`);
     entry.resolve({ code, state: entry.state, ...(iss === undefined ? {} : { iss }), params });
-    send(
-      response,
-      200,
-      `Signed in to ${entry.upstream}`,
-      `<p>Signed in to <strong>${upstream}</strong>. You can close this tab.</p>`,
-    );
+    sendSignedIn(response, entry.upstream);
   }
 
   /** Compares against every pending state, in constant time for each and without stopping at a match. */
@@ -332,77 +272,8 @@ export async function closeSharedCallbackServer(): Promise<void> {
   await server?.close();
 }
 
-/** A server listening on 127.0.0.1:port, or why not when the port is unavailable; other failures reject. */
-function listen(port: number): Promise<Server | 'in use' | 'not permitted'> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    const onError = (error: NodeJS.ErrnoException) => {
-      server.off('listening', onListening);
-      if (error.code === 'EADDRINUSE') resolve('in use');
-      else if (error.code === 'EACCES') resolve('not permitted');
-      else {
-        reject(
-          new OAuthCallbackListenError(`OAuth callback server cannot listen on ${LOOPBACK}:${port}: ${error.message}`, {
-            cause: error,
-          }),
-        );
-      }
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve(server);
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen({ host: LOOPBACK, port });
-  });
-}
-
-function boundPort(server: Server): number {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('OAuth callback server has no TCP address');
-  return address.port;
-}
-
-function rangeOf(low: number, high: number): number[] {
-  return Array.from({ length: high - low + 1 }, (_, index) => low + index);
-}
-
-/** Fisher-Yates: two proxies started together should not race for the same fallback port. */
-function shuffle<T>(items: T[]): T[] {
-  for (let index = items.length - 1; index > 0; index--) {
-    const other = Math.floor(Math.random() * (index + 1));
-    [items[index], items[other]] = [items[other]!, items[index]!];
-  }
-  return items;
-}
-
 function digestOf(state: string): Buffer {
   return createHash('sha256').update(state, 'utf8').digest();
-}
-
-function send(response: ServerResponse, status: number, title: string, body: string): void {
-  const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5}</style>
-</head><body><h1>${escapeHtml(title)}</h1>${body}<p><small>mcp-upstream-proxy</small></p></body></html>
-`;
-  response.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
-    'content-length': Buffer.byteLength(html),
-    'cache-control': 'no-store',
-    // The address bar holds the code: keep it out of any Referer, and let the page load nothing at all.
-    'referrer-policy': 'no-referrer',
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
-    'x-content-type-options': 'nosniff',
-    'x-frame-options': 'DENY',
-  });
-  response.end(html);
-}
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'`]/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
 /** Text from the query string made safe for a log line or an error message: no control characters, bounded. */

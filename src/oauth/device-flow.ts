@@ -18,6 +18,7 @@ import {
   selectClientAuthMethod,
 } from '@modelcontextprotocol/client';
 import { z } from 'zod';
+import type { BrowserSettings, UpstreamConfig } from '../config/index.js';
 import {
   AuthInsecureError,
   DeviceFlowError,
@@ -27,8 +28,10 @@ import {
 } from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
 import { registerSecret } from '../observe/redact.js';
-import { type ChosenClient, DEVICE_CODE_GRANT } from './client-identity.js';
+import { noBrowserAvailable } from './browser.js';
 import type { PendingSignIn } from './pending-sign-in.js';
+import { DEVICE_CODE_GRANT } from './registration.js';
+import type { ChosenClient } from './static-client.js';
 
 /** RFC 8628 §3.5: the polling interval when the server names none, and what `slow_down` adds to it. */
 const DEFAULT_INTERVAL_S = 5;
@@ -72,6 +75,16 @@ export interface DeviceSignInOptions {
 export function deviceAuthorizationEndpoint(metadata: AuthorizationServerMetadata | undefined): string | undefined {
   const endpoint = (metadata as { device_authorization_endpoint?: unknown } | undefined)?.device_authorization_endpoint;
   return typeof endpoint === 'string' && URL.canParse(endpoint) ? endpoint : undefined;
+}
+
+/**
+ * `oauth.flow: "device"`, or no flow configured, no browser to open (browser.ts) and a server that offers the
+ * device grant. A configured "device" against a server without it fails in `deviceEndpointFor`, with a message.
+ */
+export function usesDeviceFlow(upstream: UpstreamConfig, info: OAuthServerInfo, browser: BrowserSettings): boolean {
+  const flow = upstream.oauth?.flow;
+  if (flow !== undefined) return flow === 'device';
+  return deviceAuthorizationEndpoint(info.authorizationServerMetadata) !== undefined && noBrowserAvailable(browser);
 }
 
 /**

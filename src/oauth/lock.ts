@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { type SignInLockHolder, SignInLockTimeoutError } from '../errors/index.js';
-import { ensurePrivateDir } from './store.js';
+import { ensurePrivateDir } from '../files/private-files.js';
 
 export const SIGN_IN_LOCK_FILE = 'sign-in.lock';
 const TAKEOVER_FILE = `${SIGN_IN_LOCK_FILE}.takeover`;

@@ -2,11 +2,12 @@
 import { fromCallback, fromPromise } from 'xstate';
 import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream/index.js';
 import type { CatalogStore } from '../catalog/persisted.js';
-import type { UpstreamConfig } from '../config/index.js';
+import type { OAuthSettings, UpstreamConfig } from '../config/index.js';
 import { SignInError, UnknownUpstreamError, UpstreamError } from '../errors/index.js';
 import { sharedCallbackServer } from '../oauth/callback.js';
+import { preferredCallbackPort } from '../oauth/redirect-uri.js';
 import { AuthSession } from '../oauth/session.js';
-import { TokenStore, tokenRoot } from '../oauth/store.js';
+import { TokenStore } from '../oauth/store.js';
 import type { Logger } from '../observe/log.js';
 import type { ClientBridge } from './bridge.js';
 import { type ConnectTarget, connectSse, connectStreamableHttp } from './connect.js';
@@ -14,12 +15,9 @@ import { upstreamFetch } from './http.js';
 
 export interface UpstreamActorOptions {
   upstreams: readonly UpstreamConfig[];
-  env: NodeJS.ProcessEnv;
+  /** The sign-in settings resolved by config (PROXY_OAUTH_*, PROXY_TOKEN_DIR, BROWSER). */
+  oauth: OAuthSettings;
   logger: Logger;
-  /** PROXY_OAUTH_TIMEOUT_MS. */
-  signInTimeoutMs: number;
-  /** PROXY_OAUTH_CALLBACK_PORT. */
-  callbackPort?: number;
   /** The downstream client; known once it has initialized, which is when the upstreams start. */
   bridge: ClientBridge;
   /** Where each upstream's catalog is saved for the next session (none with PROXY_CATALOG_CACHE=0). */
@@ -39,22 +37,23 @@ export interface UpstreamActors {
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamActors {
-  const root = tokenRoot(options.env);
+  const { oauth } = options;
   // A static client's configured redirect URI names the port the callback must hold, when no variable does.
-  const redirectPort = options.upstreams.find((upstream) => upstream.oauth?.redirectUri)?.oauth?.redirectUri?.port;
-  const port = options.callbackPort ?? (redirectPort ? Number(redirectPort) : undefined);
+  const port = preferredCallbackPort(options.upstreams, oauth.callbackPort);
   const callbackServer = () => sharedCallbackServer({ port, logger: options.logger });
   const sessions = new Map<string, AuthSession>();
   const targets = new Map<string, ConnectTarget>();
   for (const upstream of options.upstreams) {
     const session = new AuthSession({
       upstream,
-      store: new TokenStore(root, upstream.name, { onWarning: (message) => options.logger.warn(message) }),
-      env: options.env,
+      store: new TokenStore(oauth.tokenRoot, upstream.name, { onWarning: (message) => options.logger.warn(message) }),
       logger: options.logger,
       fetchFn: upstreamFetch,
       callbackServer,
-      signInTimeoutMs: options.signInTimeoutMs,
+      signInTimeoutMs: oauth.timeoutMs,
+      callbackPort: oauth.callbackPort,
+      callbackHost: oauth.callbackHost,
+      browser: oauth.browser,
     });
     sessions.set(upstream.name, session);
     targets.set(upstream.name, {

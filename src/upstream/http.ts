@@ -8,13 +8,14 @@
  * transport's GET, Streamable HTTP's standalone GET) would be cut by a body timeout, so there is none; a dead peer
  * is noticed by the transports and the connection's liveness ping.
  *
- * Corporate networks: `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` (lower-case first, as curl reads them) are read
- * when the agent is first built, and again after `closeHttpAgent()`. With none set, the agent is a plain `Agent`.
+ * Corporate networks: `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`, read by config (config/http-proxy.ts) and given
+ * here with `useHttpProxy`, are used when the agent is next built. With none set, the agent is a plain `Agent`.
  */
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/client';
 import type { Agent as AgentOf, Dispatcher } from 'undici';
+import type { HttpProxySettings } from '../config/index.js';
 import { answeredOnce, collapseCompleteEventStream } from '../http/complete-sse.js';
 import { noteBearerOf401 } from '../http/sent-bearer.js';
 import { Agent, EnvHttpProxyAgent, Pool, request } from './undici.js';
@@ -37,10 +38,14 @@ const AGENT_OPTIONS = {
 const LOOPBACK_NO_PROXY = 'localhost,127.0.0.1,[::1]';
 
 let agent: Dispatcher | undefined;
+let proxySettings: HttpProxySettings = {};
 
-/** A proxy variable, lower-case first; an empty value counts as unset. */
-function proxyVariable(env: NodeJS.ProcessEnv, name: 'http_proxy' | 'https_proxy' | 'no_proxy'): string | undefined {
-  return env[name]?.trim() || env[name.toUpperCase()]?.trim() || undefined;
+/**
+ * The proxy settings for the agents built from now on (the proxy's configuration, at start); an agent already
+ * built keeps its own until `closeHttpAgent()`.
+ */
+export function useHttpProxy(settings: HttpProxySettings): void {
+  proxySettings = settings;
 }
 
 /** `proxy.corp:8080` means `http://proxy.corp:8080`, as for curl; a value that is no URL is refused by name only. */
@@ -52,11 +57,11 @@ function proxyUrl(value: string | undefined, name: string): string {
   return url;
 }
 
-/** The agent for the proxy variables in `env`: a plain `Agent` when none is set, so there is no cost then. */
-function createHttpAgent(env: NodeJS.ProcessEnv = process.env): Dispatcher {
-  const httpProxy = proxyUrl(proxyVariable(env, 'http_proxy'), 'HTTP_PROXY');
-  const httpsProxy = proxyUrl(proxyVariable(env, 'https_proxy'), 'HTTPS_PROXY');
-  const noProxy = proxyVariable(env, 'no_proxy');
+/** The agent for the proxy settings: a plain `Agent` when none is set, so there is no cost then. */
+function createHttpAgent(settings: HttpProxySettings): Dispatcher {
+  const httpProxy = proxyUrl(settings.httpProxy, 'HTTP_PROXY');
+  const httpsProxy = proxyUrl(settings.httpsProxy, 'HTTPS_PROXY');
+  const noProxy = settings.noProxy;
   if ((!httpProxy && !httpsProxy) || noProxy === '*') return new Agent(AGENT_OPTIONS);
   // Without HTTPS_PROXY, https:// goes through HTTP_PROXY too (undici's rule); NO_PROXY is fixed from now on.
   return new EnvHttpProxyAgent({
@@ -72,7 +77,7 @@ function createHttpAgent(env: NodeJS.ProcessEnv = process.env): Dispatcher {
 }
 
 function currentAgent(): Dispatcher {
-  agent ??= createHttpAgent();
+  agent ??= createHttpAgent(proxySettings);
   return agent;
 }
 
@@ -226,7 +231,7 @@ export const upstreamFetch: FetchLike = createUpstreamFetch();
 
 /**
  * Closes keep-alive sockets so the process can exit promptly; a later request opens a new pool, with the proxy
- * variables read again.
+ * settings last given.
  */
 export async function closeHttpAgent(): Promise<void> {
   const closing = agent;

@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, type ClientCapabilities, type ClientOptions } from '@modelcontextprotocol/client';
 import { InMemoryTransport } from '@modelcontextprotocol/server';
-import type { ProxyConfig, UpstreamConfig } from '../../src/config/index.js';
+import {
+  applyEnvClient,
+  type ProxyConfig,
+  readHttpProxySettings,
+  readOAuthSettings,
+  type UpstreamConfig,
+} from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/log.js';
 import type { Transition } from '../../src/observe/transitions.js';
 import { type RunningProxy, startProxy } from '../../src/proxy.js';
@@ -53,20 +59,28 @@ export async function startTestProxy(
   const tokenDir = await mkdtemp(join(tmpdir(), 'proxy-tokens-'));
   const env = { PROXY_TOKEN_DIR: tokenDir, BROWSER: 'none', ...options.env };
   const config: ProxyConfig = {
-    upstreams: upstreams.map((upstream) => ({
-      transport: 'http-first',
-      headers: {},
-      timeoutMs: 60_000,
-      maxCallMs: 1_800_000,
-      allowHttp: false,
-      ...upstream,
-      url: new URL(upstream.url),
-    })),
+    upstreams: upstreams.map((upstream) => {
+      const resolved: UpstreamConfig = {
+        transport: 'http-first',
+        headers: {},
+        timeoutMs: 60_000,
+        maxCallMs: 1_800_000,
+        allowHttp: false,
+        ...upstream,
+        url: new URL(upstream.url),
+      };
+      // As the loader does: PROXY_<NAME>_CLIENT_ID and _CLIENT_SECRET over the upstream's own oauth fields.
+      applyEnvClient(resolved, env);
+      return resolved;
+    }),
     startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
     debug: true,
     inspect: options.inspect ?? false,
     trace: options.trace,
     catalogCache: options.catalogCache ?? false,
+    oauth: readOAuthSettings(env),
+    // The proxy variables of the test run itself, as the proxy's own HTTP agent would see them.
+    httpProxy: readHttpProxySettings(process.env),
     notices: [],
     source: 'env',
   };
@@ -78,7 +92,6 @@ export async function startTestProxy(
     config,
     logger: createLogger({ debug: true, write: (line) => logs.push(line) }),
     transport: serverTransport,
-    env,
     onTransition: (transition) => {
       transitions.push(transition);
       for (const waiter of waiters) waiter(transition);

@@ -12,7 +12,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EMPTY_CATALOG } from '../../src/catalog/index.js';
 import { CATALOG_FILE, CatalogStore } from '../../src/catalog/persisted.js';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig, readOAuthSettings } from '../../src/config/index.js';
 import { createLogger } from '../../src/observe/log.js';
 import { startProxy } from '../../src/proxy.js';
 import { startEverything } from '../fixtures/everything.js';
@@ -189,10 +189,13 @@ describe('status before the client has initialized', () => {
     const [, serverTransport] = InMemoryTransport.createLinkedPair();
     const tokenDir = await mkdtemp(join(tmpdir(), 'proxy-status-'));
     const proxy = await startProxy({
-      config: { ...config, catalogCache: false },
+      config: {
+        ...config,
+        catalogCache: false,
+        oauth: readOAuthSettings({ PROXY_TOKEN_DIR: tokenDir, BROWSER: 'none' }),
+      },
       logger: createLogger({ debug: false, write: () => {} }),
       transport: serverTransport,
-      env: { PROXY_TOKEN_DIR: tokenDir, BROWSER: 'none' },
     });
     try {
       expect(proxy.status().upstreams.map((upstream) => upstream.state)).toEqual(['waitingForClient']);

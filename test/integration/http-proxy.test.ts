@@ -7,12 +7,13 @@
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { readHttpProxySettings } from '../../src/config/index.js';
 import { UpstreamError } from '../../src/errors/index.js';
 import { discoverServerInfo } from '../../src/oauth/discovery.js';
 import { createLogger } from '../../src/observe/log.js';
 import { NO_CLIENT } from '../../src/upstream/bridge.js';
 import { connectSse, connectStreamableHttp } from '../../src/upstream/connect.js';
-import { closeHttpAgent, upstreamFetch } from '../../src/upstream/http.js';
+import { closeHttpAgent, upstreamFetch, useHttpProxy } from '../../src/upstream/http.js';
 import { startOAuthUpstream } from '../fixtures/oauth-upstream.js';
 import { startUpstream, type UpstreamKind } from '../fixtures/upstreams.js';
 
@@ -21,15 +22,22 @@ const PROXY_VARIABLES = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY
 
 const cleanups: Array<() => Promise<void>> = [];
 
+/** Sets a variable and gives the HTTP agent the proxy settings config reads from the environment then, as at start. */
+function stubEnv(name: string, value: string): void {
+  vi.stubEnv(name, value);
+  useHttpProxy(readHttpProxySettings(process.env));
+}
+
 beforeEach(async () => {
   // Whatever the developer's shell has set, each test starts with no proxy; the agent reads them when it is built.
-  for (const name of PROXY_VARIABLES) vi.stubEnv(name, '');
+  for (const name of PROXY_VARIABLES) stubEnv(name, '');
   await closeHttpAgent();
 });
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   vi.unstubAllEnvs();
+  useHttpProxy({});
   await closeHttpAgent();
 });
 
@@ -122,7 +130,7 @@ describe('HTTP_PROXY', () => {
   it.each(['HTTP_PROXY', 'http_proxy'])('%s: an http:// upstream is reached through the proxy', async (variable) => {
     const proxy = await startForwardProxy();
     const upstream = await fixture();
-    vi.stubEnv(variable, proxy.url);
+    stubEnv(variable, proxy.url);
     const url = viaName(upstream.url);
     expect(await echoThrough(url)).toContain('via proxy');
     expect(proxy.seen).toContain(`POST ${url.href}`);
@@ -134,7 +142,7 @@ describe('HTTP_PROXY', () => {
   it('carries the legacy SSE transport too: its long GET stream and its POSTs', async () => {
     const proxy = await startForwardProxy();
     const upstream = await fixture('sse');
-    vi.stubEnv('HTTP_PROXY', proxy.url);
+    stubEnv('HTTP_PROXY', proxy.url);
     expect(await echoThrough(viaName(upstream.url), 'sse')).toContain('via proxy');
     expect(proxy.seen).toContain(`GET ${viaName(upstream.url).href}`);
     expect(proxy.seen.some((line) => line.startsWith('POST http://upstream.test:'))).toBe(true);
@@ -143,14 +151,14 @@ describe('HTTP_PROXY', () => {
   it('a proxy given without a scheme is http://; credentials in it go to the proxy as Proxy-Authorization', async () => {
     const proxy = await startForwardProxy();
     const upstream = await fixture();
-    vi.stubEnv('HTTP_PROXY', `user:s3cret@${new URL(proxy.url).host}`);
+    stubEnv('HTTP_PROXY', `user:s3cret@${new URL(proxy.url).host}`);
     expect(await echoThrough(viaName(upstream.url))).toContain('via proxy');
     expect(proxy.credentials.length).toBeGreaterThan(0);
     expect(new Set(proxy.credentials)).toEqual(new Set([`Basic ${Buffer.from('user:s3cret').toString('base64')}`]));
   });
 
   it('a proxy variable that is no URL fails each connect with a message that names it, not its value', async () => {
-    vi.stubEnv('HTTPS_PROXY', 'http://user:s3cret@[bad');
+    stubEnv('HTTPS_PROXY', 'http://user:s3cret@[bad');
     const error = await connectFailure(new URL('http://upstream.test:1/mcp'));
     expect(error.kind).toBe('network');
     expect(error.message).toContain('HTTPS_PROXY');
@@ -161,7 +169,7 @@ describe('HTTP_PROXY', () => {
     const proxy = await startForwardProxy();
     const oauth = await startOAuthUpstream({ kinds: ['streamable-http'] });
     cleanups.push(() => oauth.close());
-    vi.stubEnv('HTTP_PROXY', proxy.url);
+    stubEnv('HTTP_PROXY', proxy.url);
     const info = await discoverServerInfo(viaName(oauth.mcpUrl, 'mcp.test'), {
       fetchFn: upstreamFetch,
       onIssuerAccepted: () => {},
@@ -181,8 +189,8 @@ describe('NO_PROXY', () => {
   ])('%s=%s: the upstream is contacted directly', async (variable, value) => {
     const proxy = await startForwardProxy();
     const upstream = await fixture();
-    vi.stubEnv('HTTP_PROXY', proxy.url);
-    vi.stubEnv(variable, value);
+    stubEnv('HTTP_PROXY', proxy.url);
+    stubEnv(variable, value);
     // Whatever the local resolver makes of the name, it is not the fixture, and not through the proxy.
     await connectFailure(viaName(upstream.url));
     expect(proxy.seen).toEqual([]);
@@ -192,8 +200,8 @@ describe('NO_PROXY', () => {
   it('a NO_PROXY entry for another host leaves the upstream behind the proxy', async () => {
     const proxy = await startForwardProxy();
     const upstream = await fixture();
-    vi.stubEnv('HTTP_PROXY', proxy.url);
-    vi.stubEnv('NO_PROXY', 'example.com,upstream.test:1');
+    stubEnv('HTTP_PROXY', proxy.url);
+    stubEnv('NO_PROXY', 'example.com,upstream.test:1');
     expect(await echoThrough(viaName(upstream.url))).toContain('via proxy');
     expect(proxy.seen.length).toBeGreaterThan(0);
   });
@@ -201,8 +209,8 @@ describe('NO_PROXY', () => {
   it.each(['127.0.0.1', 'localhost'])('loopback (%s) is never proxied: the proxy could not reach it', async (host) => {
     const proxy = await startForwardProxy();
     const upstream = await fixture();
-    vi.stubEnv('HTTP_PROXY', proxy.url);
-    vi.stubEnv('NO_PROXY', 'example.com');
+    stubEnv('HTTP_PROXY', proxy.url);
+    stubEnv('NO_PROXY', 'example.com');
     const url = new URL(upstream.url);
     url.hostname = host;
     expect(await echoThrough(url)).toContain('via proxy');
@@ -215,14 +223,14 @@ describe('HTTPS_PROXY', () => {
   it('is for https:// only: an http:// upstream is contacted directly', async () => {
     const proxy = await startForwardProxy();
     const upstream = await fixture();
-    vi.stubEnv('HTTPS_PROXY', proxy.url);
+    stubEnv('HTTPS_PROXY', proxy.url);
     await connectFailure(viaName(upstream.url));
     expect(proxy.seen).toEqual([]);
   });
 
   it('tunnels https:// with CONNECT', async () => {
     const proxy = await startForwardProxy();
-    vi.stubEnv('https_proxy', proxy.url);
+    stubEnv('https_proxy', proxy.url);
     // The proxy refuses the tunnel: the point is that it was asked for one, for this host and port.
     const error = await connectFailure(new URL('https://secure.test:8443/mcp'));
     expect(error.kind).toBe('network');

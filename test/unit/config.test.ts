@@ -10,6 +10,7 @@ import {
   PROXY_DISABLED_NOTICE,
   parseUpstreams,
   proxyDisabledNotice,
+  readOAuthSettings,
   SINGLE_UPSTREAM_NAME,
   type UpstreamConfig,
 } from '../../src/config/index.js';
@@ -388,6 +389,8 @@ describe('loadConfig', () => {
       debug: false,
       inspect: false,
       catalogCache: true,
+      oauth: readOAuthSettings({}),
+      httpProxy: {},
       notices: [],
       source: 'none',
     });
@@ -639,6 +642,34 @@ describe('the single-upstream form (PROXY_URL)', () => {
 });
 
 describe('OAuth settings', () => {
+  const settingsOf = (env: NodeJS.ProcessEnv) => {
+    const problems: string[] = [];
+    return { settings: readOAuthSettings(env, problems), problems };
+  };
+
+  it('validates PROXY_OAUTH_CALLBACK_PORT', () => {
+    expect(settingsOf({}).settings.callbackPort).toBeUndefined();
+    expect(settingsOf({ PROXY_OAUTH_CALLBACK_PORT: ' ' }).settings.callbackPort).toBeUndefined();
+    expect(settingsOf({ PROXY_OAUTH_CALLBACK_PORT: '8080' }).settings.callbackPort).toBe(8080);
+    expect(settingsOf({ PROXY_OAUTH_CALLBACK_PORT: ' 1 ' }).settings.callbackPort).toBe(1);
+    expect(settingsOf({ PROXY_OAUTH_CALLBACK_PORT: '65535' }).settings.callbackPort).toBe(65535);
+    for (const bad of ['0', '65536', '-1', '80.5', '1e3', 'abc', '0x50', 'http']) {
+      expect(settingsOf({ PROXY_OAUTH_CALLBACK_PORT: bad }).problems).toEqual([
+        `PROXY_OAUTH_CALLBACK_PORT must be a port number from 1 to 65535, got "${bad}"`,
+      ]);
+    }
+  });
+
+  it('reads PROXY_OAUTH_TIMEOUT_MS, 300000 by default', () => {
+    expect(settingsOf({}).settings.timeoutMs).toBe(300_000);
+    expect(settingsOf({ PROXY_OAUTH_TIMEOUT_MS: '' }).settings.timeoutMs).toBe(300_000);
+    expect(settingsOf({ PROXY_OAUTH_TIMEOUT_MS: '60000' }).settings.timeoutMs).toBe(60_000);
+    for (const bad of ['0', '-5', 'soon', '1.5', '99999999999']) {
+      const [problem] = settingsOf({ PROXY_OAUTH_TIMEOUT_MS: bad }).problems;
+      expect(problem).toMatch(/^PROXY_OAUTH_TIMEOUT_MS must be/);
+    }
+  });
+
   it('reports a bad PROXY_OAUTH_CALLBACK_PORT and PROXY_OAUTH_TIMEOUT_MS as configuration problems', async () => {
     const error = await loadConfig({
       env: { PROXY_OAUTH_CALLBACK_PORT: '70000', PROXY_OAUTH_TIMEOUT_MS: 'soon' },

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readBrowserSettings } from '../../src/config/index.js';
 import { noBrowserAvailable, openInBrowser, splitCommand } from '../../src/oauth/browser.js';
 import { createLogger, type Logger } from '../../src/observe/log.js';
 
@@ -50,7 +51,7 @@ describe('openInBrowser with BROWSER', () => {
     const browser = recordingBrowser();
     const outcome = await openInBrowser(URL_TO_OPEN, {
       upstream: 'alpha',
-      env: { BROWSER: browser.command },
+      browser: readBrowserSettings({ BROWSER: browser.command }),
       logger,
       openUrl: never,
     });
@@ -66,9 +67,13 @@ describe('openInBrowser with BROWSER', () => {
   it('passes the command its own arguments, and puts the URL where %s is', async () => {
     const { logger } = capturingLogger();
     const browser = recordingBrowser('--new-window', "it's", '--target=%s');
-    expect(await openInBrowser(URL_TO_OPEN, { upstream: 'alpha', env: { BROWSER: browser.command }, logger })).toBe(
-      'opened',
-    );
+    expect(
+      await openInBrowser(URL_TO_OPEN, {
+        upstream: 'alpha',
+        browser: readBrowserSettings({ BROWSER: browser.command }),
+        logger,
+      }),
+    ).toBe('opened');
     expect(await vi.waitFor(browser.recorded)).toEqual(['--new-window', "it's", `--target=${URL_TO_OPEN}`]);
   });
 
@@ -78,7 +83,7 @@ describe('openInBrowser with BROWSER', () => {
     const started = Date.now();
     const outcome = await openInBrowser(URL_TO_OPEN, {
       upstream: 'alpha',
-      env: { BROWSER: browser.command },
+      browser: readBrowserSettings({ BROWSER: browser.command }),
       logger,
       settleMs: 300,
     });
@@ -94,7 +99,7 @@ describe('openInBrowser with BROWSER', () => {
       const { lines, logger } = capturingLogger();
       const outcome = await openInBrowser(URL_TO_OPEN, {
         upstream: 'alpha',
-        env: { BROWSER: value },
+        browser: readBrowserSettings({ BROWSER: value }),
         logger,
         openUrl: never,
       });
@@ -108,7 +113,7 @@ describe('openInBrowser with BROWSER', () => {
     const { lines, logger } = capturingLogger();
     const outcome = await openInBrowser(URL_TO_OPEN, {
       upstream: 'alpha',
-      env: { BROWSER: join(dir, 'no-such-browser') },
+      browser: readBrowserSettings({ BROWSER: join(dir, 'no-such-browser') }),
       logger,
       openUrl: never,
     });
@@ -125,7 +130,7 @@ describe('openInBrowser with BROWSER', () => {
     // A generous settleMs: on a loaded machine, starting node may take longer than the default second.
     const outcome = await openInBrowser(URL_TO_OPEN, {
       upstream: 'alpha',
-      env: { BROWSER: browser.command },
+      browser: readBrowserSettings({ BROWSER: browser.command }),
       logger,
       settleMs: 10_000,
     });
@@ -136,7 +141,11 @@ describe('openInBrowser with BROWSER', () => {
 
   it('a BROWSER value that is not a command: printed, no throw', async () => {
     const { lines, logger } = capturingLogger();
-    const outcome = await openInBrowser(URL_TO_OPEN, { upstream: 'alpha', env: { BROWSER: 'firefox "oops' }, logger });
+    const outcome = await openInBrowser(URL_TO_OPEN, {
+      upstream: 'alpha',
+      browser: readBrowserSettings({ BROWSER: 'firefox "oops' }),
+      logger,
+    });
     expect(outcome).toBe('printed');
     expect(lines[1]).toContain('BROWSER is not a valid command: unterminated " quote');
   });
@@ -149,7 +158,9 @@ describe('openInBrowser without BROWSER (the open package, replaced here)', () =
   it('opened when the launcher starts and exits 0', async () => {
     const { lines, logger } = capturingLogger();
     const openUrl = launcher();
-    expect(await openInBrowser(URL_TO_OPEN, { upstream: 'alpha', env: {}, logger, openUrl })).toBe('opened');
+    expect(
+      await openInBrowser(URL_TO_OPEN, { upstream: 'alpha', browser: readBrowserSettings({}), logger, openUrl }),
+    ).toBe('opened');
     expect(openUrl).toHaveBeenCalledWith(URL_TO_OPEN);
     expect(lines).toEqual([signInLine('alpha')]);
   });
@@ -159,7 +170,7 @@ describe('openInBrowser without BROWSER (the open package, replaced here)', () =
     expect(
       await openInBrowser(URL_TO_OPEN, {
         upstream: 'alpha',
-        env: {},
+        browser: readBrowserSettings({}),
         logger,
         openUrl: launcher('--exit=3'),
         settleMs: 10_000,
@@ -171,7 +182,14 @@ describe('openInBrowser without BROWSER (the open package, replaced here)', () =
     const failing = vi.fn(async () => {
       throw new AggregateError([new Error('spawn xdg-open ENOENT')], 'Failed to open in all supported apps');
     });
-    expect(await openInBrowser(URL_TO_OPEN, { upstream: 'beta', env: {}, logger, openUrl: failing })).toBe('printed');
+    expect(
+      await openInBrowser(URL_TO_OPEN, {
+        upstream: 'beta',
+        browser: readBrowserSettings({}),
+        logger,
+        openUrl: failing,
+      }),
+    ).toBe('printed');
     expect(lines.slice(2)).toEqual([
       signInLine('beta'),
       '[mcp-upstream-proxy] warning: upstream "beta": could not open a browser (spawn xdg-open ENOENT); open the address above to sign in',
@@ -194,7 +212,12 @@ describe('openInBrowser without BROWSER (the open package, replaced here)', () =
       throw new Error('no display');
     });
     await expect(
-      openInBrowser(URL_TO_OPEN, { upstream: 'alpha', env: {}, logger: throwing, openUrl: failing }),
+      openInBrowser(URL_TO_OPEN, {
+        upstream: 'alpha',
+        browser: readBrowserSettings({}),
+        logger: throwing,
+        openUrl: failing,
+      }),
     ).resolves.toBe('printed');
   });
 });
@@ -231,21 +254,21 @@ describe('splitCommand', () => {
 
 describe('noBrowserAvailable (the cue for the device flow)', () => {
   it('is true for BROWSER=none, whatever the platform', () => {
-    expect(noBrowserAvailable({ BROWSER: 'none', DISPLAY: ':0' }, 'linux')).toBe(true);
-    expect(noBrowserAvailable({ BROWSER: ' None ' }, 'darwin')).toBe(true);
+    expect(noBrowserAvailable(readBrowserSettings({ BROWSER: 'none', DISPLAY: ':0' }, 'linux'))).toBe(true);
+    expect(noBrowserAvailable(readBrowserSettings({ BROWSER: ' None ' }, 'darwin'))).toBe(true);
   });
 
   it('is true on Linux with no graphical session, false with one, in WSL, or with a BROWSER command', () => {
-    expect(noBrowserAvailable({}, 'linux')).toBe(true);
-    expect(noBrowserAvailable({ SSH_CONNECTION: '10.0.0.1 22 10.0.0.2 22' }, 'linux')).toBe(true);
-    expect(noBrowserAvailable({ DISPLAY: ':0' }, 'linux')).toBe(false);
-    expect(noBrowserAvailable({ WAYLAND_DISPLAY: 'wayland-0' }, 'linux')).toBe(false);
-    expect(noBrowserAvailable({ WSL_DISTRO_NAME: 'Ubuntu' }, 'linux')).toBe(false);
-    expect(noBrowserAvailable({ BROWSER: 'w3m' }, 'linux')).toBe(false);
+    expect(noBrowserAvailable(readBrowserSettings({}, 'linux'))).toBe(true);
+    expect(noBrowserAvailable(readBrowserSettings({ SSH_CONNECTION: '10.0.0.1 22 10.0.0.2 22' }, 'linux'))).toBe(true);
+    expect(noBrowserAvailable(readBrowserSettings({ DISPLAY: ':0' }, 'linux'))).toBe(false);
+    expect(noBrowserAvailable(readBrowserSettings({ WAYLAND_DISPLAY: 'wayland-0' }, 'linux'))).toBe(false);
+    expect(noBrowserAvailable(readBrowserSettings({ WSL_DISTRO_NAME: 'Ubuntu' }, 'linux'))).toBe(false);
+    expect(noBrowserAvailable(readBrowserSettings({ BROWSER: 'w3m' }, 'linux'))).toBe(false);
   });
 
   it('is false on macOS and Windows, whose openers need no display variable', () => {
-    expect(noBrowserAvailable({}, 'darwin')).toBe(false);
-    expect(noBrowserAvailable({}, 'win32')).toBe(false);
+    expect(noBrowserAvailable(readBrowserSettings({}, 'darwin'))).toBe(false);
+    expect(noBrowserAvailable(readBrowserSettings({}, 'win32'))).toBe(false);
   });
 });

@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, connect as netConnect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readOAuthSettings } from '../../src/config/index.js';
 import {
   OAuthAuthorizationDeniedError,
   OAuthCallbackAbortedError,
@@ -11,10 +12,8 @@ import {
 import {
   CallbackServer,
   type CallbackServerOptions,
-  callbackPortFromEnv,
   closeSharedCallbackServer,
   escapeHtml,
-  oauthTimeoutFromEnv,
   sharedCallbackServer,
 } from '../../src/oauth/callback.js';
 import { createLogger } from '../../src/observe/log.js';
@@ -372,12 +371,12 @@ describe('CallbackServer ports', () => {
     );
   });
 
-  it('takes its preferred port from PROXY_OAUTH_CALLBACK_PORT', async () => {
+  it('takes its preferred port from PROXY_OAUTH_CALLBACK_PORT, as config resolves it', async () => {
     const taken = await occupyPort();
-    vi.stubEnv('PROXY_OAUTH_CALLBACK_PORT', String(taken));
-    await expect(CallbackServer.start({ range: [taken, taken] })).rejects.toThrow(`free port ${taken}`);
-    vi.stubEnv('PROXY_OAUTH_CALLBACK_PORT', 'http');
-    await expect(CallbackServer.start({})).rejects.toThrow('PROXY_OAUTH_CALLBACK_PORT must be a port number');
+    const { callbackPort } = readOAuthSettings({ PROXY_OAUTH_CALLBACK_PORT: String(taken) });
+    await expect(CallbackServer.start({ port: callbackPort, range: [taken, taken] })).rejects.toThrow(
+      `free port ${taken}`,
+    );
   });
 });
 
@@ -402,29 +401,5 @@ describe('sharedCallbackServer', () => {
     );
     const server = await sharedCallbackServer({ port: 0 });
     expect(await accepts('127.0.0.1', server.port)).toBe(true);
-  });
-});
-
-describe('environment', () => {
-  it('callbackPortFromEnv validates PROXY_OAUTH_CALLBACK_PORT', () => {
-    expect(callbackPortFromEnv({})).toBeUndefined();
-    expect(callbackPortFromEnv({ PROXY_OAUTH_CALLBACK_PORT: ' ' })).toBeUndefined();
-    expect(callbackPortFromEnv({ PROXY_OAUTH_CALLBACK_PORT: '8080' })).toBe(8080);
-    expect(callbackPortFromEnv({ PROXY_OAUTH_CALLBACK_PORT: ' 1 ' })).toBe(1);
-    expect(callbackPortFromEnv({ PROXY_OAUTH_CALLBACK_PORT: '65535' })).toBe(65535);
-    for (const bad of ['0', '65536', '-1', '80.5', '1e3', 'abc', '0x50']) {
-      expect(() => callbackPortFromEnv({ PROXY_OAUTH_CALLBACK_PORT: bad })).toThrow(
-        `PROXY_OAUTH_CALLBACK_PORT must be a port number from 1 to 65535, got "${bad}"`,
-      );
-    }
-  });
-
-  it('oauthTimeoutFromEnv reads PROXY_OAUTH_TIMEOUT_MS, 300000 by default', () => {
-    expect(oauthTimeoutFromEnv({})).toBe(300_000);
-    expect(oauthTimeoutFromEnv({ PROXY_OAUTH_TIMEOUT_MS: '' })).toBe(300_000);
-    expect(oauthTimeoutFromEnv({ PROXY_OAUTH_TIMEOUT_MS: '60000' })).toBe(60_000);
-    for (const bad of ['0', '-5', 'soon', '1.5', '99999999999']) {
-      expect(() => oauthTimeoutFromEnv({ PROXY_OAUTH_TIMEOUT_MS: bad })).toThrow('PROXY_OAUTH_TIMEOUT_MS must be');
-    }
   });
 });

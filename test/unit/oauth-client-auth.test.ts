@@ -4,7 +4,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { algorithmFor, asPkcs8, tokenEndpointAuthMethod } from '../../src/oauth/client-identity.js';
+import { algorithmFor, asPkcs8, tokenEndpointAuthMethod } from '../../src/oauth/static-client.js';
 
 const SECRET = { secret: true, key: false };
 const KEY = { secret: false, key: true };

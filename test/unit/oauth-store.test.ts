@@ -11,16 +11,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tokenRoot } from '../../src/config/index.js';
 import { InvalidUpstreamNameError, SignInLockTimeoutError } from '../../src/errors/index.js';
 import { acquireSignInLock, SIGN_IN_LOCK_FILE } from '../../src/oauth/lock.js';
-import {
-  CLIENT_FILE,
-  type StoredClient,
-  type StoredTokens,
-  TOKENS_FILE,
-  TokenStore,
-  tokenRoot,
-} from '../../src/oauth/store.js';
+import { CLIENT_FILE, type StoredClient, type StoredTokens, TOKENS_FILE, TokenStore } from '../../src/oauth/store.js';
 
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const posix = process.platform !== 'win32';
@@ -589,19 +583,17 @@ describe('acquireSignInLock', () => {
   describe('between processes', () => {
     let build: string;
 
-    // Node 20 runs no TypeScript: transpile the lock, the store and the child into a temp folder with the same
-    // layout, beside a link to node_modules (for zod).
+    // Node 20 runs no TypeScript: transpile the child and every project file it imports (followed through their
+    // relative imports) into a temp folder with the same layout, beside a link to node_modules (for zod).
     beforeAll(async () => {
       build = await mkdtemp(join(tmpdir(), 'oauth-lock-build-'));
-      const sources = [
-        'src/oauth/lock.ts',
-        'src/oauth/store.ts',
-        'src/observe/redact.ts',
-        'test/fixtures/lock-holder.ts',
-        ...(await readdir(join(PROJECT, 'src/errors'))).map((file) => `src/errors/${file}`),
-      ];
+      const sources = ['test/fixtures/lock-holder.ts'];
       for (const source of sources) {
         const input = await readFile(join(PROJECT, source), 'utf8');
+        for (const [, specifier] of input.matchAll(/from '(\.[^']+)\.js'/g)) {
+          const imported = join(dirname(source), `${specifier}.ts`);
+          if (!sources.includes(imported)) sources.push(imported);
+        }
         const { outputText } = ts.transpileModule(input, {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
           fileName: source,
