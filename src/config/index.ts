@@ -1,12 +1,4 @@
-export {
-  DEFAULT_STARTUP_TIMEOUT_MS,
-  expandEnvReferences,
-  isDebugEnabled,
-  isProxyEnabled,
-  MAX_TIMER_MS,
-  readEnv,
-  readStartupTimeoutMs,
-} from './env.js';
+/** The configuration: loaded, checked and resolved once (files, PROXY_UPSTREAMS, every other variable). */
 export { type HttpProxySettings, readHttpProxySettings } from './http-proxy.js';
 export {
   type LoadConfigOptions,

@@ -6,7 +6,8 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { MAX_TIMER_MS, readEnv } from './env.js';
+import { readEnv } from './env.js';
+import { integerVariable, MAX_TIMER_MS, read, variable } from './variables.js';
 
 type Env = NodeJS.ProcessEnv;
 
@@ -36,27 +37,6 @@ export interface OAuthSettings {
   browser: BrowserSettings;
 }
 
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
-
-/** A variable's trimmed value, undefined when unset or blank. */
-const variable = z
-  .string()
-  .optional()
-  .transform((value) => value?.trim() || undefined);
-
-/** Digits within [min, max], or the message naming the variable and (shortened) what it holds. */
-function integerVariable(min: number, max: number, problem: (raw: string) => string) {
-  return variable.transform((raw, context) => {
-    if (raw === undefined) return undefined;
-    const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (Number.isSafeInteger(value) && value >= min && value <= max) return value;
-    context.addIssue({ code: 'custom', message: problem(JSON.stringify(truncate(raw, 40))) });
-    return z.NEVER;
-  });
-}
-
 const callbackPortSchema = integerVariable(
   1,
   65535,
@@ -79,14 +59,6 @@ const callbackHostSchema = variable.transform((raw, context) => {
   });
   return z.NEVER;
 });
-
-/** The parsed value, or `fallback` with the schema's messages added to `problems`. */
-function read<T>(schema: z.ZodType<T | undefined>, value: string | undefined, fallback: T, problems: string[]): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data ?? fallback;
-  problems.push(...result.error.issues.map((issue) => issue.message));
-  return fallback;
-}
 
 /** Every OAuth setting of the environment; bad values are added to `problems` (and the default is used). */
 export function readOAuthSettings(env: Env, problems: string[] = [], platform = process.platform): OAuthSettings {

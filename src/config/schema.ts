@@ -4,7 +4,7 @@
  * must not reach an error, and a URL may carry a token in its query.
  */
 import { z } from 'zod';
-import { MAX_TIMER_MS } from './env.js';
+import { MAX_TIMER_MS } from './variables.js';
 
 /** 'sse-first' tries SSE and falls back to Streamable HTTP; 'http-first' is the reverse and the default. */
 export type Transport = 'http-first' | 'http' | 'sse' | 'sse-first';
