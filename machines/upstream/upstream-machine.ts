@@ -22,6 +22,14 @@ const CONNECTED = {
   actions: { type: 'adoptConnection', params: ({ event }: { event: { output: UpstreamConnection } }) => event.output },
 } as const;
 
+/** Opening a session over `transport` with the actor `src`; a refusal may fall back to `other`. */
+function connectingOver(transport: 'http' | 'sse', src: 'connectStreamableHttp' | 'connectSse', other: 'http' | 'sse') {
+  return upstreamSetup.createStateConfig({
+    entry: assign({ transport }),
+    invoke: { src, input: ({ context }) => ({ name: context.name }), onDone: CONNECTED, onError: connectFailed(other) },
+  });
+}
+
 /** Where a failed connect leads; `other` is the transport a refusal may fall back to. */
 function connectFailed(other: 'http' | 'sse') {
   return [
@@ -110,24 +118,8 @@ export const upstreamMachine = upstreamSetup.createMachine({
         choosing: {
           always: [{ guard: 'startsWithSse', target: 'sse' }, { target: 'http' }],
         },
-        http: {
-          entry: assign({ transport: 'http' }),
-          invoke: {
-            src: 'connectStreamableHttp',
-            input: ({ context }) => ({ name: context.name }),
-            onDone: CONNECTED,
-            onError: connectFailed('sse'),
-          },
-        },
-        sse: {
-          entry: assign({ transport: 'sse' }),
-          invoke: {
-            src: 'connectSse',
-            input: ({ context }) => ({ name: context.name }),
-            onDone: CONNECTED,
-            onError: connectFailed('http'),
-          },
-        },
+        http: connectingOver('http', 'connectStreamableHttp', 'sse'),
+        sse: connectingOver('sse', 'connectSse', 'http'),
       },
     },
     // OAuth: protected-resource and authorization-server metadata; then a refresh if there is a refresh token.
