@@ -33,6 +33,11 @@ function failure(error: UpstreamError): CallOutcome {
 type Forwarded = { type: string; output: CallOutcome };
 const outcome = ({ event }: { event: Forwarded }): CallOutcome => event.output;
 
+/** Back to `waiting` to send the call once more, after telling the upstream what went wrong (`tell`). */
+function waitToRetry(tell: (args: { context: CallContext }) => CallToUpstreamEvent) {
+  return { target: 'waiting', actions: [{ type: 'tellUpstream', params: tell }, 'prepareRetry'] } as const;
+}
+
 function failureKind(outcome: CallOutcome): string | undefined {
   return outcome.type === 'failure' ? outcome.failure.kind : undefined;
 }
@@ -178,31 +183,17 @@ export const callMachine = setup({
           {
             // The upstream never saw the call: retry it once on a new session.
             guard: { type: 'sessionExpiredFirstTime', params: outcome },
-            target: 'waiting',
-            actions: [
-              {
-                type: 'tellUpstream',
-                params: ({ context }) => ({
-                  type: 'call.sessionExpired',
-                  id: context.id,
-                  connection: context.connection!,
-                }),
-              },
-              'prepareRetry',
-            ],
+            ...waitToRetry(({ context }) => ({
+              type: 'call.sessionExpired',
+              id: context.id,
+              connection: context.connection!,
+            })),
           },
           {
             // Refused at connect: the upstream is probably down. Its actor checks, and the call waits for the
             // reconnect (within its timeout) instead of failing a request that was never sent.
             guard: { type: 'neverSentFirstTime', params: outcome },
-            target: 'waiting',
-            actions: [
-              {
-                type: 'tellUpstream',
-                params: ({ context }) => ({ type: 'call.connectionSuspect', connection: context.connection! }),
-              },
-              'prepareRetry',
-            ],
+            ...waitToRetry(({ context }) => ({ type: 'call.connectionSuspect', connection: context.connection! })),
           },
           {
             // The connection dropped meanwhile: that is what the call failed of.
