@@ -9,7 +9,10 @@
  */
 const LAYERS = [
   // Leaves: the error vocabulary, logging and redaction, loopback HTTP helpers, the version, the heap switch.
-  ['leaves', '^src/(errors/|files/|observe/(log|redact)\\.ts$|http/|version\\.ts$|heap\\.ts$|hold-young-generation\\.ts$)'],
+  [
+    'leaves',
+    '^src/(errors/|files/|observe/(log|redact)\\.ts$|http/|version\\.ts$|heap\\.ts$|hold-young-generation\\.ts$)',
+  ],
   ['config', '^src/config/'],
   ['tools', '^src/tools/'],
   ['catalog', '^src/catalog/'],
@@ -31,7 +34,10 @@ const layerRules = LAYERS.slice(0, -1).map(([name, path], index) => ({
     .map(([above]) => above)
     .join(', ')}: it does not import them (move the shared piece down, or pass it in).`,
   from: { path, pathNot: LAYERS.slice(0, index).map(([, below]) => below) },
-  to: { path: LAYERS.slice(index + 1).map(([, above]) => above), pathNot: LAYERS.slice(0, index + 1).map(([, own]) => own) },
+  to: {
+    path: LAYERS.slice(index + 1).map(([, above]) => above),
+    pathNot: LAYERS.slice(0, index + 1).map(([, own]) => own),
+  },
 }));
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -3,14 +3,7 @@
  * here, so they stay pure definitions that can be tested with a SimulatedClock and drawn as diagrams. Failures
  * (`UpstreamFailure`, their kinds and codes) are the error vocabulary's, in src/errors.
  */
-import type {
-  LoggingLevel,
-  Prompt,
-  Resource,
-  ResourceTemplateType as ResourceTemplate,
-  Result,
-  Tool,
-} from '@modelcontextprotocol/client';
+import type { LoggingLevel, Result } from '@modelcontextprotocol/client';
 import type { UpstreamCatalog } from '../src/catalog/types.js';
 import type { UpstreamFailure } from '../src/errors/index.js';
 
