@@ -23,7 +23,7 @@ const LAYERS = [
   ['upstream', '^src/upstream/'],
   ['server and demo', '^src/(server|demo)/'],
   ['proxy', '^src/proxy\\.ts$'],
-  ['cli', '^src/cli\\.ts$'],
+  ['cli', '^src/(cli|pins-command)\\.ts$'],
 ];
 
 /** Layer i may not import any layer above it; a file of a lower layer is also no file of a higher one. */

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config/index.js';
 import { ConfigError } from './errors/index.js';
 import { createLogger, flushLogs } from './observe/log.js';
+import { runPinsCommand } from './pins-command.js';
 import { startProxy } from './proxy.js';
 import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
@@ -25,6 +26,8 @@ Options:
   --inspect       Stately inspector and a local status page on 127.0.0.1 (or PROXY_INSPECT=1)
   --help          show this help
   --version       show the version
+  pins accept <upstream> [tool]
+                  accept a changed tool definition that pin_tools withholds
 
 Environment:
   ENABLE_ADDITIONAL_TOOLS    must contain "proxy" or "all" for PROXY_UPSTREAMS / PROXY_URL to be used
@@ -37,13 +40,18 @@ Environment:
   PROXY_CATALOG_CACHE        0 to not answer the first lists from the last known catalog
   PROXY_TRACE                as --trace FILE
   PROXY_INSPECT              1 as --inspect
-  PROXY_TOKEN_DIR            where OAuth tokens are kept
+  PROXY_TOKEN_DIR            where OAuth tokens (and tool pins) are kept
+  PROXY_PIN_TOOLS            1 to pin every upstream's tools (see pin_tools)
   DEBUG                      1 for verbose logs on stderr
 
 Every upstream field, the other variables (OAuth, per-upstream PROXY_<NAME>_*) and what the client sees:
 README.md, which comes with the package.`;
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'pins') {
+    process.exitCode = await runPinsCommand(process.argv.slice(3), process.env);
+    return;
+  }
   let args: { config?: string; trace?: string; inspect?: boolean; help?: boolean; version?: boolean };
   try {
     args = parseArgs({

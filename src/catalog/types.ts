@@ -12,6 +12,14 @@ export interface UpstreamCatalog {
    * pages). A kind that was listed has an entry (0 ms, private when the upstream gave no hint, as a 2025-era one).
    */
   cacheHints?: Partial<Record<CatalogList, CacheHint>>;
+  /** Tools withheld by pinning (`pin_tools`): their definition changed since it was first seen (./pins.ts). */
+  withheldTools?: WithheldTool[];
+}
+
+/** A tool pinning withholds, and which parts of its definition changed. */
+export interface WithheldTool {
+  name: string;
+  changed: Array<'description' | 'inputSchema' | 'outputSchema'>;
 }
 
 export type CatalogList = 'tools' | 'resources' | 'resourceTemplates' | 'prompts';

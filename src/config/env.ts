@@ -29,6 +29,11 @@ export function readCatalogCache(env: Env, problems: string[]): boolean {
   return read(switchVariable('PROXY_CATALOG_CACHE'), env.PROXY_CATALOG_CACHE, true, problems);
 }
 
+/** PROXY_PIN_TOOLS: pin every upstream's tools (an upstream's `pin_tools` wins); off unless switched on. */
+export function readPinTools(env: Env, problems: string[]): boolean {
+  return read(switchVariable('PROXY_PIN_TOOLS'), env.PROXY_PIN_TOOLS, false, problems);
+}
+
 /** PROXY_INSPECT: off unless switched on. */
 export function readInspect(env: Env, problems: string[]): boolean {
   return read(switchVariable('PROXY_INSPECT'), env.PROXY_INSPECT, false, problems);

@@ -6,7 +6,15 @@ import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
-import { isDebugEnabled, isProxyEnabled, readCatalogCache, readEnv, readInspect, readStartupTimeoutMs } from './env.js';
+import {
+  isDebugEnabled,
+  isProxyEnabled,
+  readCatalogCache,
+  readEnv,
+  readInspect,
+  readPinTools,
+  readStartupTimeoutMs,
+} from './env.js';
 import { describeFileError } from './file-errors.js';
 import { resolveHeaders, stringEntries } from './headers.js';
 import { type HttpProxySettings, readHttpProxySettings } from './http-proxy.js';
@@ -76,6 +84,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const trace = options.flags?.trace ?? readEnv(env, 'PROXY_TRACE');
   const catalogCache = readCatalogCache(env, problems);
   const oauth = readOAuthSettings(env, problems);
+  const pinTools = readPinTools(env, problems);
   const isSet = (name: string) => readEnv(env, name) !== undefined;
   const envSources = ENV_SOURCES.filter(isSet);
   const singleOptions = SINGLE_UPSTREAM_OPTIONS.filter(isSet);
@@ -108,6 +117,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
+  if (pinTools) for (const upstream of upstreams) upstream.pinTools ??= true;
   const debug = isDebugEnabled(env);
   const httpProxy = readHttpProxySettings(env);
   return { upstreams, startupTimeoutMs, debug, trace, inspect, catalogCache, oauth, httpProxy, notices, source };

@@ -70,6 +70,8 @@ export interface UpstreamConfig {
   maxCallMs: number;
   oauth?: OAuthConfig;
   allowHttp: boolean;
+  /** `pin_tools` (or PROXY_PIN_TOOLS for every upstream): withhold a tool whose definition changed since first seen. */
+  pinTools?: boolean;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
@@ -163,6 +165,7 @@ export const upstreamSchema = z.strictObject({
   max_call_ms: z.int().positive().max(MAX_TIMER_MS).default(DEFAULT_MAX_CALL_MS),
   oauth: oauthSchema.optional(),
   allow_http: z.boolean().default(false),
+  pin_tools: z.boolean().optional(),
 });
 
 export type RawUpstream = z.output<typeof upstreamSchema>;
@@ -198,6 +201,7 @@ const FIELD_RULES: Record<string, string> = {
   'oauth.redirect_uri':
     'must be an http URL on localhost or 127.0.0.1 with a port (the callback listens on 127.0.0.1 only)',
   allow_http: 'must be true or false',
+  pin_tools: 'must be true or false',
 };
 
 const REQUIRED_FIELDS = new Set(['name', 'url']);
@@ -280,5 +284,6 @@ export function toUpstreamConfig(raw: RawUpstream, headers: Record<string, strin
   if (raw.ignore_tools !== undefined) upstream.ignoreTools = raw.ignore_tools;
   if (raw.tool_prefix !== undefined) upstream.toolPrefix = raw.tool_prefix;
   if (raw.oauth !== undefined) upstream.oauth = raw.oauth;
+  if (raw.pin_tools !== undefined) upstream.pinTools = raw.pin_tools;
   return upstream;
 }

@@ -7,6 +7,7 @@
 import type { AnyActorRef } from 'xstate';
 import type { SupervisorContext } from '../../machines/supervisor/index.js';
 import { inFlightCount, type UpstreamContext } from '../../machines/upstream/index.js';
+import type { WithheldTool } from '../catalog/index.js';
 import type { UpstreamConfig } from '../config/index.js';
 import { VERSION } from '../version.js';
 import { displayUrl } from './redact.js';
@@ -24,6 +25,8 @@ export interface UpstreamStatus {
   tools: string[];
   /** The upstream's own names of the tools its filters leave out. */
   filteredOut: string[];
+  /** Tools withheld by pinning, and what changed in each (accept with `mcp-upstream-proxy pins accept`). */
+  withheldTools?: WithheldTool[];
   prompts: number;
   resources: number;
   resourceTemplates: number;
@@ -85,6 +88,7 @@ export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): 
         tools:
           catalog?.tools.items.filter((tool) => tool.upstream === config.name).map((tool) => tool.exposedName) ?? [],
         filteredOut: catalog?.tools.filteredOut.get(config.name) ?? [],
+        ...(context?.catalog.withheldTools?.length && { withheldTools: context.catalog.withheldTools }),
         prompts: context?.catalog.prompts.length ?? 0,
         resources: context?.catalog.resources.length ?? 0,
         resourceTemplates: context?.catalog.resourceTemplates.length ?? 0,

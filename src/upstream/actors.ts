@@ -1,6 +1,7 @@
 /** The real actors behind the upstream machine's placeholders, bound to the configured upstreams. */
 import { fromCallback, fromPromise } from 'xstate';
 import { type UpstreamEvent, upstreamMachine } from '../../machines/upstream/index.js';
+import { ToolPins } from '../catalog/index.js';
 import type { CatalogStore } from '../catalog/persisted.js';
 import type { OAuthSettings, UpstreamConfig } from '../config/index.js';
 import { SignInError, UnknownUpstreamError, UpstreamError } from '../errors/index.js';
@@ -64,6 +65,13 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
       bridge: options.bridge,
       logger: options.logger,
       era: {},
+      ...(upstream.pinTools && {
+        pins: new ToolPins({
+          root: oauth.tokenRoot,
+          upstream: upstream.name,
+          onWarning: (message) => options.logger.warn(message),
+        }),
+      }),
     });
   }
   const lookup = <T>(map: ReadonlyMap<string, T>, name: string): T => {

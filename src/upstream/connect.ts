@@ -13,6 +13,7 @@ import {
   type Transport,
 } from '@modelcontextprotocol/client';
 import type { TransportKind, UpstreamConnection } from '../../machines/types.js';
+import type { ToolPins } from '../catalog/index.js';
 import { UpstreamConnectTimeoutError, type UpstreamFailure } from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
 import { displayUrl } from '../observe/redact.js';
@@ -44,6 +45,8 @@ export interface ConnectTarget {
   logger: Logger;
   /** What the last session learnt of the server's era, for the next connect (none: probe). */
   era?: EraMemory;
+  /** `pin_tools`: the upstream's tool pins, checked at every list. */
+  pins?: ToolPins;
 }
 
 /**
@@ -237,6 +240,7 @@ async function open(
       bridge: target.bridge,
       logger: target.logger,
       endSession: session.endSession,
+      pins: target.pins,
     });
     // Its listen stream, like the standalone stream of a 2025-era session, is open before the connection counts
     // as made, so no change is lost between the first list and it.

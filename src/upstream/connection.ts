@@ -17,7 +17,7 @@ import type {
   TransportKind,
   UpstreamConnection,
 } from '../../machines/types.js';
-import type { UpstreamCatalog } from '../catalog/index.js';
+import type { ToolPins, UpstreamCatalog, WithheldTool } from '../catalog/index.js';
 import { ConnectionLostError, ListError } from '../errors/index.js';
 import type { Logger } from '../observe/log.js';
 import { listsTasks, runsToolCallsAsTasks } from '../tasks/wire.js';
@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   logger: Logger;
   /** Ends the session (Streamable HTTP: DELETE) before the transport closes. */
   endSession?: () => Promise<void>;
+  /** `pin_tools`: a listed tool whose definition changed since it was first seen is withheld. */
+  pins?: ToolPins;
 }
 
 export interface CreatedConnection {
@@ -56,6 +58,7 @@ export function createConnection({
   bridge,
   logger,
   endSession,
+  pins,
 }: ConnectionOptions): CreatedConnection {
   const listeners = new Set<(signal: ConnectionSignal) => void>();
   let closing = false;
@@ -140,6 +143,16 @@ export function createConnection({
   };
   const list = { client, upstream: name, timeoutMs: LIST_TIMEOUT_MS, warn: (line: string) => logger.warn(line) };
 
+  // Once per tool and session: a re-list (every list_changed) of the same changed tool says nothing new.
+  const warnedWithheld = new Set<string>();
+  const warnWithheld = ({ name: tool, changed }: WithheldTool) => {
+    if (warnedWithheld.has(tool)) return;
+    warnedWithheld.add(tool);
+    const message = `upstream "${name}": tool "${tool}" is withheld: its ${changed.join(', ')} changed since it was pinned; if the change is expected, run \`mcp-upstream-proxy pins accept ${name} ${tool}\``;
+    logger.warn(message);
+    bridge.log(name, { level: 'warning', data: message });
+  };
+
   const resourceSubscriptions = { name, client, listen, logger, closing: () => closing };
 
   const connection: UpstreamConnection = {
@@ -158,7 +171,10 @@ export function createConnection({
       ]);
       // A tool may run as a task only where the upstream routes task requests: otherwise none is offered as one.
       const shown = runsToolCallsAsTasks(offers) ? tools : tools.map(({ execution: _none, ...tool }) => tool);
-      return { tools: shown, resources, resourceTemplates, prompts, cacheHints };
+      if (!pins) return { tools: shown, resources, resourceTemplates, prompts, cacheHints };
+      const { tools: pinned, withheld } = await pins.check(shown);
+      for (const tool of withheld) warnWithheld(tool);
+      return { tools: pinned, resources, resourceTemplates, prompts, cacheHints, withheldTools: withheld };
     },
     async request(request: ForwardedRequest, ended?: AbortSignal): Promise<CallOutcome> {
       const { method, params, label, timeoutMs } = request;
