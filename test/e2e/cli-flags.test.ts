@@ -62,3 +62,26 @@ describe('--help and --version', () => {
     expect(bad.stderr).toContain('--config FILE');
   });
 });
+
+describe('pins', () => {
+  it('is a command of its own: help on stdout, a malformed or empty accept on stderr with its exit code', async () => {
+    const help = await runBin(['pins', '--help']);
+    expect(help).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: expect.stringMatching(/^Usage: mcp-upstream-proxy pins accept/),
+    });
+    const malformed = await runBin(['pins', 'accept']);
+    expect(malformed).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: expect.stringContaining('expected "accept <upstream> [tool]"'),
+    });
+    const nothing = await runBin(['pins', 'accept', 'docs', 'search']);
+    expect(nothing).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'mcp-upstream-proxy pins: upstream "docs" has no pin for tool "search"\n',
+    });
+  });
+});
