@@ -15,7 +15,7 @@ import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
 import { VERSION } from './version.js';
 
-const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect]
+const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect] [--tool-mode M]
 
 A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP or SSE, OAuth where needed).
 An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
@@ -24,6 +24,8 @@ Options:
   --config FILE   upstreams as JSON: {"upstreams": [{"name": "...", "url": "https://..."}]}
   --trace FILE    append one JSON line per actor transition to FILE (or PROXY_TRACE=FILE)
   --inspect       Stately inspector and a local status page on 127.0.0.1 (or PROXY_INSPECT=1)
+  --tool-mode M   all (default): every upstream tool; search: three tools that search, describe and call
+                  them, for clients that cannot take hundreds of tools (or PROXY_TOOL_MODE=M)
   --help          show this help
   --version       show the version
   pins accept <upstream> [tool]
@@ -40,6 +42,7 @@ Environment:
   PROXY_CATALOG_CACHE        0 to not answer the first lists from the last known catalog
   PROXY_TRACE                as --trace FILE
   PROXY_INSPECT              1 as --inspect
+  PROXY_TOOL_MODE            as --tool-mode M
   PROXY_TOKEN_DIR            where OAuth tokens (and tool pins) are kept
   PROXY_PIN_TOOLS            1 to pin every upstream's tools (see pin_tools)
   DEBUG                      1 for verbose logs on stderr
@@ -52,13 +55,21 @@ async function main(): Promise<void> {
     process.exitCode = await runPinsCommand(process.argv.slice(3), process.env);
     return;
   }
-  let args: { config?: string; trace?: string; inspect?: boolean; help?: boolean; version?: boolean };
+  let args: {
+    config?: string;
+    trace?: string;
+    inspect?: boolean;
+    'tool-mode'?: string;
+    help?: boolean;
+    version?: boolean;
+  };
   try {
     args = parseArgs({
       options: {
         config: { type: 'string' },
         trace: { type: 'string' },
         inspect: { type: 'boolean' },
+        'tool-mode': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
       },
@@ -84,7 +95,7 @@ async function main(): Promise<void> {
     config = await loadConfig({
       configPath: args.config,
       env: process.env,
-      flags: { trace: args.trace, inspect: args.inspect },
+      flags: { trace: args.trace, inspect: args.inspect, toolMode: args['tool-mode'] },
     });
   } catch (error) {
     exitOnConfigError(error);

@@ -26,4 +26,5 @@ export {
   type UpstreamConfig,
 } from './schema.js';
 export { SINGLE_UPSTREAM_NAME } from './single-upstream.js';
+export { TOOL_MODES, type ToolMode } from './tool-mode.js';
 export { applyEnvClient, envPrefixFor } from './upstream-oauth.js';

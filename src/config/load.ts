@@ -28,6 +28,7 @@ import {
   upstreamSchema,
 } from './schema.js';
 import { readSingleUpstream, SINGLE_UPSTREAM_OPTIONS } from './single-upstream.js';
+import { readToolMode, type ToolMode } from './tool-mode.js';
 import { envPrefixFor, resolveOAuth } from './upstream-oauth.js';
 
 type Env = NodeJS.ProcessEnv;
@@ -42,6 +43,8 @@ export interface ProxyConfig {
   inspect: boolean;
   /** PROXY_CATALOG_CACHE (default on): answer the first lists from each upstream's last persisted catalog. */
   catalogCache: boolean;
+  /** PROXY_TOOL_MODE or --tool-mode: every upstream tool listed (`all`, the default), or the three search tools. */
+  toolMode: ToolMode;
   /** PROXY_OAUTH_*, PROXY_TOKEN_DIR and BROWSER: the sign-in's settings, whatever the upstreams. */
   oauth: OAuthSettings;
   /** HTTP_PROXY, HTTPS_PROXY and NO_PROXY, as written (checked when the HTTP agent is built). */
@@ -56,7 +59,7 @@ export interface LoadConfigOptions {
   configPath?: string;
   env: Env;
   /** Command-line flags, which win over their environment variables. */
-  flags?: { trace?: string; inspect?: boolean };
+  flags?: { trace?: string; inspect?: boolean; toolMode?: string };
 }
 
 /** The variables that configure upstreams without a file: the list, or mcp-devtools' single-upstream form. */
@@ -83,6 +86,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const inspect = options.flags?.inspect ?? readInspect(env, problems);
   const trace = options.flags?.trace ?? readEnv(env, 'PROXY_TRACE');
   const catalogCache = readCatalogCache(env, problems);
+  const toolMode = readToolMode(env, options.flags?.toolMode, problems);
   const oauth = readOAuthSettings(env, problems);
   const pinTools = readPinTools(env, problems);
   const isSet = (name: string) => readEnv(env, name) !== undefined;
@@ -120,7 +124,19 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   if (pinTools) for (const upstream of upstreams) upstream.pinTools ??= true;
   const debug = isDebugEnabled(env);
   const httpProxy = readHttpProxySettings(env);
-  return { upstreams, startupTimeoutMs, debug, trace, inspect, catalogCache, oauth, httpProxy, notices, source };
+  return {
+    upstreams,
+    startupTimeoutMs,
+    debug,
+    trace,
+    inspect,
+    catalogCache,
+    toolMode,
+    oauth,
+    httpProxy,
+    notices,
+    source,
+  };
 }
 
 /**

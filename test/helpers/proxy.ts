@@ -44,6 +44,8 @@ export async function startTestProxy(
     inspect?: boolean;
     /** Persisted catalogs (PROXY_CATALOG_CACHE); off unless a test is about them. */
     catalogCache?: boolean;
+    /** PROXY_TOOL_MODE: every tool listed (default), or the three search tools. */
+    toolMode?: ProxyConfig['toolMode'];
     /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
     client?: {
       capabilities?: ClientCapabilities;
@@ -78,6 +80,7 @@ export async function startTestProxy(
     inspect: options.inspect ?? false,
     trace: options.trace,
     catalogCache: options.catalogCache ?? false,
+    toolMode: options.toolMode ?? 'all',
     oauth: readOAuthSettings(env),
     // The proxy variables of the test run itself, as the proxy's own HTTP agent would see them.
     httpProxy: readHttpProxySettings(process.env),

@@ -389,11 +389,26 @@ describe('loadConfig', () => {
       debug: false,
       inspect: false,
       catalogCache: true,
+      toolMode: 'all',
       oauth: readOAuthSettings({}),
       httpProxy: {},
       notices: [],
       source: 'none',
     });
+  });
+
+  it('reads PROXY_TOOL_MODE and --tool-mode, the flag winning, and names the bad one with the values allowed', async () => {
+    expect((await loadConfig({ env: { PROXY_TOOL_MODE: 'search' } })).toolMode).toBe('search');
+    expect((await loadConfig({ env: { PROXY_TOOL_MODE: ' Search ' } })).toolMode).toBe('search');
+    expect((await loadConfig({ env: { PROXY_TOOL_MODE: '' } })).toolMode).toBe('all');
+    expect((await loadConfig({ env: {}, flags: { toolMode: 'search' } })).toolMode).toBe('search');
+    expect((await loadConfig({ env: { PROXY_TOOL_MODE: 'search' }, flags: { toolMode: 'all' } })).toolMode).toBe('all');
+    expect(await problemsOf(() => loadConfig({ env: { PROXY_TOOL_MODE: 'few' } }))).toEqual([
+      'PROXY_TOOL_MODE must be "search" or "all" (got "few")',
+    ]);
+    expect(await problemsOf(() => loadConfig({ env: {}, flags: { toolMode: 'lots' } }))).toEqual([
+      '--tool-mode must be "search" or "all" (got "lots")',
+    ]);
   });
 
   it('reads PROXY_TRACE and PROXY_INSPECT, with the command-line flags winning', async () => {
