@@ -78,10 +78,12 @@ export async function startProxy({ config, logger, transport, onTransition }: St
     initialized = true;
     supervisor.send({ type: 'client.initialized' });
   };
-  const downstream = createDownstream(logger, clientInitialized, {
-    take: () => status(),
-    onChange: (listener) => onStatusChange(listener),
-  });
+  const downstream = createDownstream(
+    logger,
+    clientInitialized,
+    { take: () => status(), onChange: (listener) => onStatusChange(listener) },
+    config.toolMode,
+  );
 
   useHttpProxy(config.httpProxy);
   const catalogStores = config.catalogCache ? createCatalogStores(config, logger) : new Map();

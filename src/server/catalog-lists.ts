@@ -2,7 +2,7 @@
  * The list requests (`tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`), answered from the
  * supervisor's catalog, and the list_changed notifications that tell the client to list again.
  */
-import type { Server, ServerContext } from '@modelcontextprotocol/server';
+import type { Server, ServerContext, Tool } from '@modelcontextprotocol/server';
 import type { Catalog, CatalogKind, CatalogList } from '../catalog/index.js';
 import type { Era } from '../tasks/routing.js';
 import type { ExposedTool } from '../tools/index.js';
@@ -10,6 +10,8 @@ import type { DownstreamSession } from './downstream-session.js';
 import { STATUS_RESOURCE } from './status-resource.js';
 
 export interface CatalogLists {
+  /** The catalog as the list requests answer from it (waits for startup to settle). */
+  catalog(ctx: ServerContext): Promise<Catalog>;
   /**
    * The tool of that name as listed now. One not listed yet is looked up again once startup has settled (its call
    * would wait for that anyway): a call of a listed tool never waits for a slow other upstream.
@@ -20,7 +22,11 @@ export interface CatalogLists {
   register(server: Server, era: Era): void;
 }
 
-export function createCatalogLists({ current, supervisorReady }: DownstreamSession): CatalogLists {
+/** `listedTools`, when given, is what `tools/list` answers instead of the catalog's tools (search mode). */
+export function createCatalogLists(
+  { current, supervisorReady }: DownstreamSession,
+  listedTools?: readonly Tool[],
+): CatalogLists {
   const catalog = async (ctx: ServerContext): Promise<Catalog> => {
     const supervisor = await supervisorReady(ctx);
     return new Promise<Catalog>((reply) => supervisor.send({ type: 'catalog.get', reply }));
@@ -59,12 +65,17 @@ export function createCatalogLists({ current, supervisorReady }: DownstreamSessi
   const register = (server: Server, era: Era) => {
     // A 2026-07-28 answer carries the upstreams' cache hints combined, not the SDK's default (2025 has none).
     const hint = (known: Catalog, of: CatalogList) => (era === 'modern' ? known.cacheHints[of] : undefined);
-    server.setRequestHandler('tools/list', (_request, ctx) =>
-      list('tools', ctx, (known) => ({
-        tools: known.tools.items.map((tool) => tool.definition),
-        ...hint(known, 'tools'),
-      })),
-    );
+    server.setRequestHandler('tools/list', (_request, ctx) => {
+      if (listedTools === undefined) {
+        return list('tools', ctx, (known) => ({
+          tools: known.tools.items.map((tool) => tool.definition),
+          ...hint(known, 'tools'),
+        }));
+      }
+      // Fixed tools need no upstream: the client has them at once (the upstreams start all the same, for the search).
+      void supervisorReady(ctx);
+      return { tools: [...listedTools] };
+    });
     server.setRequestHandler('prompts/list', (_request, ctx) =>
       list('prompts', ctx, (known) => ({
         prompts: known.prompts.items.map((prompt) => prompt.definition),
@@ -86,5 +97,5 @@ export function createCatalogLists({ current, supervisorReady }: DownstreamSessi
     );
   };
 
-  return { toolNamed, notifyListChanged, register };
+  return { catalog, toolNamed, notifyListChanged, register };
 }

@@ -5,7 +5,8 @@
  *
  * This file composes the parts: the list requests (catalog-lists.ts), the routing of every other request
  * (request-routing.ts), the task requests (task-forwarding.ts), `proxy://status` (status-resource.ts) and the
- * upstream subscriptions of a 2026-07-28 client's listen streams (listened-resources.ts).
+ * upstream subscriptions of a 2026-07-28 client's listen streams (listened-resources.ts), and in search mode the three
+ * tools that stand for the upstream tools (tool-search.ts).
  */
 import {
   CLIENT_CAPABILITIES_META_KEY,
@@ -17,8 +18,10 @@ import {
 } from '@modelcontextprotocol/server';
 import type { RequestTarget } from '../../machines/supervisor/index.js';
 import { signInInstruction } from '../../machines/upstream/index.js';
+import type { ToolMode } from '../config/index.js';
 import type { Logger } from '../observe/log.js';
 import { createTaskResult, declaresTasksExtension, extensionRequired } from '../tasks/extension.js';
+import type { Era } from '../tasks/routing.js';
 import { TaskAwareServer } from '../tasks/server.js';
 import { createdTask } from '../tasks/wire.js';
 import { IMPLEMENTATION } from '../version.js';
@@ -29,6 +32,7 @@ import { createListenedResources } from './listened-resources.js';
 import { createRequestRouting } from './request-routing.js';
 import { createStatusResource, STATUS_RESOURCE, type StatusSource } from './status-resource.js';
 import { createTaskForwarding } from './task-forwarding.js';
+import { createToolSearch, SEARCH_MODE_TOOLS } from './tool-search.js';
 
 export interface Downstream {
   /**
@@ -53,7 +57,12 @@ export interface Downstream {
  */
 export type StartUpstreams = () => void;
 
-export function createDownstream(logger: Logger, start: StartUpstreams, status: StatusSource): Downstream {
+export function createDownstream(
+  logger: Logger,
+  start: StartUpstreams,
+  status: StatusSource,
+  toolMode: ToolMode = 'all',
+): Downstream {
   let current: Server | undefined;
   let era: 'legacy' | 'modern' = 'legacy';
   /** A 2026-07-28 client declares its capabilities on every request instead of at initialize. */
@@ -90,13 +99,41 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   };
 
   const session: DownstreamSession = { logger, bridge, current: () => current, era: () => era, supervisorReady };
-  const lists = createCatalogLists(session);
+  const lists = createCatalogLists(session, toolMode === 'search' ? SEARCH_MODE_TOOLS : undefined);
   // A tools/call result may be a task the upstream created: the task routing records it (`tasks` is built next).
   const routing = createRequestRouting(session, (upstream, result) => tasks.answered(upstream, result));
   const { forward } = routing;
   const tasks = createTaskForwarding(session, routing);
   const serveStatus = createStatusResource(status, () => current);
   const { listenTo, subscribeUnrouted } = createListenedResources(routing.route, serveStatus, logger);
+
+  /** A `tools/call`: forwarded to the tool's upstream, or, in search mode, one of the three tools of the proxy's own. */
+  const callTool = async (openedIn: Era, request: Record<string, unknown>, ctx: ServerContext): Promise<unknown> => {
+    const name = request.name as string;
+    if (search?.handles(name)) return search.call(request, ctx);
+    const params = tasks.callParams(openedIn, request);
+    const label = `tools/call "${name}"`;
+    if (openedIn === 'legacy') return forward('tools/call', { kind: 'tool', name }, params, label, ctx);
+    // A 2026-07-28 client: a tool its upstream runs as a task is called as one if the client takes the tasks
+    // extension on this request (a tool that runs only as one cannot be called otherwise).
+    const support = (await lists.toolNamed(name, ctx))?.definition.execution?.taskSupport;
+    const runsAsTask = support === 'required' || support === 'optional';
+    const capabilities = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as
+      | ClientCapabilities
+      | undefined;
+    const takesTasks = declaresTasksExtension(capabilities);
+    if (support === 'required' && !takesTasks) throw extensionRequired();
+    if (!runsAsTask || !takesTasks) return forward('tools/call', { kind: 'tool', name }, params, label, ctx);
+    const result = await forward('tools/call', { kind: 'tool', name }, { ...params, task: {} }, label, ctx);
+    // The upstream may run it at once all the same (it may, for an optional one): then it is the tool's result.
+    const created = createdTask(result);
+    return created ? createTaskResult(created) : result;
+  };
+  // Search mode: the client lists three tools that search, describe and call the upstream tools (tool-search.ts).
+  const search =
+    toolMode === 'search'
+      ? createToolSearch({ catalog: lists.catalog, callTool: (params, ctx) => callTool(era, params, ctx) })
+      : undefined;
 
   const createServer = (openedIn: 'legacy' | 'modern'): Server => {
     era = openedIn;
@@ -114,26 +151,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     });
     server.oninitialized = start;
     lists.register(server, openedIn);
-    server.setRequestHandler('tools/call', async (request, ctx) => {
-      const { name } = request.params;
-      const params = tasks.callParams(openedIn, request.params);
-      const label = `tools/call "${name}"`;
-      if (openedIn === 'legacy') return forward('tools/call', { kind: 'tool', name }, params, label, ctx) as never;
-      // A 2026-07-28 client: a tool its upstream runs as a task is called as one if the client takes the tasks
-      // extension on this request (a tool that runs only as one cannot be called otherwise).
-      const support = (await lists.toolNamed(name, ctx))?.definition.execution?.taskSupport;
-      const runsAsTask = support === 'required' || support === 'optional';
-      const capabilities = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[
-        CLIENT_CAPABILITIES_META_KEY
-      ] as ClientCapabilities | undefined;
-      const takesTasks = declaresTasksExtension(capabilities);
-      if (support === 'required' && !takesTasks) throw extensionRequired();
-      if (!runsAsTask || !takesTasks) return forward('tools/call', { kind: 'tool', name }, params, label, ctx) as never;
-      const result = await forward('tools/call', { kind: 'tool', name }, { ...params, task: {} }, label, ctx);
-      // The upstream may run it at once all the same (it may, for an optional one): then it is the tool's result.
-      const created = createdTask(result);
-      return (created ? createTaskResult(created) : result) as never;
-    });
+    server.setRequestHandler('tools/call', (request, ctx) => callTool(openedIn, request.params, ctx) as never);
     tasks.register(server, openedIn);
     server.setRequestHandler('prompts/get', (request, ctx) => {
       const { name } = request.params;
@@ -166,7 +184,9 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
 
   attached.then((supervisor) => {
     supervisor.on('catalog.changed', ({ kinds }) => {
-      lists.notifyListChanged(kinds);
+      search?.catalogChanged(kinds);
+      // In search mode the three tools stay the same whatever the upstreams list: the next search sees the change.
+      lists.notifyListChanged(search ? kinds.filter((kind) => kind !== 'tools') : kinds);
       if (kinds.includes('resources')) subscribeUnrouted();
     });
     supervisor.on('warning', ({ message }) => logger.warn(message));
