@@ -61,6 +61,16 @@ describe('--help and --version', () => {
     expect(bad.stderr).toContain("Unknown option '--verbose'");
     expect(bad.stderr).toContain('--config FILE');
   });
+
+  it('refuses a bad --tool-mode as a configuration error naming the flag and the values allowed', async () => {
+    const help = await runBin(['--help']);
+    expect(help.stdout).toContain('--tool-mode M');
+    expect(help.stdout).toMatch(/^ +PROXY_TOOL_MODE /m);
+    const bad = await runBin(['--tool-mode', 'lots']);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toContain('invalid configuration:\n  - --tool-mode must be "search" or "all" (got "lots")');
+  });
 });
 
 describe('pins', () => {
