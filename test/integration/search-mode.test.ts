@@ -184,6 +184,25 @@ describe('call_tool', () => {
   });
 });
 
+describe('a 2026-07-28 client', () => {
+  it('lists the three tools, searches and calls through them', async () => {
+    const fixture = await upstream('streamable-http');
+    const { client } = await scope.proxy([{ name: 'plain', url: fixture.url }], {
+      toolMode: 'search',
+      client: { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    });
+    expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual([
+      'search_tools',
+      'describe_tools',
+      'call_tool',
+    ]);
+    const found = matchesOf(await client.callTool({ name: 'search_tools', arguments: { query: 'echoes' } }));
+    expect(found[0]?.name).toBe('echo');
+    const echoed = await client.callTool({ name: 'call_tool', arguments: { name: 'echo', arguments: { text: 'hi' } } });
+    expect(textOf(echoed)).toBe('hi');
+  });
+});
+
 describe('server-everything in search mode', () => {
   let everything: EverythingServer;
 
