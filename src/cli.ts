@@ -15,7 +15,7 @@ import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
 import { VERSION } from './version.js';
 
-const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect]
+const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect] [--otel]
 
 A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP or SSE, OAuth where needed).
 An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
@@ -24,6 +24,7 @@ Options:
   --config FILE   upstreams as JSON: {"upstreams": [{"name": "...", "url": "https://..."}]}
   --trace FILE    append one JSON line per actor transition to FILE (or PROXY_TRACE=FILE)
   --inspect       Stately inspector and a local status page on 127.0.0.1 (or PROXY_INSPECT=1)
+  --otel          OpenTelemetry spans and metrics over OTLP/HTTP (or OTEL_EXPORTER_OTLP_ENDPOINT=URL)
   --help          show this help
   --version       show the version
   pins accept <upstream> [tool]
@@ -42,6 +43,7 @@ Environment:
   PROXY_INSPECT              1 as --inspect
   PROXY_TOKEN_DIR            where OAuth tokens (and tool pins) are kept
   PROXY_PIN_TOOLS            1 to pin every upstream's tools (see pin_tools)
+  OTEL_EXPORTER_OTLP_ENDPOINT  OpenTelemetry's OTLP/HTTP endpoint (turns telemetry on)
   DEBUG                      1 for verbose logs on stderr
 
 Every upstream field, the other variables (OAuth, per-upstream PROXY_<NAME>_*) and what the client sees:
@@ -52,13 +54,14 @@ async function main(): Promise<void> {
     process.exitCode = await runPinsCommand(process.argv.slice(3), process.env);
     return;
   }
-  let args: { config?: string; trace?: string; inspect?: boolean; help?: boolean; version?: boolean };
+  let args: { config?: string; trace?: string; inspect?: boolean; otel?: boolean; help?: boolean; version?: boolean };
   try {
     args = parseArgs({
       options: {
         config: { type: 'string' },
         trace: { type: 'string' },
         inspect: { type: 'boolean' },
+        otel: { type: 'boolean' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
       },
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
     config = await loadConfig({
       configPath: args.config,
       env: process.env,
-      flags: { trace: args.trace, inspect: args.inspect },
+      flags: { trace: args.trace, inspect: args.inspect, otel: args.otel },
     });
   } catch (error) {
     exitOnConfigError(error);

@@ -18,6 +18,7 @@ import {
 import type { RequestTarget } from '../../machines/supervisor/index.js';
 import { signInInstruction } from '../../machines/upstream/index.js';
 import type { Logger } from '../observe/log.js';
+import type { RequestObserver } from '../observe/request-observer.js';
 import { createTaskResult, declaresTasksExtension, extensionRequired } from '../tasks/extension.js';
 import { TaskAwareServer } from '../tasks/server.js';
 import { createdTask } from '../tasks/wire.js';
@@ -53,7 +54,12 @@ export interface Downstream {
  */
 export type StartUpstreams = () => void;
 
-export function createDownstream(logger: Logger, start: StartUpstreams, status: StatusSource): Downstream {
+export function createDownstream(
+  logger: Logger,
+  start: StartUpstreams,
+  status: StatusSource,
+  requests?: RequestObserver,
+): Downstream {
   let current: Server | undefined;
   let era: 'legacy' | 'modern' = 'legacy';
   /** A 2026-07-28 client declares its capabilities on every request instead of at initialize. */
@@ -89,7 +95,14 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
     return attached;
   };
 
-  const session: DownstreamSession = { logger, bridge, current: () => current, era: () => era, supervisorReady };
+  const session: DownstreamSession = {
+    logger,
+    bridge,
+    current: () => current,
+    era: () => era,
+    supervisorReady,
+    ...(requests && { requests }),
+  };
   const lists = createCatalogLists(session);
   // A tools/call result may be a task the upstream created: the task routing records it (`tasks` is built next).
   const routing = createRequestRouting(session, (upstream, result) => tasks.answered(upstream, result));
