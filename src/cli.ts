@@ -15,7 +15,7 @@ import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
 import { VERSION } from './version.js';
 
-const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect] [--tool-mode M]
+const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect] [--tool-mode M] [--otel]
 
 A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP or SSE, OAuth where needed).
 An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
@@ -26,6 +26,7 @@ Options:
   --inspect       Stately inspector and a local status page on 127.0.0.1 (or PROXY_INSPECT=1)
   --tool-mode M   all (default): every upstream tool; search: three tools that search, describe and call
                   them, for clients that cannot take hundreds of tools (or PROXY_TOOL_MODE=M)
+  --otel          OpenTelemetry spans and metrics over OTLP/HTTP (or OTEL_EXPORTER_OTLP_ENDPOINT=URL)
   --help          show this help
   --version       show the version
   pins accept <upstream> [tool]
@@ -45,6 +46,7 @@ Environment:
   PROXY_TOOL_MODE            as --tool-mode M
   PROXY_TOKEN_DIR            where OAuth tokens (and tool pins) are kept
   PROXY_PIN_TOOLS            1 to pin every upstream's tools (see pin_tools)
+  OTEL_EXPORTER_OTLP_ENDPOINT  OpenTelemetry's OTLP/HTTP endpoint (turns telemetry on)
   DEBUG                      1 for verbose logs on stderr
 
 Every upstream field, the other variables (OAuth, per-upstream PROXY_<NAME>_*) and what the client sees:
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
     trace?: string;
     inspect?: boolean;
     'tool-mode'?: string;
+    otel?: boolean;
     help?: boolean;
     version?: boolean;
   };
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
         trace: { type: 'string' },
         inspect: { type: 'boolean' },
         'tool-mode': { type: 'string' },
+        otel: { type: 'boolean' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
       },
@@ -95,7 +99,7 @@ async function main(): Promise<void> {
     config = await loadConfig({
       configPath: args.config,
       env: process.env,
-      flags: { trace: args.trace, inspect: args.inspect, toolMode: args['tool-mode'] },
+      flags: { trace: args.trace, inspect: args.inspect, toolMode: args['tool-mode'], otel: args.otel },
     });
   } catch (error) {
     exitOnConfigError(error);

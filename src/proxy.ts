@@ -66,6 +66,11 @@ export async function startProxy({ config, logger, transport, onTransition }: St
   const trace = config.trace === undefined ? undefined : await openTraceLog(config.trace, logger);
   if (trace) listeners.push(trace.listener);
   // With --inspect only: loaded and started here, so that off, nothing of it runs (nor is even imported).
+  // With telemetry only: the OpenTelemetry packages are not even loaded otherwise.
+  const telemetry = config.telemetry
+    ? (await import('./observe/telemetry.js')).startTelemetry(config.telemetry)
+    : undefined;
+  if (telemetry) listeners.push(telemetry.onTransition);
   const stately: StatelyBridge | undefined = config.inspect
     ? await (await import('./observe/stately.js')).createStatelyBridge()
     : undefined;
@@ -83,6 +88,7 @@ export async function startProxy({ config, logger, transport, onTransition }: St
     clientInitialized,
     { take: () => status(), onChange: (listener) => onStatusChange(listener) },
     config.toolMode,
+    telemetry?.requests,
   );
 
   useHttpProxy(config.httpProxy);
@@ -162,6 +168,7 @@ export async function startProxy({ config, logger, transport, onTransition }: St
       for (const session of sessions.values()) session.close();
       await closeSharedCallbackServer();
       await trace?.close();
+      await telemetry?.shutdown();
       await closeHttpAgent();
     })();
     return stopping;

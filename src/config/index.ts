@@ -26,5 +26,6 @@ export {
   type UpstreamConfig,
 } from './schema.js';
 export { SINGLE_UPSTREAM_NAME } from './single-upstream.js';
+export { DEFAULT_OTLP_ENDPOINT, readTelemetrySettings, type TelemetrySettings } from './telemetry.js';
 export { TOOL_MODES, type ToolMode } from './tool-mode.js';
 export { applyEnvClient, envPrefixFor } from './upstream-oauth.js';

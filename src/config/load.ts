@@ -28,6 +28,7 @@ import {
   upstreamSchema,
 } from './schema.js';
 import { readSingleUpstream, SINGLE_UPSTREAM_OPTIONS } from './single-upstream.js';
+import { readTelemetrySettings, type TelemetrySettings } from './telemetry.js';
 import { readToolMode, type ToolMode } from './tool-mode.js';
 import { envPrefixFor, resolveOAuth } from './upstream-oauth.js';
 
@@ -49,6 +50,8 @@ export interface ProxyConfig {
   oauth: OAuthSettings;
   /** HTTP_PROXY, HTTPS_PROXY and NO_PROXY, as written (checked when the HTTP agent is built). */
   httpProxy: HttpProxySettings;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT or --otel: spans and metrics over OTLP/HTTP; absent when off. */
+  telemetry?: TelemetrySettings;
   /** Not errors, but worth telling the user on stderr (an ignored PROXY_UPSTREAMS, say). */
   notices: string[];
   source: 'file' | 'env' | 'none';
@@ -59,7 +62,7 @@ export interface LoadConfigOptions {
   configPath?: string;
   env: Env;
   /** Command-line flags, which win over their environment variables. */
-  flags?: { trace?: string; inspect?: boolean; toolMode?: string };
+  flags?: { trace?: string; inspect?: boolean; toolMode?: string; otel?: boolean };
 }
 
 /** The variables that configure upstreams without a file: the list, or mcp-devtools' single-upstream form. */
@@ -89,6 +92,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const toolMode = readToolMode(env, options.flags?.toolMode, problems);
   const oauth = readOAuthSettings(env, problems);
   const pinTools = readPinTools(env, problems);
+  const telemetry = readTelemetrySettings(env, options.flags?.otel, problems);
   const isSet = (name: string) => readEnv(env, name) !== undefined;
   const envSources = ENV_SOURCES.filter(isSet);
   const singleOptions = SINGLE_UPSTREAM_OPTIONS.filter(isSet);
@@ -134,6 +138,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
     toolMode,
     oauth,
     httpProxy,
+    ...(telemetry && { telemetry }),
     notices,
     source,
   };

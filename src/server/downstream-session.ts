@@ -6,6 +6,7 @@ import type { Server, ServerContext } from '@modelcontextprotocol/server';
 import type { Actor } from 'xstate';
 import type { supervisorMachine } from '../../machines/supervisor/index.js';
 import type { Logger } from '../observe/log.js';
+import type { RequestObserver } from '../observe/request-observer.js';
 import type { Era } from '../tasks/routing.js';
 import type { DownstreamClientBridge } from './client-bridge.js';
 
@@ -23,4 +24,6 @@ export interface DownstreamSession {
    * the requests the proxy makes on its own.
    */
   supervisorReady(ctx?: ServerContext): Promise<SupervisorActor>;
+  /** Sees every forwarded request from its start to its outcome (telemetry), when one is configured. */
+  readonly requests?: RequestObserver;
 }

@@ -20,6 +20,7 @@ import type { RequestTarget } from '../../machines/supervisor/index.js';
 import { signInInstruction } from '../../machines/upstream/index.js';
 import type { ToolMode } from '../config/index.js';
 import type { Logger } from '../observe/log.js';
+import type { RequestObserver } from '../observe/request-observer.js';
 import { createTaskResult, declaresTasksExtension, extensionRequired } from '../tasks/extension.js';
 import type { Era } from '../tasks/routing.js';
 import { TaskAwareServer } from '../tasks/server.js';
@@ -62,6 +63,7 @@ export function createDownstream(
   start: StartUpstreams,
   status: StatusSource,
   toolMode: ToolMode = 'all',
+  requests?: RequestObserver,
 ): Downstream {
   let current: Server | undefined;
   let era: 'legacy' | 'modern' = 'legacy';
@@ -98,7 +100,14 @@ export function createDownstream(
     return attached;
   };
 
-  const session: DownstreamSession = { logger, bridge, current: () => current, era: () => era, supervisorReady };
+  const session: DownstreamSession = {
+    logger,
+    bridge,
+    current: () => current,
+    era: () => era,
+    supervisorReady,
+    ...(requests && { requests }),
+  };
   const lists = createCatalogLists(session, toolMode === 'search' ? SEARCH_MODE_TOOLS : undefined);
   // A tools/call result may be a task the upstream created: the task routing records it (`tasks` is built next).
   const routing = createRequestRouting(session, (upstream, result) => tasks.answered(upstream, result));

@@ -55,9 +55,16 @@ const ROUND_TRIP_METHODS: ReadonlySet<ForwardedMethod> = new Set(['tools/call', 
 
 let nextRequestId = 0;
 
+/** The name the client gave the target, for traces: a tool's, a prompt's, a resource's URI, a task's id. */
+function targetName(target: RequestTarget): string | undefined {
+  if (target.kind === 'resource') return target.uri;
+  if (target.kind === 'task') return target.taskId;
+  return target.name;
+}
+
 /** `answeredCall` is the task routing's: a `tools/call` result may be a task the upstream created. */
 export function createRequestRouting(
-  { logger, bridge, era, supervisorReady }: DownstreamSession,
+  { logger, bridge, era, supervisorReady, requests }: DownstreamSession,
   answeredCall: TaskRouting['answered'],
 ): RequestRouting {
   const route: Route = async (method, target, params, label, ctx, extra) => {
@@ -68,6 +75,9 @@ export function createRequestRouting(
     const upstreamParams = { ...params };
     // The upstream gets a progress token of ours (the SDK adds it); its progress is passed on under the client's.
     if (params._meta !== undefined) upstreamParams._meta = meta;
+    // Traced: the upstream's parent is the proxy's span (whose parent is the client's traceparent, when it sent one).
+    const observed = requests?.begin({ method, name: targetName(target), meta });
+    if (observed) upstreamParams._meta = observed.meta;
     const id = `request-${++nextRequestId}`;
     let progressSentAt = Number.NEGATIVE_INFINITY;
     // Progress goes through the bridge's queue, so that a flood of it never holds up the answers of other calls.
@@ -91,6 +101,7 @@ export function createRequestRouting(
         reply,
       }),
     );
+    observed?.end(outcome);
     // Answered: progress still queued for it would reach the client after the result, which drops it anyway.
     if (onProgress) bridge.forgetProgress(id);
     // The SDK's clients (either era) handle a notification a microtask later than a response read in the same

@@ -46,6 +46,8 @@ export async function startTestProxy(
     catalogCache?: boolean;
     /** PROXY_TOOL_MODE: every tool listed (default), or the three search tools. */
     toolMode?: ProxyConfig['toolMode'];
+    /** OpenTelemetry (OTEL_EXPORTER_OTLP_ENDPOINT or --otel); off unless a test is about it. */
+    telemetry?: ProxyConfig['telemetry'];
     /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
     client?: {
       capabilities?: ClientCapabilities;
@@ -84,6 +86,7 @@ export async function startTestProxy(
     oauth: readOAuthSettings(env),
     // The proxy variables of the test run itself, as the proxy's own HTTP agent would see them.
     httpProxy: readHttpProxySettings(process.env),
+    ...(options.telemetry && { telemetry: options.telemetry }),
     notices: [],
     source: 'env',
   };
