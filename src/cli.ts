@@ -15,7 +15,7 @@ import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
 import { VERSION } from './version.js';
 
-const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect]
+const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--audit FILE] [--inspect]
 
 A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP or SSE, OAuth where needed).
 An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
@@ -23,7 +23,9 @@ An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
 Options:
   --config FILE   upstreams as JSON: {"upstreams": [{"name": "...", "url": "https://..."}]}
   --trace FILE    append one JSON line per actor transition to FILE (or PROXY_TRACE=FILE)
-  --inspect       Stately inspector and a local status page on 127.0.0.1 (or PROXY_INSPECT=1)
+  --audit FILE    append one JSON line per forwarded request to FILE (or PROXY_AUDIT_FILE=FILE)
+  --audit-arguments  put each request's arguments and result in those lines, redacted (or PROXY_AUDIT_ARGUMENTS=1)
+  --inspect       Stately inspector, a local status page and /metrics on 127.0.0.1 (or PROXY_INSPECT=1)
   --help          show this help
   --version       show the version
   pins accept <upstream> [tool]
@@ -39,6 +41,8 @@ Environment:
   PROXY_STARTUP_TIMEOUT_MS   how long the first tools/list waits for upstreams
   PROXY_CATALOG_CACHE        0 to not answer the first lists from the last known catalog
   PROXY_TRACE                as --trace FILE
+  PROXY_AUDIT_FILE           as --audit FILE
+  PROXY_AUDIT_ARGUMENTS      1 as --audit-arguments
   PROXY_INSPECT              1 as --inspect
   PROXY_TOKEN_DIR            where OAuth tokens (and tool pins) are kept
   PROXY_PIN_TOOLS            1 to pin every upstream's tools (see pin_tools)
@@ -52,12 +56,22 @@ async function main(): Promise<void> {
     process.exitCode = await runPinsCommand(process.argv.slice(3), process.env);
     return;
   }
-  let args: { config?: string; trace?: string; inspect?: boolean; help?: boolean; version?: boolean };
+  let args: {
+    config?: string;
+    trace?: string;
+    audit?: string;
+    'audit-arguments'?: boolean;
+    inspect?: boolean;
+    help?: boolean;
+    version?: boolean;
+  };
   try {
     args = parseArgs({
       options: {
         config: { type: 'string' },
         trace: { type: 'string' },
+        audit: { type: 'string' },
+        'audit-arguments': { type: 'boolean' },
         inspect: { type: 'boolean' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -84,7 +98,12 @@ async function main(): Promise<void> {
     config = await loadConfig({
       configPath: args.config,
       env: process.env,
-      flags: { trace: args.trace, inspect: args.inspect },
+      flags: {
+        trace: args.trace,
+        inspect: args.inspect,
+        audit: args.audit,
+        auditArguments: args['audit-arguments'],
+      },
     });
   } catch (error) {
     exitOnConfigError(error);

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
+import { type AuditSettings, readAuditSettings } from './audit.js';
 import {
   isDebugEnabled,
   isProxyEnabled,
@@ -38,6 +39,8 @@ export interface ProxyConfig {
   debug: boolean;
   /** PROXY_TRACE or --trace: the file that gets one JSON line per actor transition. */
   trace?: string;
+  /** PROXY_AUDIT_FILE or --audit (with PROXY_AUDIT_ARGUMENTS or --audit-arguments): one JSON line per request. */
+  audit?: AuditSettings;
   /** PROXY_INSPECT or --inspect: the Stately inspector bridge and the local status page. */
   inspect: boolean;
   /** PROXY_CATALOG_CACHE (default on): answer the first lists from each upstream's last persisted catalog. */
@@ -56,7 +59,7 @@ export interface LoadConfigOptions {
   configPath?: string;
   env: Env;
   /** Command-line flags, which win over their environment variables. */
-  flags?: { trace?: string; inspect?: boolean };
+  flags?: { trace?: string; inspect?: boolean; audit?: string; auditArguments?: boolean };
 }
 
 /** The variables that configure upstreams without a file: the list, or mcp-devtools' single-upstream form. */
@@ -82,6 +85,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const startupTimeoutMs = readStartupTimeoutMs(env, problems);
   const inspect = options.flags?.inspect ?? readInspect(env, problems);
   const trace = options.flags?.trace ?? readEnv(env, 'PROXY_TRACE');
+  const audit = readAuditSettings(env, options.flags, problems);
   const catalogCache = readCatalogCache(env, problems);
   const oauth = readOAuthSettings(env, problems);
   const pinTools = readPinTools(env, problems);
@@ -120,7 +124,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   if (pinTools) for (const upstream of upstreams) upstream.pinTools ??= true;
   const debug = isDebugEnabled(env);
   const httpProxy = readHttpProxySettings(env);
-  return { upstreams, startupTimeoutMs, debug, trace, inspect, catalogCache, oauth, httpProxy, notices, source };
+  return { upstreams, startupTimeoutMs, debug, trace, audit, inspect, catalogCache, oauth, httpProxy, notices, source };
 }
 
 /**

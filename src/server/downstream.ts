@@ -18,6 +18,7 @@ import {
 import type { RequestTarget } from '../../machines/supervisor/index.js';
 import { signInInstruction } from '../../machines/upstream/index.js';
 import type { Logger } from '../observe/log.js';
+import type { RequestEndListener } from '../observe/request-end.js';
 import { createTaskResult, declaresTasksExtension, extensionRequired } from '../tasks/extension.js';
 import { TaskAwareServer } from '../tasks/server.js';
 import { createdTask } from '../tasks/wire.js';
@@ -53,7 +54,13 @@ export interface Downstream {
  */
 export type StartUpstreams = () => void;
 
-export function createDownstream(logger: Logger, start: StartUpstreams, status: StatusSource): Downstream {
+export function createDownstream(
+  logger: Logger,
+  start: StartUpstreams,
+  status: StatusSource,
+  /** Hears how every forwarded request ended (the audit log, the metrics). */
+  onRequestEnd?: RequestEndListener,
+): Downstream {
   let current: Server | undefined;
   let era: 'legacy' | 'modern' = 'legacy';
   /** A 2026-07-28 client declares its capabilities on every request instead of at initialize. */
@@ -92,7 +99,7 @@ export function createDownstream(logger: Logger, start: StartUpstreams, status: 
   const session: DownstreamSession = { logger, bridge, current: () => current, era: () => era, supervisorReady };
   const lists = createCatalogLists(session);
   // A tools/call result may be a task the upstream created: the task routing records it (`tasks` is built next).
-  const routing = createRequestRouting(session, (upstream, result) => tasks.answered(upstream, result));
+  const routing = createRequestRouting(session, (upstream, result) => tasks.answered(upstream, result), onRequestEnd);
   const { forward } = routing;
   const tasks = createTaskForwarding(session, routing);
   const serveStatus = createStatusResource(status, () => current);

@@ -12,9 +12,11 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import type { RequestTarget, RouteEvent } from '../../machines/supervisor/index.js';
+import { resolve } from '../../machines/supervisor/routing.js';
 import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import { letYoungGenerationGrow } from '../heap.js';
 import { redact } from '../observe/redact.js';
+import type { RequestEnd, RequestEndListener } from '../observe/request-end.js';
 import type { TaskRouting } from '../tasks/routing.js';
 import type { DownstreamSession } from './downstream-session.js';
 import { redactData, redactToolError, unknownTarget } from './error-replies.js';
@@ -55,12 +57,17 @@ const ROUND_TRIP_METHODS: ReadonlySet<ForwardedMethod> = new Set(['tools/call', 
 
 let nextRequestId = 0;
 
-/** `answeredCall` is the task routing's: a `tools/call` result may be a task the upstream created. */
+/**
+ * `answeredCall` is the task routing's: a `tools/call` result may be a task the upstream created. `onRequestEnd`
+ * (the audit log, the metrics) hears how every routed request ended.
+ */
 export function createRequestRouting(
   { logger, bridge, era, supervisorReady }: DownstreamSession,
   answeredCall: TaskRouting['answered'],
+  onRequestEnd?: RequestEndListener,
 ): RequestRouting {
   const route: Route = async (method, target, params, label, ctx, extra) => {
+    const started = performance.now();
     const supervisor = await supervisorReady(ctx);
     // Traffic: the young generation may grow now (held small while the proxy only started and listed).
     letYoungGenerationGrow();
@@ -82,6 +89,8 @@ export function createRequestRouting(
                 params: { ...progress, progressToken: progressToken as string | number },
               });
             });
+    // The supervisor resolves the target from this same catalog when it takes the event (at once, in send).
+    const owner = onRequestEnd && resolve(supervisor.getSnapshot().context.catalog, target);
     const outcome = await new Promise<RouteOutcome>((reply) =>
       supervisor.send({
         type: 'request.route',
@@ -91,6 +100,15 @@ export function createRequestRouting(
         reply,
       }),
     );
+    if (onRequestEnd) {
+      try {
+        onRequestEnd(
+          requestEnd(method, target, params, outcome, performance.now() - started, owner?.originalName, extra.signal),
+        );
+      } catch (error) {
+        logger.debug(`${label}: request-end listener: ${String(error)}`);
+      }
+    }
     // Answered: progress still queued for it would reach the client after the result, which drops it anyway.
     if (onProgress) bridge.forgetProgress(id);
     // The SDK's clients (either era) handle a notification a microtask later than a response read in the same
@@ -149,4 +167,43 @@ export function createRequestRouting(
   };
 
   return { route, answer, forward };
+}
+
+/** What the request-end listeners hear: how a routed request ended, and with what. */
+function requestEnd(
+  method: ForwardedMethod,
+  target: RequestTarget,
+  params: Record<string, unknown>,
+  outcome: RouteOutcome,
+  durationMs: number,
+  upstreamName: string | undefined,
+  signal: AbortSignal | undefined,
+): RequestEnd {
+  const end: RequestEnd = {
+    time: Date.now(),
+    method,
+    ...(outcome.type !== 'unknown-target' && outcome.upstream !== undefined && { upstream: outcome.upstream }),
+    target: {
+      kind: target.kind,
+      ...(target.kind === 'tool' || target.kind === 'prompt' ? { name: target.name } : {}),
+      ...(upstreamName !== undefined && { upstreamName }),
+      ...(target.kind === 'resource' && { uri: target.uri }),
+      ...(target.kind === 'task' && target.taskId !== undefined && { taskId: target.taskId }),
+    },
+    durationMs,
+    outcome: outcome.type,
+    params,
+  };
+  switch (outcome.type) {
+    case 'result':
+      return { ...end, outcome: outcome.result.isError === true ? 'tool-error' : 'result', result: outcome.result };
+    case 'rpc-error':
+      return { ...end, code: outcome.code };
+    case 'failure': {
+      const cancelled = outcome.failure.code === 'ERR_CALL_CANCELLED' || signal?.aborted === true;
+      return { ...end, outcome: cancelled ? 'cancelled' : 'failure', code: outcome.failure.code };
+    }
+    case 'unknown-target':
+      return end;
+  }
 }

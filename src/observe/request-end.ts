@@ -1,0 +1,43 @@
+/**
+ * How a forwarded request ended, as the routing sees it (`route()` in src/server/request-routing.ts): the one
+ * place every request to an upstream passes on its way back. The audit log and the metrics listen here.
+ */
+
+export type RequestOutcomeKind = 'result' | 'tool-error' | 'rpc-error' | 'failure' | 'unknown-target' | 'cancelled';
+
+export interface RequestEnd {
+  /** Epoch ms when it ended. */
+  time: number;
+  method: string;
+  /** The upstream that owns the target; none for an unknown target. */
+  upstream?: string;
+  /** What the client named: a tool or prompt (with the upstream's own name for it), a resource, a task. */
+  target: {
+    kind: 'tool' | 'prompt' | 'resource' | 'task';
+    name?: string;
+    upstreamName?: string;
+    uri?: string;
+    taskId?: string;
+  };
+  durationMs: number;
+  outcome: RequestOutcomeKind;
+  /** The JSON-RPC error code (`rpc-error`) or the failure's stable code (`failure`, `cancelled`). */
+  code?: number | string;
+  /** The params as the client sent them. */
+  params: Record<string, unknown>;
+  /** The result (`result`, `tool-error`). */
+  result?: unknown;
+}
+
+export type RequestEndListener = (end: RequestEnd) => void;
+
+/** Every listener given, or none at all (so that the routing does no work when nobody listens). */
+export function composeRequestEndListeners(
+  ...listeners: Array<RequestEndListener | undefined>
+): RequestEndListener | undefined {
+  const present = listeners.filter((listener) => listener !== undefined);
+  if (present.length <= 1) return present[0];
+  return (end) => {
+    for (const listener of present) listener(end);
+  };
+}
