@@ -21,7 +21,7 @@ export interface RequestEnd {
   };
   durationMs: number;
   outcome: RequestOutcomeKind;
-  /** The JSON-RPC error code (`rpc-error`) or the failure's stable code (`failure`, `cancelled`). */
+  /** The JSON-RPC error code (`rpc-error`) or the failure's stable code (`failure`). */
   code?: number | string;
   /** The params as the client sent them. */
   params: Record<string, unknown>;

@@ -89,8 +89,10 @@ export function createRequestRouting(
                 params: { ...progress, progressToken: progressToken as string | number },
               });
             });
-    // The supervisor resolves the target from this same catalog when it takes the event (at once, in send).
-    const owner = onRequestEnd && resolve(supervisor.getSnapshot().context.catalog, target);
+    // The upstream's own name for the target, from the catalog the supervisor resolves it in now (or, when it
+    // holds the request until the upstreams have listed, the one it answered from).
+    const ownerIn = () => resolve(supervisor.getSnapshot().context.catalog, target);
+    const owner = onRequestEnd && ownerIn();
     const outcome = await new Promise<RouteOutcome>((reply) =>
       supervisor.send({
         type: 'request.route',
@@ -102,9 +104,11 @@ export function createRequestRouting(
     );
     if (onRequestEnd) {
       try {
-        onRequestEnd(
-          requestEnd(method, target, params, outcome, performance.now() - started, owner?.originalName, extra.signal),
-        );
+        const durationMs = performance.now() - started;
+        const { originalName, upstream } = owner ?? ownerIn() ?? {};
+        const upstreamName =
+          outcome.type !== 'unknown-target' && upstream === outcome.upstream ? originalName : undefined;
+        onRequestEnd(requestEnd(method, target, params, outcome, durationMs, upstreamName, extra.signal));
       } catch (error) {
         logger.debug(`${label}: request-end listener: ${String(error)}`);
       }
@@ -200,8 +204,10 @@ function requestEnd(
     case 'rpc-error':
       return { ...end, code: outcome.code };
     case 'failure': {
-      const cancelled = outcome.failure.code === 'ERR_CALL_CANCELLED' || signal?.aborted === true;
-      return { ...end, outcome: cancelled ? 'cancelled' : 'failure', code: outcome.failure.code };
+      // The client cancelled: whatever the failure says (the SDK may report the abort as a timeout).
+      if (outcome.failure.code === 'ERR_CALL_CANCELLED' || signal?.aborted === true)
+        return { ...end, outcome: 'cancelled' };
+      return { ...end, code: outcome.failure.code };
     }
     case 'unknown-target':
       return end;
