@@ -16,7 +16,7 @@ import { resolve } from '../../machines/supervisor/routing.js';
 import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import { letYoungGenerationGrow } from '../heap.js';
 import { redact } from '../observe/redact.js';
-import type { RequestEnd, RequestEndListener } from '../observe/request-end.js';
+import { type RequestEndListener, toRequestEnd } from '../observe/request-end.js';
 import type { TaskRouting } from '../tasks/routing.js';
 import type { DownstreamSession } from './downstream-session.js';
 import { redactData, redactToolError, unknownTarget } from './error-replies.js';
@@ -105,10 +105,8 @@ export function createRequestRouting(
     if (onRequestEnd) {
       try {
         const durationMs = performance.now() - started;
-        const { originalName, upstream } = owner ?? ownerIn() ?? {};
-        const upstreamName =
-          outcome.type !== 'unknown-target' && upstream === outcome.upstream ? originalName : undefined;
-        onRequestEnd(requestEnd(method, target, params, outcome, durationMs, upstreamName, extra.signal));
+        const { signal } = extra;
+        onRequestEnd(toRequestEnd({ method, target, params, outcome, durationMs, owner: owner ?? ownerIn(), signal }));
       } catch (error) {
         logger.debug(`${label}: request-end listener: ${String(error)}`);
       }
@@ -171,45 +169,4 @@ export function createRequestRouting(
   };
 
   return { route, answer, forward };
-}
-
-/** What the request-end listeners hear: how a routed request ended, and with what. */
-function requestEnd(
-  method: ForwardedMethod,
-  target: RequestTarget,
-  params: Record<string, unknown>,
-  outcome: RouteOutcome,
-  durationMs: number,
-  upstreamName: string | undefined,
-  signal: AbortSignal | undefined,
-): RequestEnd {
-  const end: RequestEnd = {
-    time: Date.now(),
-    method,
-    ...(outcome.type !== 'unknown-target' && outcome.upstream !== undefined && { upstream: outcome.upstream }),
-    target: {
-      kind: target.kind,
-      ...(target.kind === 'tool' || target.kind === 'prompt' ? { name: target.name } : {}),
-      ...(upstreamName !== undefined && { upstreamName }),
-      ...(target.kind === 'resource' && { uri: target.uri }),
-      ...(target.kind === 'task' && target.taskId !== undefined && { taskId: target.taskId }),
-    },
-    durationMs,
-    outcome: outcome.type,
-    params,
-  };
-  switch (outcome.type) {
-    case 'result':
-      return { ...end, outcome: outcome.result.isError === true ? 'tool-error' : 'result', result: outcome.result };
-    case 'rpc-error':
-      return { ...end, code: outcome.code };
-    case 'failure': {
-      // The client cancelled: whatever the failure says (the SDK may report the abort as a timeout).
-      if (outcome.failure.code === 'ERR_CALL_CANCELLED' || signal?.aborted === true)
-        return { ...end, outcome: 'cancelled' };
-      return { ...end, code: outcome.failure.code };
-    }
-    case 'unknown-target':
-      return end;
-  }
 }
