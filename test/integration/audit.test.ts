@@ -154,6 +154,24 @@ describe('audit log', () => {
     expect(result.content[0]?.text).not.toContain('abc.def.ghi');
   });
 
+  it('has one line per request of a 2026-07-28 client too', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'proxy-audit-'));
+    const file = join(dir, 'audit.jsonl');
+    fixture = await startUpstream({ kind: 'streamable-http', name: 'alpha', tools: ['echo', 'fail'] });
+    proxy = await startTestProxy([{ name: 'alpha', url: fixture.url }], {
+      audit: { file, arguments: false },
+      client: { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    });
+    await proxy.client.callTool({ name: 'echo', arguments: { text: 'modern' } });
+    await proxy.client.callTool({ name: 'fail', arguments: {} });
+    await proxy.close();
+    proxy = undefined;
+    expect((await auditLines(file)).map((line) => [line.tool?.upstreamName, line.outcome])).toEqual([
+      ['echo', 'result'],
+      ['fail', 'tool-error'],
+    ]);
+  });
+
   it('a file that cannot be opened is a startup error naming it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'proxy-audit-'));
     const file = join(dir, 'no-such-dir', 'audit.jsonl');
