@@ -15,7 +15,7 @@ import { drainDeadlineMs, superviseShutdown } from './server/drain.js';
 import { createStdioTransport } from './server/stdio.js';
 import { VERSION } from './version.js';
 
-const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--inspect] [--tool-mode M] [--otel]
+const USAGE = `Usage: mcp-upstream-proxy [--config FILE] [--trace FILE] [--audit FILE] [--inspect] [--tool-mode M] [--otel]
 
 A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP or SSE, OAuth where needed).
 An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
@@ -23,7 +23,9 @@ An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
 Options:
   --config FILE   upstreams as JSON: {"upstreams": [{"name": "...", "url": "https://..."}]}
   --trace FILE    append one JSON line per actor transition to FILE (or PROXY_TRACE=FILE)
-  --inspect       Stately inspector and a local status page on 127.0.0.1 (or PROXY_INSPECT=1)
+  --audit FILE    append one JSON line per forwarded request to FILE (or PROXY_AUDIT_FILE=FILE)
+  --audit-arguments  put each request's arguments and result in those lines, redacted (or PROXY_AUDIT_ARGUMENTS=1)
+  --inspect       Stately inspector, a local status page and /metrics on 127.0.0.1 (or PROXY_INSPECT=1)
   --tool-mode M   all (default): every upstream tool; search: three tools that search, describe and call
                   them, for clients that cannot take hundreds of tools (or PROXY_TOOL_MODE=M)
   --otel          OpenTelemetry spans and metrics over OTLP/HTTP (or OTEL_EXPORTER_OTLP_ENDPOINT=URL)
@@ -42,6 +44,8 @@ Environment:
   PROXY_STARTUP_TIMEOUT_MS   how long the first tools/list waits for upstreams
   PROXY_CATALOG_CACHE        0 to not answer the first lists from the last known catalog
   PROXY_TRACE                as --trace FILE
+  PROXY_AUDIT_FILE           as --audit FILE
+  PROXY_AUDIT_ARGUMENTS      1 as --audit-arguments
   PROXY_INSPECT              1 as --inspect
   PROXY_TOOL_MODE            as --tool-mode M
   PROXY_TOKEN_DIR            where OAuth tokens (and tool pins) are kept
@@ -60,6 +64,8 @@ async function main(): Promise<void> {
   let args: {
     config?: string;
     trace?: string;
+    audit?: string;
+    'audit-arguments'?: boolean;
     inspect?: boolean;
     'tool-mode'?: string;
     otel?: boolean;
@@ -71,6 +77,8 @@ async function main(): Promise<void> {
       options: {
         config: { type: 'string' },
         trace: { type: 'string' },
+        audit: { type: 'string' },
+        'audit-arguments': { type: 'boolean' },
         inspect: { type: 'boolean' },
         'tool-mode': { type: 'string' },
         otel: { type: 'boolean' },
@@ -99,7 +107,14 @@ async function main(): Promise<void> {
     config = await loadConfig({
       configPath: args.config,
       env: process.env,
-      flags: { trace: args.trace, inspect: args.inspect, toolMode: args['tool-mode'], otel: args.otel },
+      flags: {
+        trace: args.trace,
+        inspect: args.inspect,
+        audit: args.audit,
+        auditArguments: args['audit-arguments'],
+        toolMode: args['tool-mode'],
+        otel: args.otel,
+      },
     });
   } catch (error) {
     exitOnConfigError(error);

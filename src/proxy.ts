@@ -11,8 +11,11 @@ import type { UpstreamCatalog } from './catalog/index.js';
 import { CatalogStore } from './catalog/persisted.js';
 import type { ProxyConfig } from './config/index.js';
 import { closeSharedCallbackServer } from './oauth/callback.js';
+import { openAuditLog } from './observe/audit.js';
 import type { Logger } from './observe/log.js';
+import type { ProxyMetrics } from './observe/metrics.js';
 import { registerSecret } from './observe/redact.js';
+import { composeRequestEndListeners } from './observe/request-end.js';
 import type { StatelyBridge } from './observe/stately.js';
 import { type ProxyStatus, takeStatus } from './observe/status.js';
 import { openTraceLog } from './observe/trace.js';
@@ -65,6 +68,8 @@ export async function startProxy({ config, logger, transport, onTransition }: St
   }
   const trace = config.trace === undefined ? undefined : await openTraceLog(config.trace, logger);
   if (trace) listeners.push(trace.listener);
+  // A file that cannot be opened is a startup error (the trace file, opened already, is closed again).
+  const audit = config.audit && (await openAuditLog(config.audit, logger).catch(closeFirst(trace)));
   // With --inspect only: loaded and started here, so that off, nothing of it runs (nor is even imported).
   // With telemetry only: the OpenTelemetry packages are not even loaded otherwise.
   const telemetry = config.telemetry
@@ -74,6 +79,11 @@ export async function startProxy({ config, logger, transport, onTransition }: St
   const stately: StatelyBridge | undefined = config.inspect
     ? await (await import('./observe/stately.js')).createStatelyBridge()
     : undefined;
+  // `/metrics` is served on the --inspect server: counted only when it is on.
+  const metrics: ProxyMetrics | undefined = config.inspect
+    ? (await import('./observe/metrics.js')).createMetrics()
+    : undefined;
+  if (metrics) listeners.push(metrics.recordTransition);
 
   let stopping: Promise<void> | undefined;
   let initialized = false;
@@ -87,8 +97,11 @@ export async function startProxy({ config, logger, transport, onTransition }: St
     logger,
     clientInitialized,
     { take: () => status(), onChange: (listener) => onStatusChange(listener) },
-    config.toolMode,
-    telemetry?.requests,
+    {
+      toolMode: config.toolMode,
+      requests: telemetry?.requests,
+      onRequestEnd: composeRequestEndListeners(audit?.listener, metrics?.recordRequest),
+    },
   );
 
   useHttpProxy(config.httpProxy);
@@ -132,7 +145,7 @@ export async function startProxy({ config, logger, transport, onTransition }: St
     return () => statusListeners.delete(listener);
   };
   const page = stately
-    ? await (await import('./observe/status-page.js')).startStatusPage({ status, onStatusChange, stately })
+    ? await (await import('./observe/status-page.js')).startStatusPage({ status, onStatusChange, stately, metrics })
     : undefined;
   if (page) {
     logger.info(`status page: ${page.url}`);
@@ -167,7 +180,7 @@ export async function startProxy({ config, logger, transport, onTransition }: St
       await Promise.all([serving.close().catch(() => {}), page?.close()]);
       for (const session of sessions.values()) session.close();
       await closeSharedCallbackServer();
-      await trace?.close();
+      await Promise.all([trace?.close(), audit?.close()]);
       await telemetry?.shutdown();
       await closeHttpAgent();
     })();
@@ -197,6 +210,14 @@ function createCatalogStores(config: ProxyConfig, logger: Logger): Map<string, C
 async function readCatalogs(stores: ReadonlyMap<string, CatalogStore>): Promise<Record<string, UpstreamCatalog>> {
   const entries = await Promise.all([...stores].map(async ([name, store]) => [name, await store.read()] as const));
   return Object.fromEntries(entries.filter((entry): entry is [string, UpstreamCatalog] => entry[1] !== undefined));
+}
+
+/** Closes what was opened before passing the error on. */
+function closeFirst(opened: { close(): Promise<void> } | undefined): (error: unknown) => Promise<never> {
+  return async (error) => {
+    await opened?.close();
+    throw error;
+  };
 }
 
 type InspectionObserver = (event: InspectionEvent) => void;

@@ -1,4 +1,5 @@
 /** The configuration: loaded, checked and resolved once (files, PROXY_UPSTREAMS, every other variable). */
+export type { AuditSettings } from './audit.js';
 export { type HttpProxySettings, readHttpProxySettings } from './http-proxy.js';
 export {
   type LoadConfigOptions,

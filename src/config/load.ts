@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import JSON5 from 'json5';
 import { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
+import { type AuditSettings, readAuditSettings } from './audit.js';
 import {
   isDebugEnabled,
   isProxyEnabled,
@@ -40,6 +41,8 @@ export interface ProxyConfig {
   debug: boolean;
   /** PROXY_TRACE or --trace: the file that gets one JSON line per actor transition. */
   trace?: string;
+  /** PROXY_AUDIT_FILE or --audit (with PROXY_AUDIT_ARGUMENTS or --audit-arguments): one JSON line per request. */
+  audit?: AuditSettings;
   /** PROXY_INSPECT or --inspect: the Stately inspector bridge and the local status page. */
   inspect: boolean;
   /** PROXY_CATALOG_CACHE (default on): answer the first lists from each upstream's last persisted catalog. */
@@ -62,7 +65,14 @@ export interface LoadConfigOptions {
   configPath?: string;
   env: Env;
   /** Command-line flags, which win over their environment variables. */
-  flags?: { trace?: string; inspect?: boolean; toolMode?: string; otel?: boolean };
+  flags?: {
+    trace?: string;
+    inspect?: boolean;
+    audit?: string;
+    auditArguments?: boolean;
+    toolMode?: string;
+    otel?: boolean;
+  };
 }
 
 /** The variables that configure upstreams without a file: the list, or mcp-devtools' single-upstream form. */
@@ -88,6 +98,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const startupTimeoutMs = readStartupTimeoutMs(env, problems);
   const inspect = options.flags?.inspect ?? readInspect(env, problems);
   const trace = options.flags?.trace ?? readEnv(env, 'PROXY_TRACE');
+  const audit = readAuditSettings(env, options.flags, problems);
   const catalogCache = readCatalogCache(env, problems);
   const toolMode = readToolMode(env, options.flags?.toolMode, problems);
   const oauth = readOAuthSettings(env, problems);
@@ -133,6 +144,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
     startupTimeoutMs,
     debug,
     trace,
+    audit,
     inspect,
     catalogCache,
     toolMode,

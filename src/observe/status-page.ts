@@ -6,7 +6,8 @@
  * - `/status.json`: the status now;
  * - `/events`: server-sent events, the status (and each upstream's chart) after every change;
  * - `/inspector`: the page that relays the Stately inspector feed to the Stately inspector UI;
- * - `/inspector/events`: that feed, server-sent events in the inspector's format (see stately.ts).
+ * - `/inspector/events`: that feed, server-sent events in the inspector's format (see stately.ts);
+ * - `/metrics`: Prometheus metrics in the text format (see metrics.ts).
  *
  * Only requests addressed to the loopback name it listens on and from no other site are served (src/http/loopback.ts:
  * a web page can't read it through DNS rebinding or send it requests), nothing is sent with CORS headers, and pages
@@ -18,6 +19,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { upstreamMachine } from '../../machines/upstream/index.js';
 import { loopbackGuard } from '../http/loopback.js';
+import { METRICS_CONTENT_TYPE, type ProxyMetrics } from './metrics.js';
 import { renderStatechartHtml } from './statechart-html.js';
 import type { StatelyBridge } from './stately.js';
 import type { ProxyStatus } from './status.js';
@@ -30,6 +32,8 @@ export interface StatusPageOptions {
   status(): ProxyStatus;
   onStatusChange(listener: () => void): () => void;
   stately: StatelyBridge;
+  /** Served at `/metrics`; none: 404 there. */
+  metrics?: ProxyMetrics;
   /** Default 0: a free port. */
   port?: number;
 }
@@ -118,6 +122,7 @@ export async function startStatusPage({
   status,
   onStatusChange,
   stately,
+  metrics,
   port = 0,
 }: StatusPageOptions): Promise<StatusPage> {
   const streams = new Set<ServerResponse>();
@@ -175,6 +180,9 @@ export async function startStatusPage({
         return send(response, 200, 'text/html; charset=utf-8', inspectorBridgeHtml(nonce, STATELY_INSPECTOR_UI), {
           'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; frame-src ${new URL(STATELY_INSPECTOR_UI).origin}; frame-ancestors 'none'`,
         });
+      case '/metrics':
+        if (!metrics) return send(response, 404, 'text/plain', 'not found\n');
+        return send(response, 200, METRICS_CONTENT_TYPE, metrics.render(status()));
       case '/inspector/events': {
         openStream(response);
         return follow(request, response, stately.follow(eventWriter(response)));

@@ -20,6 +20,7 @@ import type { RequestTarget } from '../../machines/supervisor/index.js';
 import { signInInstruction } from '../../machines/upstream/index.js';
 import type { ToolMode } from '../config/index.js';
 import type { Logger } from '../observe/log.js';
+import type { RequestEndListener } from '../observe/request-end.js';
 import type { RequestObserver } from '../observe/request-observer.js';
 import { createTaskResult, declaresTasksExtension, extensionRequired } from '../tasks/extension.js';
 import type { Era } from '../tasks/routing.js';
@@ -58,12 +59,20 @@ export interface Downstream {
  */
 export type StartUpstreams = () => void;
 
+export interface DownstreamOptions {
+  /** `all`: every upstream tool is listed; `search`: the three tools of ./tool-search.ts. */
+  toolMode?: ToolMode;
+  /** Sees every forwarded request from its start to its outcome (telemetry). */
+  requests?: RequestObserver;
+  /** Hears how every forwarded request ended (the audit log, the metrics). */
+  onRequestEnd?: RequestEndListener;
+}
+
 export function createDownstream(
   logger: Logger,
   start: StartUpstreams,
   status: StatusSource,
-  toolMode: ToolMode = 'all',
-  requests?: RequestObserver,
+  { toolMode = 'all', requests, onRequestEnd }: DownstreamOptions = {},
 ): Downstream {
   let current: Server | undefined;
   let era: 'legacy' | 'modern' = 'legacy';
@@ -110,7 +119,7 @@ export function createDownstream(
   };
   const lists = createCatalogLists(session, toolMode === 'search' ? SEARCH_MODE_TOOLS : undefined);
   // A tools/call result may be a task the upstream created: the task routing records it (`tasks` is built next).
-  const routing = createRequestRouting(session, (upstream, result) => tasks.answered(upstream, result));
+  const routing = createRequestRouting(session, (upstream, result) => tasks.answered(upstream, result), onRequestEnd);
   const { forward } = routing;
   const tasks = createTaskForwarding(session, routing);
   const serveStatus = createStatusResource(status, () => current);

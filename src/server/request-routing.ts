@@ -12,9 +12,11 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import type { RequestTarget, RouteEvent } from '../../machines/supervisor/index.js';
+import { resolve } from '../../machines/supervisor/routing.js';
 import type { ForwardedMethod, ForwardedRequest } from '../../machines/types.js';
 import { letYoungGenerationGrow } from '../heap.js';
 import { redact } from '../observe/redact.js';
+import { type RequestEndListener, toRequestEnd } from '../observe/request-end.js';
 import type { TaskRouting } from '../tasks/routing.js';
 import type { DownstreamSession } from './downstream-session.js';
 import { redactData, redactToolError, unknownTarget } from './error-replies.js';
@@ -62,12 +64,17 @@ function targetName(target: RequestTarget): string | undefined {
   return target.name;
 }
 
-/** `answeredCall` is the task routing's: a `tools/call` result may be a task the upstream created. */
+/**
+ * `answeredCall` is the task routing's: a `tools/call` result may be a task the upstream created. `onRequestEnd`
+ * (the audit log, the metrics) hears how every routed request ended.
+ */
 export function createRequestRouting(
   { logger, bridge, era, supervisorReady, requests }: DownstreamSession,
   answeredCall: TaskRouting['answered'],
+  onRequestEnd?: RequestEndListener,
 ): RequestRouting {
   const route: Route = async (method, target, params, label, ctx, extra) => {
+    const started = performance.now();
     const supervisor = await supervisorReady(ctx);
     // Traffic: the young generation may grow now (held small while the proxy only started and listed).
     letYoungGenerationGrow();
@@ -92,6 +99,10 @@ export function createRequestRouting(
                 params: { ...progress, progressToken: progressToken as string | number },
               });
             });
+    // The upstream's own name for the target, from the catalog the supervisor resolves it in now (or, when it
+    // holds the request until the upstreams have listed, the one it answered from).
+    const ownerIn = () => resolve(supervisor.getSnapshot().context.catalog, target);
+    const owner = onRequestEnd && ownerIn();
     const outcome = await new Promise<RouteOutcome>((reply) =>
       supervisor.send({
         type: 'request.route',
@@ -102,6 +113,15 @@ export function createRequestRouting(
       }),
     );
     observed?.end(outcome);
+    if (onRequestEnd) {
+      try {
+        const durationMs = performance.now() - started;
+        const { signal } = extra;
+        onRequestEnd(toRequestEnd({ method, target, params, outcome, durationMs, owner: owner ?? ownerIn(), signal }));
+      } catch (error) {
+        logger.debug(`${label}: request-end listener: ${String(error)}`);
+      }
+    }
     // Answered: progress still queued for it would reach the client after the result, which drops it anyway.
     if (onProgress) bridge.forgetProgress(id);
     // The SDK's clients (either era) handle a notification a microtask later than a response read in the same

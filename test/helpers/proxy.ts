@@ -40,6 +40,8 @@ export async function startTestProxy(
     env?: NodeJS.ProcessEnv;
     /** A trace file (as `--trace`). */
     trace?: string;
+    /** The audit log (as `--audit FILE`, with `--audit-arguments`). */
+    audit?: ProxyConfig['audit'];
     /** The status page and the Stately inspector feed (as `--inspect`). */
     inspect?: boolean;
     /** Persisted catalogs (PROXY_CATALOG_CACHE); off unless a test is about them. */
@@ -81,6 +83,7 @@ export async function startTestProxy(
     debug: true,
     inspect: options.inspect ?? false,
     trace: options.trace,
+    audit: options.audit,
     catalogCache: options.catalogCache ?? false,
     toolMode: options.toolMode ?? 'all',
     oauth: readOAuthSettings(env),
