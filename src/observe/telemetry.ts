@@ -61,27 +61,20 @@ export function startTelemetry(settings: TelemetrySettings): Telemetry {
   });
   const tracer = tracerProvider.getTracer('mcp-upstream-proxy', VERSION);
   const meter = meterProvider.getMeter('mcp-upstream-proxy', VERSION);
-  const whole = { valueType: ValueType.INT };
-  const requests = meter.createCounter('mcp_proxy.requests', {
-    ...whole,
-    description: 'Requests forwarded to upstreams',
-  });
-  const errors = meter.createCounter('mcp_proxy.request.errors', {
-    ...whole,
-    description: 'Forwarded requests that ended without a result (JSON-RPC errors, failures, unknown targets)',
-  });
+  /** A counter of whole events. */
+  const counter = (name: string, description: string) =>
+    meter.createCounter(name, { valueType: ValueType.INT, description });
+  const requests = counter('mcp_proxy.requests', 'Requests forwarded to upstreams');
+  const errors = counter(
+    'mcp_proxy.request.errors',
+    'Forwarded requests that ended without a result (JSON-RPC errors, failures, unknown targets)',
+  );
   const duration = meter.createHistogram('mcp_proxy.request.duration', {
     description: 'Time from the request leaving the downstream server to its outcome',
     unit: 's',
   });
-  const reconnects = meter.createCounter('mcp_proxy.upstream.reconnects', {
-    ...whole,
-    description: 'Upstream reconnects',
-  });
-  const refreshes = meter.createCounter('mcp_proxy.token.refreshes', {
-    ...whole,
-    description: 'Access token refreshes',
-  });
+  const reconnects = counter('mcp_proxy.upstream.reconnects', 'Upstream reconnects');
+  const refreshes = counter('mcp_proxy.token.refreshes', 'Access token refreshes');
   const states = new Map<string, string>();
   meter
     .createObservableGauge('mcp_proxy.upstream.state', { description: "1 for each upstream's current state" })

@@ -8,16 +8,14 @@
  * relists often costs nothing until someone searches.
  */
 import type { CallToolResult, ServerContext, Tool } from '@modelcontextprotocol/server';
-import MiniSearch, { type SearchResult } from 'minisearch';
 import { z } from 'zod';
 import type { Catalog, CatalogKind } from '../catalog/index.js';
-import type { ExposedTool, ToolRegistry } from '../tools/index.js';
+import { DEFAULT_LIMIT, ToolIndex } from '../tools/tool-index.js';
 
 export const SEARCH_TOOL = 'search_tools';
 export const DESCRIBE_TOOL = 'describe_tools';
 export const CALL_TOOL = 'call_tool';
 
-const DEFAULT_LIMIT = 10;
 const MAX_LIMIT = 50;
 const SUMMARY_LENGTH = 160;
 
@@ -101,82 +99,6 @@ export const SEARCH_MODE_TOOLS: readonly Tool[] = [
 ];
 
 const SEARCH_TOOL_NAMES: ReadonlySet<string> = new Set(SEARCH_MODE_TOOLS.map((tool) => tool.name));
-
-/** One exposed tool as indexed: the fields searched, by weight. */
-interface IndexedTool {
-  id: string;
-  name: string;
-  title: string;
-  description: string;
-  argumentNames: string;
-  argumentDescriptions: string;
-}
-
-/** name > title > description > arguments. */
-const BOOSTS = { name: 4, title: 3, description: 2, argumentNames: 1.5, argumentDescriptions: 1 };
-
-const WORD_SEPARATORS = /[\n\r\p{Z}\p{P}\p{S}]+/u;
-
-/** Words split at spaces and punctuation (`_` and `-` too); `getJiraIssue` also as `get`, `jira`, `issue`. */
-function tokenize(text: string): string[] {
-  const terms: string[] = [];
-  for (const word of text.split(WORD_SEPARATORS)) {
-    if (word === '') continue;
-    terms.push(word);
-    const parts = word.split(/(?<=\p{Ll})(?=\p{Lu})|(?<=\p{L})(?=\p{N})|(?<=\p{N})(?=\p{L})/u);
-    if (parts.length > 1) terms.push(...parts);
-  }
-  return terms;
-}
-
-function documentOf({ exposedName, definition }: ExposedTool): IndexedTool {
-  const properties = (definition.inputSchema?.properties ?? {}) as Record<string, unknown>;
-  const argumentDescriptions = Object.values(properties).map((property) => {
-    const description = (property as { description?: unknown } | null)?.description;
-    return typeof description === 'string' ? description : '';
-  });
-  return {
-    id: exposedName,
-    name: exposedName,
-    title: definition.title ?? definition.annotations?.title ?? '',
-    description: definition.description ?? '',
-    argumentNames: Object.keys(properties).join(' '),
-    argumentDescriptions: argumentDescriptions.join('\n'),
-  };
-}
-
-/** The ranked full-text index of one tool registry. */
-export class ToolIndex {
-  readonly #search: MiniSearch<IndexedTool>;
-
-  constructor(readonly tools: ToolRegistry) {
-    this.#search = new MiniSearch<IndexedTool>({
-      fields: ['name', 'title', 'description', 'argumentNames', 'argumentDescriptions'],
-      tokenize,
-      searchOptions: {
-        // A query is taken as written (`delayMs` is one word): only the indexed names are split at their cases.
-        tokenize: (text) => text.split(WORD_SEPARATORS).filter((word) => word !== ''),
-        boost: BOOSTS,
-        // Modest: a prefix of 3 letters or more, one typo in a word of 5 or more (two from 10).
-        prefix: (term) => term.length >= 3,
-        fuzzy: (term) => (term.length >= 5 ? 0.2 : false),
-        maxFuzzy: 2,
-      },
-    });
-    this.#search.addAll(tools.items.map(documentOf));
-  }
-
-  /** The best matches first, at most `limit`. */
-  search(query: string, limit = DEFAULT_LIMIT): ExposedTool[] {
-    return this.#search
-      .search(query)
-      .slice(0, limit)
-      .flatMap((result: SearchResult) => {
-        const tool = this.tools.byName.get(result.id as string);
-        return tool ? [tool] : [];
-      });
-  }
-}
 
 /** The first line of a description, shortened: what a list of matches shows. */
 function summaryOf(description: string | undefined): string {

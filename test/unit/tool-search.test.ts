@@ -1,8 +1,8 @@
 /** The ranking of the search tool mode's index (src/server/tool-search.ts), over a registry built as the proxy does. */
 import type { Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import { ToolIndex } from '../../src/server/tool-search.js';
 import { buildToolRegistry } from '../../src/tools/registry.js';
+import { ToolIndex } from '../../src/tools/tool-index.js';
 
 function tool(name: string, description: string, extra: Partial<Tool> = {}, args: Record<string, string> = {}): Tool {
   const properties = Object.fromEntries(
