@@ -164,9 +164,22 @@ export function classifyConnectError(
 }
 
 /** How a forwarded call ended, when it did not end with a result. `what` names the request in messages: `tools/call "search"`, `tools/list`, `ping`. */
-export function classifyCallError(name: string, what: string, timeoutMs: number, error: unknown): CallOutcome {
+export function classifyCallError(
+  name: string,
+  what: string,
+  timeoutMs: number,
+  error: unknown,
+  /** The client cancelled the request (the SDK then rejects with a timeout error, whatever the time). */
+  cancelled = false,
+): CallOutcome {
   if (error instanceof ProtocolError) {
     return { type: 'rpc-error', code: error.code, message: error.message, data: error.data };
+  }
+  if (cancelled) {
+    return {
+      type: 'failure',
+      failure: new CallCancelledError(`${what} on upstream "${name}" was cancelled`, { cause: error }),
+    };
   }
   return { type: 'failure', failure: callFailure(name, what, timeoutMs, error) };
 }

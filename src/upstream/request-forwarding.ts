@@ -95,7 +95,8 @@ export function createRequestForwarding({ name, client, bridge }: ForwardingOpti
           ),
         };
       }
-      return classifyCallError(name, label, timeoutMs, error);
+      // The SDK rejects an aborted request as a timeout: the client's own cancel is told apart here.
+      return classifyCallError(name, label, timeoutMs, error, signal?.aborted === true);
     }
   };
 }

@@ -204,6 +204,15 @@ describe('classifyCallError', () => {
     ).toEqual({ type: 'rpc-error', code: -32601, message: expect.stringContaining('no such tool'), data: { a: 1 } });
   });
 
+  it('tells a request the client cancelled from a timeout, though the SDK rejects both as one', () => {
+    const aborted = new SdkError(SdkErrorCode.RequestTimeout, 'AbortError: This operation was aborted');
+    const outcome = classifyCallError('docs', 'tools/call "x"', 250, aborted, true);
+    expect(outcome).toMatchObject({
+      failure: { code: 'ERR_CALL_CANCELLED', message: 'tools/call "x" on upstream "docs" was cancelled' },
+    });
+    expect((outcome as { failure: unknown }).failure).toBeInstanceOf(CallCancelledError);
+  });
+
   it('keeps the scope asked for as the reason', () => {
     const outcome = classifyCallError('docs', 'x', 1, new InsufficientScopeError({ requiredScope: 'a b' }));
     expect(outcome).toMatchObject({ failure: { reason: 'a b', code: 'ERR_UPSTREAM_INSUFFICIENT_SCOPE' } });
