@@ -122,7 +122,16 @@ const toolOverrideSchema = z
   // An override that sets nothing is a mistake; one with only unknown keys already says so.
   .refine((override) => Object.keys(override).length > 0, { when: (payload) => payload.issues.length === 0 });
 
-const toolOverridesSchema = z.record(z.string().min(1), toolOverrideSchema);
+const toolOverridesSchema = z.record(z.string().min(1), toolOverrideSchema).superRefine((overrides, context) => {
+  // Two tools renamed alike would only be settled as a collision, which is never what was written.
+  const renamed = new Map<string, string>();
+  for (const [tool, override] of Object.entries(overrides)) {
+    if (override.name === undefined) continue;
+    const first = renamed.get(override.name);
+    if (first === undefined) renamed.set(override.name, tool);
+    else context.addIssue({ code: 'custom', path: [tool, 'name'], message: 'duplicate', params: { first } });
+  }
+});
 const TOOL_OVERRIDE_FIELDS = Object.keys(toolOverrideSchema.shape);
 
 const oauthSchema = z
@@ -262,7 +271,7 @@ export function describeUpstreamIssues(
   for (const issue of issues) {
     const [field, sub, overrideField] = issue.path;
     if (field === 'tools' && typeof sub === 'string') {
-      lines.add(describeOverrideIssue(issue, sub, overrideField, labelOf));
+      for (const line of describeOverrideIssue(issue, sub, overrideField, labelOf)) lines.add(line);
     } else if (issue.code === 'unrecognized_keys') {
       const nested = field === 'oauth';
       for (const key of issue.keys) lines.add(unknownField(key, nested ? OAUTH_FIELDS : UPSTREAM_FIELDS, nested));
@@ -284,21 +293,21 @@ function describeOverrideIssue(
   tool: string,
   field: PropertyKey | undefined,
   labelOf: (field: string) => string,
-): string {
+): string[] {
   const label = `${labelOf('tools')}[${JSON.stringify(tool)}]`;
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys
-      .map((key) => {
-        const suggestion = closestField(key, TOOL_OVERRIDE_FIELDS);
-        const hint = suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
-        return `${label}: unknown field "${key}"${hint}`;
-      })
-      .join('; ');
+    return issue.keys.map((key) => {
+      const suggestion = closestField(key, TOOL_OVERRIDE_FIELDS);
+      const hint = suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
+      return `${label}: unknown field "${key}"${hint}`;
+    });
   }
   // An empty key is the record's key issue, with the key as its path's last element.
-  if (tool === '') return `${labelOf('tools')} must not have an empty tool name`;
+  if (tool === '') return [`${labelOf('tools')} must not have an empty tool name`];
+  const first = issue.code === 'custom' ? (issue.params?.first as string | undefined) : undefined;
+  if (first !== undefined) return [`${label}.name is also the name of ${labelOf('tools')}[${JSON.stringify(first)}]`];
   const key = typeof field === 'string' ? field : '';
-  return `${key === '' ? label : `${label}.${key}`} ${TOOL_OVERRIDE_RULES[key] ?? 'is invalid'}`;
+  return [`${key === '' ? label : `${label}.${key}`} ${TOOL_OVERRIDE_RULES[key] ?? 'is invalid'}`];
 }
 
 /** `unknown field "ignore_tool" (did you mean "ignore_tools"?)`: a typo must not silently drop a filter. */

@@ -918,6 +918,23 @@ describe('tool overrides, read_only and PROXY_MAX_TOOL_NAME', () => {
     expect(problems).toEqual(['upstream "a": tools must not have an empty tool name']);
   });
 
+  it('refuses two tools renamed alike, and lists every unknown field of an override', async () => {
+    const problems = await problemsOf(() =>
+      parse([
+        {
+          name: 'a',
+          url,
+          tools: { one: { name: 'same' }, two: { name: 'same' }, three: { hiden: true, descripton: 'x' } },
+        },
+      ]),
+    );
+    expect(problems).toEqual([
+      'upstream "a": tools["three"]: unknown field "hiden" (did you mean "hidden"?)',
+      'upstream "a": tools["three"]: unknown field "descripton" (did you mean "description"?)',
+      'upstream "a": tools["two"].name is also the name of tools["one"]',
+    ]);
+  });
+
   it('suggests the field for a misspelt tools or read_only', async () => {
     const problems = await problemsOf(() => parse([{ name: 'a', url, tool: {}, readOnly: true }]));
     expect(problems).toEqual([
