@@ -62,7 +62,8 @@ interface PreparedSource<T extends Named> {
   kind: 'tool' | 'prompt';
   items: PreparedItem<T>[];
   removed: string[];
-  reasons: Record<string, LeftOutReason>;
+  /** A Map: tool names are the upstream's, and `__proto__` must stay a name. */
+  reasons: Map<string, LeftOutReason>;
   warnings: string[];
 }
 
@@ -130,7 +131,7 @@ function prepare<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' |
     const reason = leftOutReason(source, tool, override?.hidden === true);
     if (reason !== undefined) {
       entry.removed.push(tool.name);
-      entry.reasons[tool.name] = reason;
+      entry.reasons.set(tool.name, reason);
       continue;
     }
     // An override's name is the exposed name as written: no prefix (the user wrote the name they want to see).
@@ -144,8 +145,8 @@ function prepare<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' |
   // Upstreams change their tools: an override for one no longer listed is worth a warning (the supervisor logs
   // each warning once), never an error.
   for (const name of view?.overrides.keys() ?? []) {
-    if (!seen.has(name))
-      entry.warnings.push(`upstream "${source.upstream}" has a tools override for "${name}", which it does not list`);
+    if (seen.has(name)) continue;
+    entry.warnings.push(`upstream "${source.upstream}" has a tools override for "${name}", which it does not list`);
   }
   byUpstream.set(source.upstream, entry as PreparedSource<Named>);
   return entry;
@@ -153,7 +154,7 @@ function prepare<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' |
 
 function emptySource<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' | 'prompt'): PreparedSource<T> {
   const { upstream, toolPrefix, filter, view } = source;
-  return { upstream, toolPrefix, filter, view, kind, items: [], removed: [], reasons: {}, warnings: [] };
+  return { upstream, toolPrefix, filter, view, kind, items: [], removed: [], reasons: new Map(), warnings: [] };
 }
 
 /** The filter first (what include_tools/ignore_tools say stays their reason), then hidden, then read_only. */
@@ -199,7 +200,7 @@ export function buildNamedRegistry<T extends Named>(
     const entry = prepare(source, kind);
     warnings.push(...entry.warnings);
     filteredOut.set(source.upstream, [...entry.removed]);
-    filteredOutReasons.set(source.upstream, { ...entry.reasons });
+    filteredOutReasons.set(source.upstream, Object.fromEntries(entry.reasons));
     for (const item of entry.items) candidates.push({ source: entry, item, exposedName: '' });
   }
 

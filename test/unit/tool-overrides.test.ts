@@ -146,6 +146,15 @@ describe('read_only', () => {
     expect(registry.filteredOutReasons.get('a')).toEqual({ x: 'filter', y: 'hidden' });
   });
 
+  it('gives the reason of a tool named like an object property as its own', () => {
+    const registry = buildToolRegistry([source('a', [tool('__proto__'), tool('constructor')], { readOnly: true })]);
+    const reasons = registry.filteredOutReasons.get('a')!;
+    expect(Object.entries(reasons)).toEqual([
+      ['__proto__', 'read_only'],
+      ['constructor', 'read_only'],
+    ]);
+  });
+
   it('reads annotations defensively', () => {
     expect(isReadOnlyTool({ annotations: { readOnlyHint: 'true' } })).toBe(false);
     expect(isReadOnlyTool({})).toBe(false);
