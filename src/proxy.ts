@@ -24,7 +24,7 @@ import { createInspector, type TransitionListener } from './observe/transitions.
 import { createDownstream } from './server/downstream.js';
 import type { SupervisorActor } from './server/downstream-session.js';
 import { watchListenedUris } from './server/listen-subscriptions.js';
-import { createToolFilter } from './tools/index.js';
+import { createToolFilter, createToolView } from './tools/index.js';
 import { provideUpstreamMachine } from './upstream/actors.js';
 import { closeHttpAgent, useHttpProxy } from './upstream/http.js';
 
@@ -127,6 +127,11 @@ export async function startProxy({ config, logger, transport, onTransition }: St
         timeoutMs: upstream.timeoutMs,
         maxCallMs: upstream.maxCallMs,
         filter: createToolFilter({ include: upstream.includeTools, ignore: upstream.ignoreTools }),
+        view: createToolView({
+          overrides: upstream.tools,
+          readOnly: upstream.readOnly,
+          maxNameLength: config.maxToolName,
+        }),
       })),
     },
     inspect: composeObservers(createInspector(listeners), stately?.inspect),

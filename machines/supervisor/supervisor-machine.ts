@@ -23,6 +23,7 @@ function catalogOf(context: Pick<SupervisorContext, 'upstreams' | 'catalogs'>): 
       upstream: upstream.name,
       toolPrefix: upstream.toolPrefix,
       filter: upstream.filter,
+      view: upstream.view,
       catalog: context.catalogs[upstream.name] ?? EMPTY_CATALOG,
     })),
   );

@@ -1,7 +1,7 @@
 /** What the supervisor is given, what it holds, and the events it takes and emits. */
 import type { LoggingLevel } from '@modelcontextprotocol/client';
 import type { ActorRefFrom } from 'xstate';
-import type { Catalog, CatalogKind, UpstreamCatalog } from '../../src/catalog/index.js';
+import type { Catalog, CatalogKind, UpstreamCatalog, UpstreamCatalogSource } from '../../src/catalog/index.js';
 import type { CallOutcome, ForwardedRequest, TransportMode } from '../types.js';
 import type { UpstreamToSupervisorEvent, upstreamMachine } from '../upstream/index.js';
 
@@ -10,6 +10,8 @@ export interface SupervisedUpstream {
   transport: TransportMode;
   toolPrefix?: string;
   filter: (toolName: string) => boolean;
+  /** Tool overrides, read_only and PROXY_MAX_TOOL_NAME. */
+  view?: UpstreamCatalogSource['view'];
   timeoutMs: number;
   /** `max_call_ms`: a call that keeps sending progress still ends after this. */
   maxCallMs?: number;

@@ -5,6 +5,7 @@
  */
 import type { Prompt } from '@modelcontextprotocol/client';
 import { buildNamedRegistry, buildToolRegistry, type NamedRegistry, type ToolRegistry } from '../tools/registry.js';
+import type { ToolView } from '../tools/view.js';
 import { narrowestCacheHint } from './cache-hints.js';
 import { buildResourceRegistry, type ResourceRegistry } from './resources.js';
 import type { CacheHint, CatalogList, UpstreamCatalog } from './types.js';
@@ -14,6 +15,8 @@ export interface UpstreamCatalogSource {
   toolPrefix?: string;
   /** The tool filter (include_tools / ignore_tools). */
   filter: (toolName: string) => boolean;
+  /** Tool overrides, read_only and the name limit (tools only). */
+  view?: ToolView;
   catalog: UpstreamCatalog;
 }
 
@@ -34,10 +37,11 @@ export type CatalogKind = 'tools' | 'prompts' | 'resources';
 
 export function buildCatalog(sources: readonly UpstreamCatalogSource[]): Catalog {
   const tools = buildToolRegistry(
-    sources.map(({ upstream, toolPrefix, filter, catalog }) => ({
+    sources.map(({ upstream, toolPrefix, filter, view, catalog }) => ({
       upstream,
       toolPrefix,
       filter,
+      view,
       items: catalog.tools,
     })),
   );

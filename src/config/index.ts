@@ -23,10 +23,12 @@ export {
   MAX_NAME_LENGTH,
   MAX_TOOL_PREFIX_LENGTH,
   type OAuthConfig,
+  type ToolOverride,
   type Transport,
   type UpstreamConfig,
 } from './schema.js';
 export { SINGLE_UPSTREAM_NAME } from './single-upstream.js';
 export { DEFAULT_OTLP_ENDPOINT, readTelemetrySettings, type TelemetrySettings } from './telemetry.js';
 export { TOOL_MODES, type ToolMode } from './tool-mode.js';
+export { DEFAULT_MAX_TOOL_NAME } from './tool-names.js';
 export { applyEnvClient, envPrefixFor } from './upstream-oauth.js';

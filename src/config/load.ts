@@ -31,6 +31,7 @@ import {
 import { readSingleUpstream, SINGLE_UPSTREAM_OPTIONS } from './single-upstream.js';
 import { readTelemetrySettings, type TelemetrySettings } from './telemetry.js';
 import { readToolMode, type ToolMode } from './tool-mode.js';
+import { checkOverrideNames, readMaxToolName } from './tool-names.js';
 import { envPrefixFor, resolveOAuth } from './upstream-oauth.js';
 
 type Env = NodeJS.ProcessEnv;
@@ -49,6 +50,8 @@ export interface ProxyConfig {
   catalogCache: boolean;
   /** PROXY_TOOL_MODE or --tool-mode: every upstream tool listed (`all`, the default), or the three search tools. */
   toolMode: ToolMode;
+  /** PROXY_MAX_TOOL_NAME: the longest exposed tool name; the loader always sets it, absent means 64. */
+  maxToolName?: number;
   /** PROXY_OAUTH_*, PROXY_TOKEN_DIR and BROWSER: the sign-in's settings, whatever the upstreams. */
   oauth: OAuthSettings;
   /** HTTP_PROXY, HTTPS_PROXY and NO_PROXY, as written (checked when the HTTP agent is built). */
@@ -101,6 +104,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
   const audit = readAuditSettings(env, options.flags, problems);
   const catalogCache = readCatalogCache(env, problems);
   const toolMode = readToolMode(env, options.flags?.toolMode, problems);
+  const maxToolName = readMaxToolName(env, problems);
   const oauth = readOAuthSettings(env, problems);
   const pinTools = readPinTools(env, problems);
   const telemetry = readTelemetrySettings(env, options.flags?.otel, problems);
@@ -135,6 +139,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
     notices.push(`${namesAre(singleOptions)} ignored because PROXY_URL is not set`);
   }
 
+  checkOverrideNames(upstreams, maxToolName, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   if (pinTools) for (const upstream of upstreams) upstream.pinTools ??= true;
   const debug = isDebugEnabled(env);
@@ -148,6 +153,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ProxyConfi
     inspect,
     catalogCache,
     toolMode,
+    maxToolName,
     oauth,
     httpProxy,
     ...(telemetry && { telemetry }),

@@ -72,6 +72,21 @@ export interface UpstreamConfig {
   allowHttp: boolean;
   /** `pin_tools` (or PROXY_PIN_TOOLS for every upstream): withhold a tool whose definition changed since first seen. */
   pinTools?: boolean;
+  /** Per upstream tool name (the upstream's own): how the client sees it. */
+  tools?: Record<string, ToolOverride>;
+  /** Only tools annotated `readOnlyHint: true`, never one with `destructiveHint: true`. Absent: false. */
+  readOnly?: boolean;
+}
+
+/**
+ * How one upstream tool is exposed. `name` is the exposed name as written: the tool_prefix is not added to it (a
+ * user who writes a name expects to see that name), and it takes part in collisions like any other name.
+ */
+export interface ToolOverride {
+  name?: string;
+  description?: string;
+  /** Left out, like a tool ignore_tools matches. */
+  hidden?: boolean;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
@@ -94,6 +109,30 @@ const TRANSPORT_ALIASES: Record<string, Transport> = {
 };
 
 const nonEmptyStrings = z.array(z.string().min(1));
+
+// What every client accepts in a tool name; PROXY_MAX_TOOL_NAME may ask for less (checked by the loader).
+const TOOL_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+
+const toolOverrideSchema = z
+  .strictObject({
+    name: z.string().regex(TOOL_NAME).optional(),
+    description: z.string().optional(),
+    hidden: z.boolean().optional(),
+  })
+  // An override that sets nothing is a mistake; one with only unknown keys already says so.
+  .refine((override) => Object.keys(override).length > 0, { when: (payload) => payload.issues.length === 0 });
+
+const toolOverridesSchema = z.record(z.string().min(1), toolOverrideSchema).superRefine((overrides, context) => {
+  // Two tools renamed alike would only be settled as a collision, which is never what was written.
+  const renamed = new Map<string, string>();
+  for (const [tool, override] of Object.entries(overrides)) {
+    if (override.name === undefined) continue;
+    const first = renamed.get(override.name);
+    if (first === undefined) renamed.set(override.name, tool);
+    else context.addIssue({ code: 'custom', path: [tool, 'name'], message: 'duplicate', params: { first } });
+  }
+});
+const TOOL_OVERRIDE_FIELDS = Object.keys(toolOverrideSchema.shape);
 
 const oauthSchema = z
   .strictObject({
@@ -166,6 +205,8 @@ export const upstreamSchema = z.strictObject({
   oauth: oauthSchema.optional(),
   allow_http: z.boolean().default(false),
   pin_tools: z.boolean().optional(),
+  tools: toolOverridesSchema.optional(),
+  read_only: z.boolean().default(false),
 });
 
 export type RawUpstream = z.output<typeof upstreamSchema>;
@@ -202,6 +243,16 @@ const FIELD_RULES: Record<string, string> = {
     'must be an http URL on localhost or 127.0.0.1 with a port (the callback listens on 127.0.0.1 only)',
   allow_http: 'must be true or false',
   pin_tools: 'must be true or false',
+  tools: 'must be an object of upstream tool names to overrides ({"name", "description", "hidden"})',
+  read_only: 'must be true or false',
+};
+
+// The rules inside one tool override, whose label names the tool: `tools["search"].name`.
+const TOOL_OVERRIDE_RULES: Record<string, string> = {
+  '': 'must be an object with "name", "description" or "hidden"',
+  name: 'must be 1 to 128 letters, digits, "-" or "_" (what every client accepts)',
+  description: 'must be a string',
+  hidden: 'must be true or false',
 };
 
 const REQUIRED_FIELDS = new Set(['name', 'url']);
@@ -218,8 +269,10 @@ export function describeUpstreamIssues(
 ): string[] {
   const lines = new Set<string>();
   for (const issue of issues) {
-    const [field, sub] = issue.path;
-    if (issue.code === 'unrecognized_keys') {
+    const [field, sub, overrideField] = issue.path;
+    if (field === 'tools' && typeof sub === 'string') {
+      for (const line of describeOverrideIssue(issue, sub, overrideField, labelOf)) lines.add(line);
+    } else if (issue.code === 'unrecognized_keys') {
       const nested = field === 'oauth';
       for (const key of issue.keys) lines.add(unknownField(key, nested ? OAUTH_FIELDS : UPSTREAM_FIELDS, nested));
     } else if (typeof field === 'string' && REQUIRED_FIELDS.has(field) && raw[field] === undefined) {
@@ -233,6 +286,28 @@ export function describeUpstreamIssues(
     }
   }
   return [...lines];
+}
+
+function describeOverrideIssue(
+  issue: z.core.$ZodIssue,
+  tool: string,
+  field: PropertyKey | undefined,
+  labelOf: (field: string) => string,
+): string[] {
+  const label = `${labelOf('tools')}[${JSON.stringify(tool)}]`;
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const suggestion = closestField(key, TOOL_OVERRIDE_FIELDS);
+      const hint = suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
+      return `${label}: unknown field "${key}"${hint}`;
+    });
+  }
+  // An empty key is the record's key issue, with the key as its path's last element.
+  if (tool === '') return [`${labelOf('tools')} must not have an empty tool name`];
+  const first = issue.code === 'custom' ? (issue.params?.first as string | undefined) : undefined;
+  if (first !== undefined) return [`${label}.name is also the name of ${labelOf('tools')}[${JSON.stringify(first)}]`];
+  const key = typeof field === 'string' ? field : '';
+  return [`${key === '' ? label : `${label}.${key}`} ${TOOL_OVERRIDE_RULES[key] ?? 'is invalid'}`];
 }
 
 /** `unknown field "ignore_tool" (did you mean "ignore_tools"?)`: a typo must not silently drop a filter. */
@@ -285,5 +360,7 @@ export function toUpstreamConfig(raw: RawUpstream, headers: Record<string, strin
   if (raw.tool_prefix !== undefined) upstream.toolPrefix = raw.tool_prefix;
   if (raw.oauth !== undefined) upstream.oauth = raw.oauth;
   if (raw.pin_tools !== undefined) upstream.pinTools = raw.pin_tools;
+  if (raw.tools !== undefined) upstream.tools = raw.tools;
+  if (raw.read_only) upstream.readOnly = true;
   return upstream;
 }

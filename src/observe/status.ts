@@ -23,8 +23,10 @@ export interface UpstreamStatus {
   transport?: 'http' | 'sse';
   /** Exposed tool names (after filters, prefix and collisions). */
   tools: string[];
-  /** The upstream's own names of the tools its filters leave out. */
+  /** The upstream's own names of the tools left out (include/ignore_tools, a `hidden` override, read_only). */
   filteredOut: string[];
+  /** Why each filteredOut tool is left out: "filter", "hidden" or "read_only". */
+  filteredOutReasons: Record<string, string>;
   /** Tools withheld by pinning, and what changed in each (accept with `mcp-upstream-proxy pins accept`). */
   withheldTools?: WithheldTool[];
   prompts: number;
@@ -88,6 +90,7 @@ export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): 
         tools:
           catalog?.tools.items.filter((tool) => tool.upstream === config.name).map((tool) => tool.exposedName) ?? [],
         filteredOut: catalog?.tools.filteredOut.get(config.name) ?? [],
+        filteredOutReasons: { ...catalog?.tools.filteredOutReasons.get(config.name) },
         ...(context?.catalog.withheldTools?.length && { withheldTools: context.catalog.withheldTools }),
         prompts: context?.catalog.prompts.length ?? 0,
         resources: context?.catalog.resources.length ?? 0,

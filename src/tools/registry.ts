@@ -1,5 +1,6 @@
 import type { Tool } from '@modelcontextprotocol/client';
-import { toClientSafeName } from './naming.js';
+import { MAX_TOOL_NAME_LENGTH, type NameLimit, toClientSafeName } from './naming.js';
+import { isReadOnlyTool, type LeftOutReason, type ToolView } from './view.js';
 
 /** Anything an upstream lists by name: tools, and prompts (which follow the same naming rules). */
 interface Named {
@@ -15,6 +16,8 @@ export interface UpstreamNamedSource<T extends Named> {
   filter: (name: string) => boolean;
   /** As listed by the upstream, in its order; empty while the upstream is not ready. */
   items: readonly T[];
+  /** Overrides, read_only and the name limit; absent: none, and 64 characters. */
+  view?: ToolView;
 }
 
 export interface Exposed<T extends Named> {
@@ -31,8 +34,13 @@ export interface NamedRegistry<T extends Named> {
   /** Config order, then each upstream's order. */
   readonly items: readonly Exposed<T>[];
   readonly byName: ReadonlyMap<string, Exposed<T>>;
-  /** Upstream -> original names removed by its filter; every source has an entry, possibly empty. */
+  /**
+   * Upstream -> original names left out (by its filter, a `hidden` override or read_only); every source has an
+   * entry, possibly empty.
+   */
   readonly filteredOut: ReadonlyMap<string, string[]>;
+  /** Upstream -> why each of its filteredOut names is left out; every source has an entry, possibly empty. */
+  readonly filteredOutReasons: ReadonlyMap<string, Readonly<Record<string, LeftOutReason>>>;
   /** Collisions and duplicates, for the caller to log. */
   readonly warnings: readonly string[];
 }
@@ -50,14 +58,21 @@ interface PreparedSource<T extends Named> {
   upstream: string;
   toolPrefix: string | undefined;
   filter: (name: string) => boolean;
+  view: ToolView | undefined;
   kind: 'tool' | 'prompt';
   items: PreparedItem<T>[];
   removed: string[];
+  /** A Map: tool names are the upstream's, and `__proto__` must stay a name. */
+  reasons: Map<string, LeftOutReason>;
   warnings: string[];
 }
 
 interface PreparedItem<T extends Named> {
   tool: T;
+  /** From an override: replaces the upstream's. */
+  description?: string;
+  /** The name without a prefix: an override's, else the upstream's (the start of a fallback name). */
+  plainName: string;
   baseName: string;
   /** The base name is prefix + name as it was: nothing had to be made client-safe. */
   ownName: boolean;
@@ -91,8 +106,18 @@ function prepare<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' |
     prepared.set(source.items, byUpstream);
   }
   const hit = byUpstream.get(source.upstream) as PreparedSource<T> | undefined;
-  if (hit && hit.toolPrefix === source.toolPrefix && hit.filter === source.filter && hit.kind === kind) return hit;
+  if (
+    hit &&
+    hit.toolPrefix === source.toolPrefix &&
+    hit.filter === source.filter &&
+    hit.view === source.view &&
+    hit.kind === kind
+  ) {
+    return hit;
+  }
   const entry = emptySource(source, kind);
+  const { view } = source;
+  const maxLength = view?.maxNameLength ?? MAX_TOOL_NAME_LENGTH;
   const seen = new Set<string>();
   for (const tool of source.items) {
     if (seen.has(tool.name)) {
@@ -102,21 +127,46 @@ function prepare<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' |
       continue;
     }
     seen.add(tool.name);
-    if (!source.filter(tool.name)) {
+    const override = view?.overrides.get(tool.name);
+    const reason = leftOutReason(source, tool, override?.hidden === true);
+    if (reason !== undefined) {
       entry.removed.push(tool.name);
+      entry.reasons.set(tool.name, reason);
       continue;
     }
-    const fullName = (source.toolPrefix ?? '') + tool.name;
-    const baseName = toClientSafeName(fullName);
-    entry.items.push({ tool, baseName, ownName: baseName === fullName });
+    // An override's name is the exposed name as written: no prefix (the user wrote the name they want to see).
+    const plainName = override?.name ?? tool.name;
+    const fullName = override?.name ?? (source.toolPrefix ?? '') + tool.name;
+    const baseName = toClientSafeName(fullName, { maxLength });
+    const item: PreparedItem<T> = { tool, plainName, baseName, ownName: baseName === fullName };
+    if (override?.description !== undefined) item.description = override.description;
+    entry.items.push(item);
+  }
+  // Upstreams change their tools: an override for one no longer listed is worth a warning (the supervisor logs
+  // each warning once), never an error.
+  for (const name of view?.overrides.keys() ?? []) {
+    if (seen.has(name)) continue;
+    entry.warnings.push(`upstream "${source.upstream}" has a tools override for "${name}", which it does not list`);
   }
   byUpstream.set(source.upstream, entry as PreparedSource<Named>);
   return entry;
 }
 
 function emptySource<T extends Named>(source: UpstreamNamedSource<T>, kind: 'tool' | 'prompt'): PreparedSource<T> {
-  const { upstream, toolPrefix, filter } = source;
-  return { upstream, toolPrefix, filter, kind, items: [], removed: [], warnings: [] };
+  const { upstream, toolPrefix, filter, view } = source;
+  return { upstream, toolPrefix, filter, view, kind, items: [], removed: [], reasons: new Map(), warnings: [] };
+}
+
+/** The filter first (what include_tools/ignore_tools say stays their reason), then hidden, then read_only. */
+function leftOutReason<T extends Named>(
+  source: UpstreamNamedSource<T>,
+  item: T,
+  hidden: boolean,
+): LeftOutReason | undefined {
+  if (!source.filter(item.name)) return 'filter';
+  if (hidden) return 'hidden';
+  if (source.view?.readOnly && !isReadOnlyTool(item)) return 'read_only';
+  return undefined;
 }
 
 /** The exposed tools, from every upstream's tool list. */
@@ -143,12 +193,14 @@ export function buildNamedRegistry<T extends Named>(
 ): NamedRegistry<T> {
   const warnings: string[] = [];
   const filteredOut = new Map<string, string[]>();
+  const filteredOutReasons = new Map<string, Readonly<Record<string, LeftOutReason>>>();
   const candidates: Candidate<T>[] = [];
 
   for (const source of sources) {
     const entry = prepare(source, kind);
     warnings.push(...entry.warnings);
     filteredOut.set(source.upstream, [...entry.removed]);
+    filteredOutReasons.set(source.upstream, Object.fromEntries(entry.reasons));
     for (const item of entry.items) candidates.push({ source: entry, item, exposedName: '' });
   }
 
@@ -169,11 +221,12 @@ export function buildNamedRegistry<T extends Named>(
   for (const candidate of candidates) {
     if (candidate.exposedName !== '') continue;
     const { source } = candidate;
-    const { tool, baseName, ownName } = candidate.item;
+    const { tool, plainName, baseName, ownName } = candidate.item;
     const owner = owners.get(baseName)!;
     const sameUpstream = owner.source === source;
-    const start = sameUpstream ? baseName : toClientSafeName(`${source.upstream}_${tool.name}`);
-    candidate.exposedName = firstFreeName(start, owners);
+    const limit = { maxLength: source.view?.maxNameLength ?? MAX_TOOL_NAME_LENGTH };
+    const start = sameUpstream ? baseName : toClientSafeName(`${source.upstream}_${plainName}`, limit);
+    candidate.exposedName = firstFreeName(start, owners, limit);
     owners.set(candidate.exposedName, candidate);
     const where = sameUpstream ? 'of the same upstream' : `of upstream "${owner.source.upstream}"`;
     const what = `${kind} "${tool.name}" of upstream "${source.upstream}"`;
@@ -188,27 +241,32 @@ export function buildNamedRegistry<T extends Named>(
   const items = candidates.map(toExposedTool);
   const byName = new Map<string, Exposed<T>>();
   for (const exposed of items) byName.set(exposed.exposedName, exposed);
-  return { items, byName, filteredOut, warnings };
+  return { items, byName, filteredOut, filteredOutReasons, warnings };
 }
 
-function firstFreeName(start: string, taken: ReadonlyMap<string, unknown>): string {
+function firstFreeName(start: string, taken: ReadonlyMap<string, unknown>, limit: NameLimit): string {
   if (!taken.has(start)) return start;
   for (let n = 2; ; n++) {
     // toClientSafeName keeps the suffixed name within the length limit (a long one is re-hashed, still unique).
-    const name = toClientSafeName(`${start}_${n}`);
+    const name = toClientSafeName(`${start}_${n}`, limit);
     if (!taken.has(name)) return name;
   }
 }
 
 function toExposedTool<T extends Named>({ source, item, exposedName }: Candidate<T>): Exposed<T> {
   if (item.exposed?.exposedName === exposedName) return item.exposed;
-  const { tool } = item;
+  const { tool, description } = item;
   item.exposed = {
     exposedName,
     upstream: source.upstream,
     originalName: tool.name,
-    // Shallow copy only when the name changes.
-    definition: exposedName === tool.name ? tool : { ...tool, name: exposedName },
+    // Shallow copy only when the name or the description changes.
+    definition:
+      description !== undefined
+        ? { ...tool, name: exposedName, description }
+        : exposedName === tool.name
+          ? tool
+          : { ...tool, name: exposedName },
   };
   return item.exposed;
 }

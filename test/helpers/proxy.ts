@@ -50,6 +50,8 @@ export async function startTestProxy(
     toolMode?: ProxyConfig['toolMode'];
     /** OpenTelemetry (OTEL_EXPORTER_OTLP_ENDPOINT or --otel); off unless a test is about it. */
     telemetry?: ProxyConfig['telemetry'];
+    /** PROXY_MAX_TOOL_NAME (default 64). */
+    maxToolName?: number;
     /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
     client?: {
       capabilities?: ClientCapabilities;
@@ -86,6 +88,7 @@ export async function startTestProxy(
     audit: options.audit,
     catalogCache: options.catalogCache ?? false,
     toolMode: options.toolMode ?? 'all',
+    ...(options.maxToolName !== undefined && { maxToolName: options.maxToolName }),
     oauth: readOAuthSettings(env),
     // The proxy variables of the test run itself, as the proxy's own HTTP agent would see them.
     httpProxy: readHttpProxySettings(process.env),

@@ -390,6 +390,7 @@ describe('loadConfig', () => {
       inspect: false,
       catalogCache: true,
       toolMode: 'all',
+      maxToolName: 64,
       oauth: readOAuthSettings({}),
       httpProxy: {},
       notices: [],
@@ -851,5 +852,136 @@ describe('machine-to-machine settings (oauth.grant, private keys)', () => {
       'upstream "c": oauth.private_key holds an EC key, which cannot sign RS256 (oauth.private_key_alg)',
       'upstream "d": PROXY_D_PRIVATE_KEY is not a readable PEM private key (an unencrypted PKCS#8, SEC1 or PKCS#1 key)',
     ]);
+  });
+});
+
+describe('tool overrides, read_only and PROXY_MAX_TOOL_NAME', () => {
+  const url = 'https://a.test/mcp';
+
+  it('maps tools and read_only, and leaves them absent when not set', () => {
+    const [configured, plain] = parse([
+      {
+        name: 'a',
+        url,
+        read_only: true,
+        tools: {
+          'get issue': { name: 'jira_get', description: 'Reads one issue.' },
+          delete_issue: { hidden: true },
+        },
+      },
+      { name: 'b', url, read_only: false },
+    ]);
+    expect(configured?.readOnly).toBe(true);
+    expect(configured?.tools).toEqual({
+      'get issue': { name: 'jira_get', description: 'Reads one issue.' },
+      delete_issue: { hidden: true },
+    });
+    expect(plain).not.toHaveProperty('readOnly');
+    expect(plain).not.toHaveProperty('tools');
+  });
+
+  it('names the upstream, the tool and the field of a bad override', async () => {
+    const problems = await problemsOf(() =>
+      parse([
+        {
+          name: 'a',
+          url,
+          read_only: 'yes',
+          tools: {
+            search: { nme: 'find' },
+            empty: { name: '' },
+            dotted: { name: 'jira.get' },
+            spaced: { name: 'get issue', description: 3, hidden: 'no' },
+            nothing: {},
+            odd: 'hidden',
+          },
+        },
+        { name: 'b', url, tools: ['search'] },
+      ]),
+    );
+    expect(problems).toEqual([
+      'upstream "a": tools["search"]: unknown field "nme" (did you mean "name"?)',
+      'upstream "a": tools["empty"].name must be 1 to 128 letters, digits, "-" or "_" (what every client accepts)',
+      'upstream "a": tools["dotted"].name must be 1 to 128 letters, digits, "-" or "_" (what every client accepts)',
+      'upstream "a": tools["spaced"].name must be 1 to 128 letters, digits, "-" or "_" (what every client accepts)',
+      'upstream "a": tools["spaced"].description must be a string',
+      'upstream "a": tools["spaced"].hidden must be true or false',
+      'upstream "a": tools["nothing"] must be an object with "name", "description" or "hidden"',
+      'upstream "a": tools["odd"] must be an object with "name", "description" or "hidden"',
+      'upstream "a": read_only must be true or false',
+      'upstream "b": tools must be an object of upstream tool names to overrides ({"name", "description", "hidden"})',
+    ]);
+  });
+
+  it('refuses an override for a tool with an empty name', async () => {
+    const problems = await problemsOf(() => parse([{ name: 'a', url, tools: { '': { hidden: true } } }]));
+    expect(problems).toEqual(['upstream "a": tools must not have an empty tool name']);
+  });
+
+  it('refuses two tools renamed alike, and lists every unknown field of an override', async () => {
+    const problems = await problemsOf(() =>
+      parse([
+        {
+          name: 'a',
+          url,
+          tools: { one: { name: 'same' }, two: { name: 'same' }, three: { hiden: true, descripton: 'x' } },
+        },
+      ]),
+    );
+    expect(problems).toEqual([
+      'upstream "a": tools["three"]: unknown field "hiden" (did you mean "hidden"?)',
+      'upstream "a": tools["three"]: unknown field "descripton" (did you mean "description"?)',
+      'upstream "a": tools["two"].name is also the name of tools["one"]',
+    ]);
+  });
+
+  it('suggests the field for a misspelt tools or read_only', async () => {
+    const problems = await problemsOf(() => parse([{ name: 'a', url, tool: {}, readOnly: true }]));
+    expect(problems).toEqual([
+      'upstream "a": unknown field "tool" (did you mean "tools"?)',
+      'upstream "a": unknown field "readOnly" (did you mean "read_only"?)',
+    ]);
+  });
+
+  it('reads PROXY_MAX_TOOL_NAME, 64 by default', async () => {
+    expect((await loadConfig({ env: {} })).maxToolName).toBe(64);
+    expect((await loadConfig({ env: { PROXY_MAX_TOOL_NAME: ' 60 ' } })).maxToolName).toBe(60);
+    expect((await loadConfig({ env: { PROXY_MAX_TOOL_NAME: '16' } })).maxToolName).toBe(16);
+    expect((await loadConfig({ env: { PROXY_MAX_TOOL_NAME: '128' } })).maxToolName).toBe(128);
+  });
+
+  it.each(['15', '129', '0', '-1', '60.5', 'sixty'])(
+    'refuses PROXY_MAX_TOOL_NAME=%s, naming the variable',
+    async (value) => {
+      const problems = await problemsOf(() => loadConfig({ env: { PROXY_MAX_TOOL_NAME: value } }));
+      expect(problems).toEqual([`PROXY_MAX_TOOL_NAME must be an integer from 16 to 128, got "${value}"`]);
+    },
+  );
+
+  it('refuses an override name the limit would shorten', async () => {
+    const upstreams = JSON.stringify([
+      { name: 'a', url, tools: { long: { name: 'n'.repeat(61) }, fits: { name: 'f'.repeat(60) } } },
+    ]);
+    const env = { ...ENABLED, PROXY_UPSTREAMS: upstreams, PROXY_MAX_TOOL_NAME: '60' };
+    expect(await problemsOf(() => loadConfig({ env }))).toEqual([
+      'upstream "a": tools["long"].name is longer than PROXY_MAX_TOOL_NAME (60)',
+    ]);
+    const config = await loadConfig({ env: { ...env, PROXY_MAX_TOOL_NAME: '64' } });
+    expect(config.upstreams[0]?.tools?.long).toEqual({ name: 'n'.repeat(61) });
+  });
+
+  it('reads tools and read_only from a --config file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-overrides-'));
+    try {
+      const path = join(dir, 'proxy.json5');
+      await writeFile(
+        path,
+        `{upstreams: [{name: "a", url: "${url}", read_only: true, tools: {search: {name: "find", description: "Finds."}}}]}`,
+      );
+      const [upstream] = (await loadConfig({ configPath: path, env: {} })).upstreams;
+      expect(upstream).toMatchObject({ readOnly: true, tools: { search: { name: 'find', description: 'Finds.' } } });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

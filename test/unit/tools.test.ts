@@ -158,15 +158,15 @@ describe('toClientSafeName', () => {
   it('keeps long names that share a head distinct', () => {
     const head = 'x'.repeat(80);
     const names = [`${head}_a`, `${head}_b`, `${head}.`, `${head}_`, `${'x'.repeat(64)}y`];
-    const safe = names.map(toClientSafeName);
+    const safe = names.map((name) => toClientSafeName(name));
     expect(new Set(safe).size).toBe(names.length);
     for (const name of safe) expect(name).toMatch(CLIENT_SAFE);
   });
 
   it('depends on nothing but its input', () => {
     const inputs = ['echo', 'a.b', '😀', 'y'.repeat(100), `z${'é'.repeat(70)}`];
-    const first = inputs.map(toClientSafeName);
-    expect(inputs.map(toClientSafeName)).toEqual(first);
+    const first = inputs.map((name) => toClientSafeName(name));
+    expect(inputs.map((name) => toClientSafeName(name))).toEqual(first);
     for (const name of first) expect(name).toMatch(CLIENT_SAFE);
   });
 });
