@@ -42,6 +42,7 @@ Environment:
     PROXY_INCLUDE_TOOLS        glob patterns of the tools to expose
     PROXY_IGNORE_TOOLS         glob patterns of the tools to hide
   PROXY_STARTUP_TIMEOUT_MS   how long the first tools/list waits for upstreams
+  PROXY_MAX_TOOL_NAME        the longest tool name the client takes (default 64; e.g. 60 for Cursor)
   PROXY_CATALOG_CACHE        0 to not answer the first lists from the last known catalog
   PROXY_TRACE                as --trace FILE
   PROXY_AUDIT_FILE           as --audit FILE

@@ -20,14 +20,8 @@ import { describeFileError } from './file-errors.js';
 import { resolveHeaders, stringEntries } from './headers.js';
 import { type HttpProxySettings, readHttpProxySettings } from './http-proxy.js';
 import { type OAuthSettings, readOAuthSettings } from './oauth-settings.js';
-import {
-  describeUpstreamIssues,
-  toUpstreamConfig,
-  UPSTREAM_NAME,
-  type UpstreamConfig,
-  unknownField,
-  upstreamSchema,
-} from './schema.js';
+import { toUpstreamConfig, UPSTREAM_NAME, type UpstreamConfig, upstreamSchema } from './schema.js';
+import { describeUpstreamIssues, unknownField } from './schema-messages.js';
 import { readSingleUpstream, SINGLE_UPSTREAM_OPTIONS } from './single-upstream.js';
 import { readTelemetrySettings, type TelemetrySettings } from './telemetry.js';
 import { readToolMode, type ToolMode } from './tool-mode.js';

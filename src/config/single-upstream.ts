@@ -4,7 +4,8 @@
  * else for it (no headers, prefix or timeouts), so neither does the proxy: those need PROXY_UPSTREAMS or a file.
  */
 import { readEnv, readList } from './env.js';
-import { describeUpstreamIssues, toUpstreamConfig, type UpstreamConfig, upstreamSchema } from './schema.js';
+import { toUpstreamConfig, type UpstreamConfig, upstreamSchema } from './schema.js';
+import { describeUpstreamIssues } from './schema-messages.js';
 
 type Env = NodeJS.ProcessEnv;
 
