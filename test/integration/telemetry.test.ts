@@ -125,6 +125,9 @@ describe('OpenTelemetry', () => {
     const durations = metrics.find((metric) => metric.name === 'mcp_proxy.request.duration')?.histogram?.dataPoints;
     expect(durations?.reduce((sum, point) => sum + Number(point.count), 0)).toBe(2);
     expect(metrics.some((metric) => metric.name === 'mcp_proxy.upstream.state')).toBe(true);
+    // A result and a tool error are answers; an unknown tool is an error of the request.
+    const errors = metrics.find((metric) => metric.name === 'mcp_proxy.request.errors')?.sum?.dataPoints ?? [];
+    expect(errors.map((point) => [attributesOf(point).outcome, Number(point.asInt)])).toEqual([['unknown-target', 1]]);
   });
 
   it('counts reconnects, and shows the upstream state', async () => {
