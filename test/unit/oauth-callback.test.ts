@@ -1,6 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { createServer as createNetServer, type Server as NetServer, connect as netConnect } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readOAuthSettings } from '../../src/config/index.js';
 import {
@@ -17,6 +16,7 @@ import {
   sharedCallbackServer,
 } from '../../src/oauth/callback.js';
 import { createLogger } from '../../src/observe/log.js';
+import { acceptsConnection, externalAddress } from '../fixtures/loopback-probe.js';
 
 const LONG = 20_000; // a wait that no test lets run out
 const cleanups: Array<() => Promise<void>> = [];
@@ -57,21 +57,6 @@ async function peek<T>(promise: Promise<T>): Promise<'pending' | 'resolved' | 'r
   return result === marker ? 'pending' : (result as 'resolved' | 'rejected');
 }
 
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host, port, timeout: 1000 });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
 /** Occupies a free loopback port, the way another program on the machine would. */
 async function occupyPort(): Promise<number> {
   const blocker: NetServer = createNetServer();
@@ -81,10 +66,6 @@ async function occupyPort(): Promise<number> {
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
 }
-
-const externalAddress = Object.values(networkInterfaces())
-  .flat()
-  .find((info) => info?.family === 'IPv4' && !info.internal)?.address;
 
 describe('CallbackServer routing', () => {
   it('routes two concurrent sign-ins by state, each to its own waiter', async () => {
@@ -318,7 +299,7 @@ describe('CallbackServer timeouts, aborts and close', () => {
     const closing = server.close();
     await expect(waiting).rejects.toThrow('upstream "alpha": sign-in wait ended: callback server closed');
     await closing;
-    expect(await accepts('127.0.0.1', server.port)).toBe(false);
+    expect(await acceptsConnection('127.0.0.1', server.port)).toBe(false);
     await expect(server.waitFor('new', { upstream: 'alpha', timeoutMs: LONG })).rejects.toBeInstanceOf(
       OAuthCallbackAbortedError,
     );
@@ -341,8 +322,8 @@ describe('CallbackServer timeouts, aborts and close', () => {
 describe('CallbackServer ports', () => {
   it('listens on 127.0.0.1 only', async () => {
     const { server } = await start();
-    expect(await accepts('127.0.0.1', server.port)).toBe(true);
-    if (externalAddress) expect(await accepts(externalAddress, server.port)).toBe(false);
+    expect(await acceptsConnection('127.0.0.1', server.port)).toBe(true);
+    if (externalAddress) expect(await acceptsConnection(externalAddress, server.port)).toBe(false);
   });
 
   it('falls back to a free port of the range when the preferred one is taken', async () => {
@@ -358,7 +339,7 @@ describe('CallbackServer ports', () => {
     const waiting = server.waitFor('st', { upstream: 'alpha', timeoutMs: LONG });
     await callback(server, { code: 'c', state: 'st' });
     await expect(waiting).resolves.toMatchObject({ code: 'c' });
-    if (externalAddress) expect(await accepts(externalAddress, server.port)).toBe(false);
+    if (externalAddress) expect(await acceptsConnection(externalAddress, server.port)).toBe(false);
   });
 
   it('fails with an error naming the port to free when the range has no free port', async () => {
@@ -387,10 +368,10 @@ describe('sharedCallbackServer', () => {
     expect(second).toBe(first);
     expect(await sharedCallbackServer()).toBe(first);
     await closeSharedCallbackServer();
-    expect(await accepts('127.0.0.1', first.port)).toBe(false);
+    expect(await acceptsConnection('127.0.0.1', first.port)).toBe(false);
     const third = await sharedCallbackServer({ port: 0 });
     expect(third).not.toBe(first);
-    expect(await accepts('127.0.0.1', third.port)).toBe(true);
+    expect(await acceptsConnection('127.0.0.1', third.port)).toBe(true);
   });
 
   it('forgets a failed start, so the next use tries again', async () => {
@@ -400,6 +381,6 @@ describe('sharedCallbackServer', () => {
       OAuthCallbackListenError,
     );
     const server = await sharedCallbackServer({ port: 0 });
-    expect(await accepts('127.0.0.1', server.port)).toBe(true);
+    expect(await acceptsConnection('127.0.0.1', server.port)).toBe(true);
   });
 });
