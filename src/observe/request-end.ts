@@ -3,6 +3,7 @@
  * place every request to an upstream passes on its way back. The audit log and the metrics listen here.
  */
 import type { RequestTarget, RouteOutcome } from '../../machines/supervisor/index.js';
+import { outcomeOf } from './request-observer.js';
 
 export type RequestOutcomeKind = 'result' | 'tool-error' | 'rpc-error' | 'failure' | 'unknown-target' | 'cancelled';
 
@@ -69,6 +70,7 @@ export function toRequestEnd({
   const upstream = outcome.type === 'unknown-target' ? undefined : outcome.upstream;
   // The upstream's own name, when the catalog's owner is the upstream that answered.
   const upstreamName = upstream !== undefined && owner?.upstream === upstream ? owner.originalName : undefined;
+  const { outcome: how, code } = outcomeOf(outcome, signal?.aborted === true);
   const end: RequestEnd = {
     time: Date.now(),
     method,
@@ -81,21 +83,9 @@ export function toRequestEnd({
       ...(target.kind === 'task' && target.taskId !== undefined && { taskId: target.taskId }),
     },
     durationMs,
-    outcome: outcome.type,
+    outcome: how,
+    ...(code !== undefined && { code }),
     params,
   };
-  switch (outcome.type) {
-    case 'result':
-      return { ...end, outcome: outcome.result.isError === true ? 'tool-error' : 'result', result: outcome.result };
-    case 'rpc-error':
-      return { ...end, code: outcome.code };
-    case 'failure':
-      // The client cancelled, whatever the failure says (the SDK may report the abort as a timeout).
-      if (outcome.failure.code === 'ERR_CALL_CANCELLED' || signal?.aborted === true) {
-        return { ...end, outcome: 'cancelled' };
-      }
-      return { ...end, code: outcome.failure.code };
-    case 'unknown-target':
-      return end;
-  }
+  return outcome.type === 'result' ? { ...end, result: outcome.result } : end;
 }

@@ -16,14 +16,22 @@ export interface RequestObserver {
   begin(request: { method: string; name?: string; meta: Record<string, unknown> }): ObservedRequest;
 }
 
-/** The outcome in one word (and a stable code where there is one), the same for every observer. */
-export function outcomeOf(outcome: RouteOutcome): { outcome: string; code?: string } {
+/** The outcome in one word, and its code where it has one (the JSON-RPC error's, the failure's stable one). */
+export function outcomeOf(
+  outcome: RouteOutcome,
+  cancelled = false,
+): {
+  outcome: 'result' | 'tool-error' | 'rpc-error' | 'failure' | 'cancelled' | 'unknown-target';
+  code?: number | string;
+} {
   switch (outcome.type) {
     case 'result':
       return { outcome: outcome.result.isError === true ? 'tool-error' : 'result' };
     case 'rpc-error':
-      return { outcome: 'rpc-error', code: String(outcome.code) };
+      return { outcome: 'rpc-error', code: outcome.code };
     case 'failure':
+      // The client cancelled: a failure of its own kind, whatever else the upstream's side reported meanwhile.
+      if (cancelled || outcome.failure.code === 'ERR_CALL_CANCELLED') return { outcome: 'cancelled' };
       return { outcome: 'failure', code: outcome.failure.code };
     case 'unknown-target':
       return { outcome: 'unknown-target' };

@@ -104,12 +104,13 @@ export function startTelemetry(settings: TelemetrySettings): Telemetry {
             span.setAttributes({
               'mcp.outcome': how,
               ...(upstream !== undefined && { 'mcp.upstream': upstream }),
-              ...(code !== undefined && { 'error.type': code }),
+              ...(code !== undefined && { 'error.type': String(code) }),
             });
             if (how !== 'result') span.setStatus({ code: SpanStatusCode.ERROR, message: how });
             span.end();
             requests.add(1, labels);
-            if (how !== 'result' && how !== 'tool-error') errors.add(1, { ...labels, ...(code && { code }) });
+            if (how !== 'result' && how !== 'tool-error')
+              errors.add(1, { ...labels, ...(code !== undefined && { code: String(code) }) });
             duration.record(seconds, { method, ...(upstream !== undefined && { upstream }) });
           },
         };
