@@ -11,7 +11,7 @@ const LAYERS = [
   // Leaves: the error vocabulary, logging and redaction, loopback HTTP helpers, the version, the heap switch.
   [
     'leaves',
-    '^src/(errors/|files/|observe/(log|redact)\\.ts$|http/|version\\.ts$|heap\\.ts$|hold-young-generation\\.ts$)',
+    '^src/(errors/|files/|observe/(log|redact)\\.ts$|http/|canonical-json\\.ts$|version\\.ts$|heap\\.ts$|hold-young-generation\\.ts$)',
   ],
   ['config', '^src/config/'],
   ['tools', '^src/tools/'],
@@ -22,7 +22,7 @@ const LAYERS = [
   ['oauth and tasks', '^src/(oauth|tasks)/'],
   ['upstream', '^src/upstream/'],
   ['server and demo', '^src/(server|demo)/'],
-  ['proxy', '^src/proxy\\.ts$'],
+  ['proxy', '^src/proxy(\\.ts$|/)'],
   ['cli', '^src/(cli|pins-command)\\.ts$'],
 ];
 

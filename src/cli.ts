@@ -21,7 +21,8 @@ A stdio MCP server that exposes the tools of remote MCP servers (Streamable HTTP
 An MCP client starts it; JSON-RPC on stdin and stdout, logs on stderr.
 
 Options:
-  --config FILE   upstreams as JSON: {"upstreams": [{"name": "...", "url": "https://..."}]}
+  --config FILE   upstreams as JSON: {"upstreams": [{"name": "...", "url": "https://..."}]}; an edit of
+                  the file is applied without a restart
   --trace FILE    append one JSON line per actor transition to FILE (or PROXY_TRACE=FILE)
   --audit FILE    append one JSON line per forwarded request to FILE (or PROXY_AUDIT_FILE=FILE)
   --audit-arguments  put each request's arguments and result in those lines, redacted (or PROXY_AUDIT_ARGUMENTS=1)
@@ -103,20 +104,21 @@ async function main(): Promise<void> {
     return;
   }
 
+  const loadOptions = {
+    configPath: args.config,
+    env: process.env,
+    flags: {
+      trace: args.trace,
+      inspect: args.inspect,
+      audit: args.audit,
+      auditArguments: args['audit-arguments'],
+      toolMode: args['tool-mode'],
+      otel: args.otel,
+    },
+  };
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
-    config = await loadConfig({
-      configPath: args.config,
-      env: process.env,
-      flags: {
-        trace: args.trace,
-        inspect: args.inspect,
-        audit: args.audit,
-        auditArguments: args['audit-arguments'],
-        toolMode: args['tool-mode'],
-        otel: args.otel,
-      },
-    });
+    config = await loadConfig(loadOptions);
   } catch (error) {
     exitOnConfigError(error);
   }
@@ -133,7 +135,9 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (error) => logger.error(`uncaught exception: ${error.stack ?? error.message}`));
 
   const transport = createStdioTransport({ warn: (line) => logger.warn(line) });
-  const proxy = await startProxy({ config, logger, transport }).catch(exitOnConfigError);
+  // With --config, an edit of the file is applied while running (hot reload).
+  const reloadFrom = args.config === undefined ? undefined : { ...loadOptions, configPath: args.config };
+  const proxy = await startProxy({ config, logger, transport, reloadFrom }).catch(exitOnConfigError);
   logger.info(`started with ${config.upstreams.length} upstream(s), version ${VERSION}`);
   // The end of stdin drains (every request read is answered), signals and a dead parent stop at once.
   superviseShutdown({ transport, stop: proxy.stop, logger, drainDeadlineMs: drainDeadlineMs(config) });

@@ -8,8 +8,8 @@ import { createActor, type InspectionEvent } from 'xstate';
 import { supervisorMachine } from '../machines/supervisor/index.js';
 import type { UpstreamContext } from '../machines/upstream/index.js';
 import type { UpstreamCatalog } from './catalog/index.js';
-import { CatalogStore } from './catalog/persisted.js';
-import type { ProxyConfig } from './config/index.js';
+import type { CatalogStore } from './catalog/persisted.js';
+import { type LoadConfigOptions, type ProxyConfig, watchConfigFile } from './config/index.js';
 import { closeSharedCallbackServer } from './oauth/callback.js';
 import { openAuditLog } from './observe/audit.js';
 import type { Logger } from './observe/log.js';
@@ -21,10 +21,11 @@ import { type ProxyStatus, takeStatus } from './observe/status.js';
 import { openTraceLog } from './observe/trace.js';
 import { logOtherTransitions, logUpstreamStates } from './observe/transition-log.js';
 import { createInspector, type TransitionListener } from './observe/transitions.js';
+import { createReloader } from './proxy/reload.js';
+import { catalogStoreFor, supervisedUpstream } from './proxy/supervised-upstream.js';
 import { createDownstream } from './server/downstream.js';
 import type { SupervisorActor } from './server/downstream-session.js';
 import { watchListenedUris } from './server/listen-subscriptions.js';
-import { createToolFilter, createToolView } from './tools/index.js';
 import { provideUpstreamMachine } from './upstream/actors.js';
 import { closeHttpAgent, useHttpProxy } from './upstream/http.js';
 
@@ -50,9 +51,17 @@ export interface StartOptions {
   transport: Transport;
   /** More transition listeners (the demo, tests); the stderr log of upstream states is always on. */
   onTransition?: TransitionListener;
+  /** With --config: how the config was loaded, to load it again whenever the file changes (hot reload). */
+  reloadFrom?: LoadConfigOptions & { configPath: string };
 }
 
-export async function startProxy({ config, logger, transport, onTransition }: StartOptions): Promise<RunningProxy> {
+export async function startProxy({
+  config,
+  logger,
+  transport,
+  onTransition,
+  reloadFrom,
+}: StartOptions): Promise<RunningProxy> {
   const statusListeners = new Set<() => void>();
   const listeners: TransitionListener[] = [
     logUpstreamStates(logger),
@@ -105,8 +114,10 @@ export async function startProxy({ config, logger, transport, onTransition }: St
   );
 
   useHttpProxy(config.httpProxy);
-  const catalogStores = config.catalogCache ? createCatalogStores(config, logger) : new Map();
-  const savedCatalogs = await readCatalogs(catalogStores);
+  const catalogStores = config.catalogCache
+    ? new Map(config.upstreams.map((upstream) => [upstream.name, catalogStoreFor(upstream, config, logger)]))
+    : undefined;
+  const savedCatalogs = catalogStores ? await readCatalogs(catalogStores) : {};
   const upstreams = provideUpstreamMachine({
     upstreams: config.upstreams,
     oauth: config.oauth,
@@ -120,19 +131,7 @@ export async function startProxy({ config, logger, transport, onTransition }: St
     input: {
       startupTimeoutMs: config.startupTimeoutMs,
       savedCatalogs,
-      upstreams: config.upstreams.map((upstream) => ({
-        name: upstream.name,
-        transport: upstream.transport,
-        toolPrefix: upstream.toolPrefix,
-        timeoutMs: upstream.timeoutMs,
-        maxCallMs: upstream.maxCallMs,
-        filter: createToolFilter({ include: upstream.includeTools, ignore: upstream.ignoreTools }),
-        view: createToolView({
-          overrides: upstream.tools,
-          readOnly: upstream.readOnly,
-          maxNameLength: config.maxToolName,
-        }),
-      })),
+      upstreams: config.upstreams.map((upstream) => supervisedUpstream(upstream, config)),
     },
     inspect: composeObservers(createInspector(listeners), stately?.inspect),
     // XState's own log() output must never reach stdout.
@@ -143,8 +142,22 @@ export async function startProxy({ config, logger, transport, onTransition }: St
   supervisor.start();
   downstream.attach(supervisor);
 
+  // The configuration running now: a reload of --config replaces it, and keeps sessions and stores current.
+  const reloadable = {
+    path: reloadFrom?.configPath ?? '',
+    logger,
+    supervisor,
+    upstreams,
+    catalogStores,
+    config,
+    tellClient: (message: string) => downstream.bridge.log('mcp-upstream-proxy', { level: 'warning', data: message }),
+  };
   const status = () =>
-    takeStatus({ upstreams: config.upstreams, supervisor: () => supervisor, sessions: () => sessions });
+    takeStatus({
+      upstreams: () => reloadable.config.upstreams,
+      supervisor: () => supervisor,
+      sessions: () => sessions,
+    });
   const onStatusChange = (listener: () => void) => {
     statusListeners.add(listener);
     return () => statusListeners.delete(listener);
@@ -167,17 +180,28 @@ export async function startProxy({ config, logger, transport, onTransition }: St
     }),
     onerror: (error) => logger.debug(`downstream: ${error.message}`),
   });
+  const reloader = reloadFrom && createReloader(reloadable);
+  const watcher =
+    reloadFrom &&
+    watchConfigFile({
+      ...reloadFrom,
+      onConfig: (next) => (stopping ? undefined : reloader?.apply(next)),
+      onRejected: (error) => reloader?.reject(error),
+    });
+  await watcher?.ready;
 
   const stop = () => {
     stopping ??= (async () => {
-      const connections = Object.values(supervisor.getSnapshot().context.refs).flatMap((ref) => {
-        const { connection } = ref.getSnapshot().context as UpstreamContext;
+      await watcher?.close();
+      // Every upstream actor's session, a retiring one's (a reload removed or changed it) too.
+      const connections = Object.values(supervisor.getSnapshot().children).flatMap((ref) => {
+        const connection = (ref?.getSnapshot().context as UpstreamContext | undefined)?.connection;
         return connection ? [connection] : [];
       });
       await Promise.race([
         Promise.allSettled([
           ...connections.map((connection) => connection.close()),
-          ...[...catalogStores.values()].map((store) => store.flushed()),
+          ...[...(catalogStores?.values() ?? [])].map((store) => store.flushed()),
         ]),
         new Promise((resolve) => setTimeout(resolve, SESSION_END_BUDGET_MS).unref()),
       ]);
@@ -198,17 +222,6 @@ export async function startProxy({ config, logger, transport, onTransition }: St
     ...(page && { watching: { statusPage: page.url, inspector: page.inspectorUrl } }),
     stop,
   };
-}
-
-/** One store per upstream, beside its tokens. */
-function createCatalogStores(config: ProxyConfig, logger: Logger): Map<string, CatalogStore> {
-  const root = config.oauth.tokenRoot;
-  return new Map(
-    config.upstreams.map((upstream) => [
-      upstream.name,
-      new CatalogStore({ root, upstream, onWarning: (message) => logger.warn(message) }),
-    ]),
-  );
 }
 
 /** The saved catalogs, read in parallel (a missing or stale one is simply not there). */

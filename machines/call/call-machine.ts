@@ -193,7 +193,11 @@ export const callMachine = setup({
             // Refused at connect: the upstream is probably down. Its actor checks, and the call waits for the
             // reconnect (within its timeout) instead of failing a request that was never sent.
             guard: { type: 'neverSentFirstTime', params: outcome },
-            ...waitToRetry(({ context }) => ({ type: 'call.connectionSuspect', connection: context.connection! })),
+            ...waitToRetry(({ context }) => ({
+              type: 'call.connectionSuspect',
+              id: context.id,
+              connection: context.connection!,
+            })),
           },
           {
             // The connection dropped meanwhile: that is what the call failed of.
@@ -226,7 +230,11 @@ export const callMachine = setup({
             actions: [
               {
                 type: 'tellUpstream',
-                params: ({ context }) => ({ type: 'call.connectionSuspect', connection: context.connection! }),
+                params: ({ context }) => ({
+                  type: 'call.connectionSuspect',
+                  id: context.id,
+                  connection: context.connection!,
+                }),
               },
               { type: 'settle', params: ({ event }) => event.output },
             ],

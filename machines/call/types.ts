@@ -45,6 +45,6 @@ export type CallToUpstreamEvent =
   /** The upstream asked for a wider scope than the token has. */
   | { type: 'call.stepUpNeeded'; scope?: string }
   /** The call failed on the network: one bad socket or a dead server? The upstream checks. */
-  | { type: 'call.connectionSuspect'; connection: UpstreamConnection }
+  | { type: 'call.connectionSuspect'; id: string; connection: UpstreamConnection }
   /** The server forgot the session the call was sent on. */
   | { type: 'call.sessionExpired'; id: string; connection: UpstreamConnection };

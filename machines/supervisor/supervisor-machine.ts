@@ -4,7 +4,7 @@
  * requests from it, and dispatches each request as an event to the upstream actor that owns its target. It never
  * touches a socket.
  */
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup, stopChild } from 'xstate';
 import {
   buildCatalog,
   type Catalog,
@@ -14,8 +14,16 @@ import {
 } from '../../src/catalog/index.js';
 import type { CallOutcome } from '../types.js';
 import { upstreamMachine } from '../upstream/index.js';
+import { retirementFor, upstreamActorId } from './reload.js';
 import { resolve, upstreamParams } from './routing.js';
-import type { SupervisorContext, SupervisorEmitted, SupervisorEvent, SupervisorInput } from './types.js';
+import type {
+  Reload,
+  SupervisorContext,
+  SupervisorEmitted,
+  SupervisorEvent,
+  SupervisorInput,
+  UpstreamRef,
+} from './types.js';
 
 function catalogOf(context: Pick<SupervisorContext, 'upstreams' | 'catalogs'>): Catalog {
   return buildCatalog(
@@ -51,6 +59,54 @@ export const supervisorMachine = setup({
       });
       for (const message of fresh) enqueue.emit({ type: 'warning', message });
       if (kinds.length > 0 && context.started) enqueue.emit({ type: 'catalog.changed', kinds });
+    }),
+    /** A reload: the actors of removed and changed upstreams retire (their calls sent may finish first). */
+    retireUpstreams: enqueueActions(({ context, enqueue }, reload: Reload) => {
+      for (const running of context.upstreams) {
+        const retirement = retirementFor(running, reload);
+        const ref = context.refs[running.name];
+        if (retirement && ref) enqueue.sendTo(ref, { type: 'upstream.retire', ...retirement });
+      }
+    }),
+    /**
+     * A reload: the new list of upstreams; kept ones keep their actors and lists, added and changed ones get new
+     * actors. A changed upstream's last lists stay exposed (their calls wait) until its new session lists.
+     */
+    adoptReload: assign(({ context, spawn, self }, reload: Reload) => {
+      const refs: Record<string, UpstreamRef> = {};
+      const catalogs: Record<string, UpstreamCatalog> = {};
+      const settled: Record<string, true> = {};
+      const generations = { ...context.generations };
+      for (const upstream of reload.upstreams) {
+        const { name } = upstream;
+        const running = context.refs[name];
+        const restarted = reload.restart.includes(name);
+        const catalog = running ? context.catalogs[name] : reload.savedCatalogs?.[name];
+        if (catalog) catalogs[name] = catalog;
+        if (running && !restarted) {
+          refs[name] = running;
+          if (context.settled[name]) settled[name] = true;
+          continue;
+        }
+        if (catalog) settled[name] = true;
+        const generation = (generations[name] ?? 0) + 1;
+        generations[name] = generation;
+        const id = upstreamActorId(name, generation);
+        refs[name] = spawn('upstream', {
+          id,
+          systemId: `upstream:${id}`,
+          input: {
+            name,
+            transport: upstream.transport,
+            parentRef: self,
+            catalog,
+            clientInitialized: context.initialized,
+            logLevel: context.logLevel,
+            subscriptions: running?.getSnapshot().context.subscriptions,
+          },
+        });
+      }
+      return { upstreams: reload.upstreams, refs, catalogs, settled, generations };
     }),
     answerPending: enqueueActions(({ context, enqueue }) => {
       for (const reply of context.pendingLists) reply(context.catalog);
@@ -96,6 +152,8 @@ export const supervisorMachine = setup({
       pendingRequests: [],
       reportedWarnings: [],
       started: false,
+      initialized: false,
+      generations: Object.fromEntries(input.upstreams.map((upstream) => [upstream.name, 1])),
     };
   },
   initial: 'starting',
@@ -143,12 +201,25 @@ export const supervisorMachine = setup({
         });
       }),
     },
-    // Every upstream gets the level, now or when it is next connected.
+    // Every upstream gets the level, now or when it is next connected; one a reload adds gets it at its start.
     'logging.setLevel': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        for (const ref of Object.values(context.refs)) enqueue.sendTo(ref, event);
-      }),
+      actions: [
+        assign({ logLevel: ({ event }) => event.level }),
+        enqueueActions(({ context, event, enqueue }) => {
+          for (const ref of Object.values(context.refs)) enqueue.sendTo(ref, event);
+        }),
+      ],
     },
+    'config.reload': {
+      actions: [
+        { type: 'retireUpstreams', params: ({ event }) => event },
+        { type: 'adoptReload', params: ({ event }) => event },
+        // What the client sees: without the removed upstreams, with the new filters, names and overrides.
+        { type: 'updateCatalog', params: ({ context }) => context.catalogs },
+      ],
+    },
+    // A retired actor has answered its calls and closed its session.
+    'upstream.retired': { actions: stopChild(({ event }) => event.id) },
   },
   states: {
     // Until the first list can be answered: requests are held here.
@@ -160,9 +231,12 @@ export const supervisorMachine = setup({
           on: {
             'client.initialized': {
               target: 'settling',
-              actions: enqueueActions(({ context, event, enqueue }) => {
-                for (const ref of Object.values(context.refs)) enqueue.sendTo(ref, event);
-              }),
+              actions: [
+                assign({ initialized: true }),
+                enqueueActions(({ context, event, enqueue }) => {
+                  for (const ref of Object.values(context.refs)) enqueue.sendTo(ref, event);
+                }),
+              ],
             },
           },
         },

@@ -17,6 +17,19 @@ export interface SupervisedUpstream {
   maxCallMs?: number;
 }
 
+/** The upstreams now configured, in order, and which of them must start anew. */
+export interface Reload {
+  upstreams: SupervisedUpstream[];
+  /**
+   * Upstreams whose connection settings changed (URL, transport, headers, OAuth, pinning): a new actor with a new
+   * session replaces theirs. Every other kept upstream keeps its actor and session; its filters, names and
+   * timeouts are simply the new ones.
+   */
+  restart: string[];
+  /** Saved catalogs of added upstreams: exposed until they list, as at startup. */
+  savedCatalogs?: Record<string, UpstreamCatalog>;
+}
+
 export interface SupervisorInput {
   upstreams: SupervisedUpstream[];
   startupTimeoutMs: number;
@@ -46,6 +59,12 @@ export interface SupervisorContext {
   reportedWarnings: string[];
   /** Set once the first list was answered: list changes before that are news to nobody. */
   started: boolean;
+  /** The client has initialized: an upstream a reload adds connects at once. */
+  initialized: boolean;
+  /** The client's last `logging/setLevel`, for upstreams a reload adds. */
+  logLevel?: LoggingLevel;
+  /** Actors spawned per upstream so far: a changed upstream's new actor gets a new id (the old one may drain). */
+  generations: Record<string, number>;
 }
 
 /** What a request is about, as the client named it. */
@@ -77,6 +96,8 @@ export type SupervisorEvent =
   | { type: 'client.initialized' }
   | RouteEvent
   | { type: 'logging.setLevel'; level: LoggingLevel }
+  /** The configuration file changed: upstreams added, removed, changed (./reload.ts). */
+  | ({ type: 'config.reload' } & Reload)
   | UpstreamToSupervisorEvent;
 
 export type SupervisorEmitted =

@@ -6,6 +6,7 @@ import { assign, enqueueActions, stateIn } from 'xstate';
 import type { UpstreamCatalog } from '../../src/catalog/index.js';
 import type { UpstreamConnection } from '../types.js';
 import { failureOf, lostDuringCall, sessionsForgotten } from './failures.js';
+import { drainingState } from './retiring.js';
 import { callsOf } from './selectors.js';
 import { actorError, upstreamSetup } from './setup.js';
 
@@ -99,6 +100,8 @@ export const connectedState = upstreamSetup.createStateConfig({
       },
     ],
     'auth.refresh': { target: 'refreshing' },
+    // A reload removed or changed the upstream: the calls sent may finish on this session first.
+    'upstream.retire': { target: '.draining', actions: { type: 'recordRetirement', params: ({ event }) => event } },
     // A liveness check passed: calls that waited on a suspicion (a request refused at connect) may go on.
     'connection.alive': {
       guard: stateIn({ connected: 'ready' }),
@@ -145,5 +148,6 @@ export const connectedState = upstreamSetup.createStateConfig({
         },
       },
     },
+    draining: drainingState,
   },
 });

@@ -6,6 +6,7 @@ export { MAX_STEP_UPS } from './setup.js';
 export type {
   CallRef,
   ConnectInput,
+  Retirement,
   SupervisorRef,
   UpstreamContext,
   UpstreamEvent,

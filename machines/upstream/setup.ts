@@ -2,7 +2,7 @@
  * The upstream chart's vocabulary: its placeholder actors (src/upstream/actors.ts provides the real ones), its
  * actions and guards. Guards and actions that read an event take it as typed `params`, given at the use site.
  */
-import { assign, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
+import { type AnyActorRef, assign, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
 import type { UpstreamCatalog } from '../../src/catalog/index.js';
 import { INSUFFICIENT_SCOPE, type UpstreamFailure } from '../../src/errors/index.js';
 import { type CallInput, callMachine } from '../call/index.js';
@@ -10,10 +10,11 @@ import type { ConnectionSignal, UpstreamConnection } from '../types.js';
 import { reconnectDelayMs } from './backoff.js';
 import { asFailure, bothRefused, failureOf, lostDuringCall, scopeRefused, signInNeeded } from './failures.js';
 import type { InFlightCall } from './in-flight.js';
-import { callsOf, signInInstruction } from './selectors.js';
+import { callsOf, inFlightCount, signInInstruction } from './selectors.js';
 import type {
   CallRef,
   ConnectInput,
+  Retirement,
   UpstreamContext,
   UpstreamEvent,
   UpstreamInput,
@@ -76,6 +77,18 @@ export const upstreamSetup = setup({
       }),
     ),
     call: callMachine,
+    /**
+     * Retiring: reports `drain.done` once the upstream has no call left. It watches the actor's own snapshots,
+     * which change whenever a call ends (its `call.settled` stops it).
+     */
+    drainCalls: fromCallback<UpstreamEvent, { upstream: AnyActorRef }>(({ input, sendBack }) => {
+      const check = () => {
+        if (inFlightCount(input.upstream) === 0) sendBack({ type: 'drain.done' });
+      };
+      const subscription = input.upstream.subscribe(check);
+      check();
+      return () => subscription.unsubscribe();
+    }),
   },
   actions: {
     closeConnection: enqueueActions(({ context, enqueue }) => {
@@ -155,6 +168,32 @@ export const upstreamSetup = setup({
     tellCalls: enqueueActions(({ self, enqueue }, event: Parameters<CallRef['send']>[0]) => {
       for (const ref of callsOf(self)) enqueue.sendTo(ref, event);
     }),
+    recordRetirement: assign({
+      retirement: (_, retirement: Retirement) => ({ failure: retirement.failure, drainMs: retirement.drainMs }),
+    }),
+    /** Retiring: a call that waits for a session will not get one here. */
+    failWaitingCalls: enqueueActions(({ context, self, enqueue }) => {
+      for (const ref of callsOf(self)) {
+        if (ref.getSnapshot().matches('waiting')) {
+          enqueue.sendTo(ref, { type: 'upstream.failed', failure: context.retirement!.failure });
+        }
+      }
+    }),
+    /** Retiring: a call that reports it must be sent again (session gone, never sent) is answered instead. */
+    failCallRetired: enqueueActions(({ context, event, self, enqueue }) => {
+      if (event.type !== 'call.sessionExpired' && event.type !== 'call.connectionSuspect') return;
+      const ref = callsOf(self).find((call) => call.id === event.id);
+      if (ref) enqueue.sendTo(ref, { type: 'upstream.failed', failure: context.retirement!.failure });
+    }),
+    replyRetired: ({ context, event }) => {
+      if (event.type === 'request.forward') event.reply({ type: 'failure', failure: context.retirement!.failure });
+    },
+    /** The end: the supervisor forgets this actor (and stops it). */
+    announceRetired: enqueueActions(({ context, self, enqueue }) => {
+      if (context.parentRef) {
+        enqueue.sendTo(context.parentRef, { type: 'upstream.retired', name: context.name, id: self.id });
+      }
+    }),
     /** Client subscriptions are kept for the next session (resubscribed in `restoreSession`). */
     trackSubscriptions: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'request.forward') return;
@@ -187,6 +226,8 @@ export const upstreamSetup = setup({
     }),
   },
   guards: {
+    /** Spawned by a reload after the client initialized: there is nothing to wait for. */
+    clientInitialized: ({ context }) => context.clientInitialized,
     /** Discovery found a refresh token: try it before the browser. */
     refreshTokenStored: (_, next: 'refresh' | 'sign-in') => next === 'refresh',
     /** The user did not finish signing in (timeout, closed tab): wait for a call to start again. */
@@ -217,5 +258,6 @@ export const upstreamSetup = setup({
   },
   delays: {
     reconnectDelay: ({ context }) => reconnectDelayMs(context.attempt, context.random, context.lastError?.retryAfterMs),
+    drainDeadline: ({ context }) => context.retirement?.drainMs ?? 0,
   },
 });

@@ -16,6 +16,11 @@ export interface UpstreamInput {
   random?: () => number;
   /** The catalog saved by an earlier session: exposed (and its calls wait) until the live one is listed. */
   catalog?: UpstreamCatalog;
+  /** Started by a reload after the client initialized: it connects at once instead of waiting for the client. */
+  clientInitialized?: boolean;
+  /** What the actor it replaces (a reload changed the upstream) knew of the client: kept for the new session. */
+  subscriptions?: string[];
+  logLevel?: LoggingLevel;
 }
 
 export type CallRef = ActorRefFrom<typeof callMachine>;
@@ -56,6 +61,18 @@ export interface UpstreamContext {
   firstTransportFailure?: UpstreamFailure;
   /** Calls forwarded on the ready path with no actor of their own (mutated in place: see ./in-flight.ts). */
   inFlight: InFlightCalls;
+  /** Spawned after the client initialized (by a reload): `waitingForClient` is passed through. */
+  clientInitialized: boolean;
+  /** A reload removed or changed the upstream: what its calls are told that cannot finish here (see `retire`). */
+  retirement?: Retirement;
+}
+
+/** Why and how an upstream actor ends: a reload took the upstream out of the configuration, or changed it. */
+export interface Retirement {
+  /** What a call still waiting, or still running at the end, is answered. */
+  failure: UpstreamFailure;
+  /** How long calls already sent may take to finish on the open session before they get `failure`. */
+  drainMs: number;
 }
 
 export type UpstreamEvent =
@@ -76,6 +93,10 @@ export type UpstreamEvent =
   | { type: 'auth.failed'; failure: UpstreamFailure }
   /** A call forwarded on the ready path failed: a call actor decides what that means. */
   | { type: 'inFlight.failed'; call: InFlightCall }
+  /** A reload removed or changed the upstream: calls sent may finish, the others fail, then the actor ends. */
+  | ({ type: 'upstream.retire' } & Retirement)
+  /** While retiring: no call is left. */
+  | { type: 'drain.done' }
   | CallToUpstreamEvent;
 
 /** What an upstream tells its supervisor. */
@@ -83,6 +104,8 @@ export type UpstreamToSupervisorEvent =
   | { type: 'upstream.catalog'; name: string; catalog: UpstreamCatalog }
   | { type: 'upstream.settled'; name: string }
   | { type: 'upstream.failed'; name: string; failure: UpstreamFailure }
+  /** A retired actor (`id`) has ended: its calls are answered and its session closed. */
+  | { type: 'upstream.retired'; name: string; id: string }
   /** The user has to sign in at `url`, entering `userCode` if given (sent to the client as a log message too). */
   | { type: 'upstream.signIn'; name: string; url: string; userCode?: string };
 

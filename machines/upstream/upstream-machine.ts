@@ -14,6 +14,7 @@ import type { UpstreamConnection } from '../types.js';
 import { connectedState } from './connected-state.js';
 import { failedFailure } from './failures.js';
 import { InFlightCalls } from './in-flight.js';
+import { retiredState } from './retiring.js';
 import { actorError, adoptedCall, upstreamSetup } from './setup.js';
 
 /** A session opened, on either transport. */
@@ -71,6 +72,9 @@ export const upstreamMachine = upstreamSetup.createMachine({
     stepUps: 0,
     sessionRenewed: false,
     inFlight: new InFlightCalls(),
+    clientInitialized: input.clientInitialized ?? false,
+    ...(input.subscriptions && { subscriptions: input.subscriptions }),
+    ...(input.logLevel && { logLevel: input.logLevel }),
   }),
   initial: 'waitingForClient',
   on: {
@@ -105,11 +109,15 @@ export const upstreamMachine = upstreamSetup.createMachine({
       ],
     },
     'call.settled': { actions: stopChild(({ event }) => event.id) },
+    // A reload removed or changed the upstream. With no session open, no call is running: each is answered now.
+    // (`connected` lets the calls sent finish first: ./retiring.ts.)
+    'upstream.retire': { target: '.retired', actions: { type: 'recordRetirement', params: ({ event }) => event } },
   },
   states: {
     // Sessions declare the downstream client's capabilities, which are known once it has initialized. Calls to
     // tools of a saved catalog wait here like they do while reconnecting.
     waitingForClient: {
+      always: { guard: 'clientInitialized', target: 'connecting' },
       on: { 'client.initialized': { target: 'connecting' } },
     },
     connecting: {
@@ -232,5 +240,6 @@ export const upstreamMachine = upstreamSetup.createMachine({
         },
       },
     },
+    retired: retiredState,
   },
 });

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Tool } from '@modelcontextprotocol/client';
 import { z } from 'zod';
+import { canonicalJson } from '../canonical-json.js';
 import { writePrivateFile } from '../files/private-files.js';
 import type { WithheldTool } from './types.js';
 
@@ -26,20 +27,8 @@ const fileSchema = z.object({
   tools: z.record(z.string(), z.object({ description: z.string(), inputSchema: z.string(), outputSchema: z.string() })),
 });
 
-/** JSON with the keys of every object sorted: the same definition hashes the same whatever its key order. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, field]) => field !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, field]) => `${JSON.stringify(key)}:${canonical(field)}`).join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
-}
-
 function pinOf(tool: Tool): Pin {
-  const hash = (value: unknown) => createHash('sha256').update(canonical(value)).digest('hex');
+  const hash = (value: unknown) => createHash('sha256').update(canonicalJson(value)).digest('hex');
   return {
     description: hash(tool.description),
     inputSchema: hash(tool.inputSchema),

@@ -18,6 +18,7 @@ export {
   readOAuthSettings,
   tokenRoot,
 } from './oauth-settings.js';
+export { type ChangedUpstream, planReload, type ReloadPlan } from './reload-plan.js';
 export {
   DEFAULT_CALL_TIMEOUT_MS,
   MAX_NAME_LENGTH,
@@ -32,3 +33,4 @@ export { DEFAULT_OTLP_ENDPOINT, readTelemetrySettings, type TelemetrySettings } 
 export { TOOL_MODES, type ToolMode } from './tool-mode.js';
 export { DEFAULT_MAX_TOOL_NAME } from './tool-names.js';
 export { applyEnvClient, envPrefixFor } from './upstream-oauth.js';
+export { type ConfigWatcher, type ConfigWatchOptions, watchConfigFile } from './watch.js';

@@ -35,3 +35,7 @@ export class UnknownUpstreamError extends failureClass('ERR_UPSTREAM_UNKNOWN', '
 export class UnexpectedError extends failureClass('ERR_UPSTREAM_UNEXPECTED', 'network', 'the upstream failed unexpectedly') {}
 /** The upstream ended in `failed` with no failure on record. */
 export class UpstreamFailedError extends failureClass('ERR_UPSTREAM_FAILED', 'permanent', 'the upstream failed') {}
+/** Taken out of the configuration by a reload before the request was answered. */
+export class UpstreamRemovedError extends failureClass('ERR_UPSTREAM_REMOVED', 'permanent', 'the upstream was removed from the configuration') {}
+/** Its configuration changed in a reload: a new session replaces the one the request was waiting for or ran on. */
+export class UpstreamRestartedError extends failureClass('ERR_UPSTREAM_RESTARTED', 'network', 'the upstream restarts with its changed configuration') {}

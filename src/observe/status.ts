@@ -61,7 +61,8 @@ export interface SignInFacts {
 }
 
 export interface StatusSources {
-  upstreams: readonly UpstreamConfig[];
+  /** The upstreams configured now (a reload of --config changes them). */
+  upstreams(): readonly UpstreamConfig[];
   /** The supervisor, once the client has initialized. */
   supervisor(): AnyActorRef | undefined;
   sessions(): ReadonlyMap<string, SignInFacts>;
@@ -73,7 +74,7 @@ export function takeStatus({ upstreams, supervisor, sessions }: StatusSources): 
   return {
     version: VERSION,
     time: new Date().toISOString(),
-    upstreams: upstreams.map((config): UpstreamStatus => {
+    upstreams: upstreams().map((config): UpstreamStatus => {
       const ref = system?.context.refs[config.name];
       const snapshot = ref?.getSnapshot();
       const context = snapshot?.context as UpstreamContext | undefined;

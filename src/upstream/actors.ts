@@ -21,13 +21,20 @@ export interface UpstreamActorOptions {
   logger: Logger;
   /** The downstream client; known once it has initialized, which is when the upstreams start. */
   bridge: ClientBridge;
-  /** Where each upstream's catalog is saved for the next session (none with PROXY_CATALOG_CACHE=0). */
+  /** Where each upstream's catalog is saved for the next session (none with PROXY_CATALOG_CACHE=0); kept current by reloads. */
   catalogStores?: ReadonlyMap<string, CatalogStore>;
 }
 
 export interface UpstreamActors {
   machine: typeof upstreamMachine;
   sessions: ReadonlyMap<string, AuthSession>;
+  /**
+   * A reload added or changed `upstream`: its session and connect target are new (a changed one's old session is
+   * closed: its actor retires, and sends nothing more that needs a token).
+   */
+  configure(upstream: UpstreamConfig): void;
+  /** A reload removed the upstream: its session is closed and forgotten. */
+  forget(name: string): void;
 }
 
 /**
@@ -39,12 +46,18 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamActors {
   const { oauth } = options;
+  const configs = new Map<string, UpstreamConfig>();
   // A static client's configured redirect URI names the port the callback must hold, when no variable does.
-  const port = preferredCallbackPort(options.upstreams, oauth.callbackPort);
-  const callbackServer = () => sharedCallbackServer({ port, logger: options.logger });
+  const callbackServer = () =>
+    sharedCallbackServer({
+      port: preferredCallbackPort([...configs.values()], oauth.callbackPort),
+      logger: options.logger,
+    });
   const sessions = new Map<string, AuthSession>();
   const targets = new Map<string, ConnectTarget>();
-  for (const upstream of options.upstreams) {
+  const configure = (upstream: UpstreamConfig) => {
+    sessions.get(upstream.name)?.close();
+    configs.set(upstream.name, upstream);
     const session = new AuthSession({
       upstream,
       store: new TokenStore(oauth.tokenRoot, upstream.name, { onWarning: (message) => options.logger.warn(message) }),
@@ -73,7 +86,12 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
         }),
       }),
     });
-  }
+  };
+  const forget = (name: string) => {
+    sessions.get(name)?.close();
+    for (const map of [configs, sessions, targets]) map.delete(name);
+  };
+  for (const upstream of options.upstreams) configure(upstream);
   const lookup = <T>(map: ReadonlyMap<string, T>, name: string): T => {
     const found = map.get(name);
     if (!found) throw new UnknownUpstreamError(`no configured upstream "${name}"`);
@@ -125,5 +143,5 @@ export function provideUpstreamMachine(options: UpstreamActorOptions): UpstreamA
       }),
     },
   });
-  return { machine, sessions };
+  return { machine, sessions, configure, forget };
 }

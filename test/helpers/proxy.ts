@@ -9,6 +9,7 @@ import { Client, type ClientCapabilities, type ClientOptions } from '@modelconte
 import { InMemoryTransport } from '@modelcontextprotocol/server';
 import {
   applyEnvClient,
+  loadConfig,
   type ProxyConfig,
   readHttpProxySettings,
   readOAuthSettings,
@@ -52,6 +53,8 @@ export async function startTestProxy(
     telemetry?: ProxyConfig['telemetry'];
     /** PROXY_MAX_TOOL_NAME (default 64). */
     maxToolName?: number;
+    /** A --config file: the upstreams come from it (not from `upstreams`), and its edits are applied (hot reload). */
+    configFile?: string;
     /** What the test's client declares, and its handlers (sampling, elicitation, roots), set before it connects. */
     client?: {
       capabilities?: ClientCapabilities;
@@ -66,21 +69,25 @@ export async function startTestProxy(
   // Tokens never come from (or go to) the developer's own store.
   const tokenDir = await mkdtemp(join(tmpdir(), 'proxy-tokens-'));
   const env = { PROXY_TOKEN_DIR: tokenDir, BROWSER: 'none', ...options.env };
+  const loadOptions = options.configFile === undefined ? undefined : { configPath: options.configFile, env };
+  const loaded = loadOptions && (await loadConfig(loadOptions));
   const config: ProxyConfig = {
-    upstreams: upstreams.map((upstream) => {
-      const resolved: UpstreamConfig = {
-        transport: 'http-first',
-        headers: {},
-        timeoutMs: 60_000,
-        maxCallMs: 1_800_000,
-        allowHttp: false,
-        ...upstream,
-        url: new URL(upstream.url),
-      };
-      // As the loader does: PROXY_<NAME>_CLIENT_ID and _CLIENT_SECRET over the upstream's own oauth fields.
-      applyEnvClient(resolved, env);
-      return resolved;
-    }),
+    upstreams:
+      loaded?.upstreams ??
+      upstreams.map((upstream) => {
+        const resolved: UpstreamConfig = {
+          transport: 'http-first',
+          headers: {},
+          timeoutMs: 60_000,
+          maxCallMs: 1_800_000,
+          allowHttp: false,
+          ...upstream,
+          url: new URL(upstream.url),
+        };
+        // As the loader does: PROXY_<NAME>_CLIENT_ID and _CLIENT_SECRET over the upstream's own oauth fields.
+        applyEnvClient(resolved, env);
+        return resolved;
+      }),
     startupTimeoutMs: options.startupTimeoutMs ?? 30_000,
     debug: true,
     inspect: options.inspect ?? false,
@@ -104,6 +111,7 @@ export async function startTestProxy(
     config,
     logger: createLogger({ debug: true, write: (line) => logs.push(line) }),
     transport: serverTransport,
+    reloadFrom: loadOptions,
     onTransition: (transition) => {
       transitions.push(transition);
       for (const waiter of waiters) waiter(transition);

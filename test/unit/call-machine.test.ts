@@ -185,7 +185,7 @@ describe('call machine: running', () => {
     const { actor, outcomes, toParent } = startCall({ connection });
     await waitFor(actor, (snapshot) => snapshot.status === 'done');
     expect(outcomes).toEqual([dropped]);
-    expect(toParent).toEqual([{ type: 'call.connectionSuspect', connection }, settled]);
+    expect(toParent).toEqual([{ type: 'call.connectionSuspect', id: 'call-7', connection }, settled]);
   });
 
   it('does not report an upstream-side failure (the connection is fine)', async () => {
@@ -278,7 +278,7 @@ describe('call machine: what the upstream never saw, and what is gone', () => {
     expect(actor.getSnapshot().value).toBe('waiting');
     expect(outcomes).toEqual([]);
     // The upstream is asked to check: a refused connection usually means it is gone.
-    expect(toParent).toEqual([{ type: 'call.connectionSuspect', connection: first }]);
+    expect(toParent).toEqual([{ type: 'call.connectionSuspect', id: 'call-7', connection: first }]);
     const second = FakeConnection.answering(Promise.resolve(ok));
     actor.send({ type: 'upstream.ready', connection: second, catalog: withTools('search') });
     await waitFor(actor, (snapshot) => snapshot.status === 'done');

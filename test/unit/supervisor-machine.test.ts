@@ -4,7 +4,7 @@
  */
 import type { Prompt, Resource, Tool } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import {
   type RequestTarget,
   type RouteOutcome,
@@ -29,9 +29,19 @@ function tool(name: string, description = `${name} things`): Tool {
 
 type UpstreamOptions = Partial<SupervisedUpstream> & { name: string };
 
-function startSupervisor(upstreams: UpstreamOptions[]) {
+const supervised = (upstream: UpstreamOptions): SupervisedUpstream => ({
+  transport: 'http',
+  filter: () => true,
+  timeoutMs: 60_000,
+  ...upstream,
+});
+
+/** `later`: upstreams a reload may add, whose servers exist from the start. */
+function startSupervisor(upstreams: UpstreamOptions[], later: string[] = []) {
   const clock = new SimulatedClock();
-  const servers = Object.fromEntries(upstreams.map(({ name }) => [name, new FakeServer()]));
+  const servers = Object.fromEntries(
+    [...upstreams.map(({ name }) => name), ...later].map((name) => [name, new FakeServer()]),
+  );
   // Either transport reaches the same fake server.
   const connect = fromPromise<UpstreamConnection, { name: string }>(({ input }) => servers[input.name]!.connect());
   const machine = supervisorMachine.provide({
@@ -43,14 +53,7 @@ function startSupervisor(upstreams: UpstreamOptions[]) {
     clock,
     input: {
       startupTimeoutMs: STARTUP_TIMEOUT_MS,
-      upstreams: upstreams.map(
-        (upstream): SupervisedUpstream => ({
-          transport: 'http',
-          filter: () => true,
-          timeoutMs: 60_000,
-          ...upstream,
-        }),
-      ),
+      upstreams: upstreams.map(supervised),
     },
   });
   const emitted: SupervisorEmitted[] = [];
@@ -402,5 +405,67 @@ describe('supervisor machine: session state', () => {
     clock.increment(1_000);
     await servers.a!.accept([], { resources: [resource('mem://a/1')] });
     expect(servers.a!.restored.at(-1)).toEqual({ subscriptions: ['mem://a/1'], logLevel: 'warning' });
+  });
+});
+
+describe('supervisor machine: reload', () => {
+  const reload = (upstreams: UpstreamOptions[], restart: string[] = []) =>
+    ({ type: 'config.reload', upstreams: upstreams.map(supervised), restart }) as const;
+
+  it('keeps the actor of an unchanged upstream and spawns one for an added upstream, which connects at once', async () => {
+    const { actor, servers, list, emitted } = startSupervisor([{ name: 'a' }], ['b']);
+    await servers.a!.accept([tool('search')]);
+    expect(list()).toEqual([['search']]);
+    const kept = actor.getSnapshot().context.refs.a;
+    actor.send({ type: 'logging.setLevel', level: 'debug' });
+
+    actor.send(reload([{ name: 'a' }, { name: 'b' }]));
+    expect(actor.getSnapshot().context.refs.a).toBe(kept);
+    // No client.initialized for it: the client did that long ago.
+    await servers.b!.accept([tool('create')]);
+    expect(list()).toEqual([['search', 'create']]);
+    expect(servers.b!.restored).toEqual([{ subscriptions: [], logLevel: 'debug' }]);
+    expect(emitted).toContainEqual({ type: 'catalog.changed', kinds: ['tools'] });
+  });
+
+  it('retires a removed upstream: its tools go, and its actor is stopped once it has ended', async () => {
+    const { actor, servers, list, call } = startSupervisor([{ name: 'a' }, { name: 'b' }]);
+    await servers.a!.accept([tool('search')]);
+    await servers.b!.accept([tool('create')]);
+    const retiring = actor.getSnapshot().context.refs.b!;
+
+    actor.send(reload([{ name: 'a' }]));
+    expect(list()).toEqual([['search']]);
+    expect(await call('create')).toEqual([{ type: 'unknown-target', target: { kind: 'tool', name: 'create' } }]);
+    await waitFor(retiring, (snapshot) => snapshot.status === 'done');
+    await flush();
+    expect(Object.keys(actor.getSnapshot().children)).toEqual(['a']);
+  });
+
+  it('replaces the actor of a changed upstream, keeping its tools exposed and its calls waiting until it lists', async () => {
+    const { actor, servers, call, answered } = startSupervisor([{ name: 'a' }], ['a']);
+    await servers.a!.accept([tool('search')]);
+    const old = actor.getSnapshot().context.refs.a!;
+
+    actor.send(reload([{ name: 'a' }], ['a']));
+    const replaced = actor.getSnapshot().context.refs.a!;
+    expect(replaced).not.toBe(old);
+    expect(replaced.id).toBe('a#2');
+    expect(actor.getSnapshot().context.catalog.tools.items.map((item) => item.exposedName)).toEqual(['search']);
+    const outcomes = call('search');
+    await servers.a!.accept([tool('search')]);
+    expect(await answered(outcomes)).toEqual({ ...ok, upstream: 'a' });
+    await waitFor(old, (snapshot) => snapshot.status === 'done');
+  });
+
+  it('applies new filters to a kept upstream without a new session', async () => {
+    const { actor, servers, exposed, emitted } = startSupervisor([{ name: 'a' }]);
+    await servers.a!.accept([tool('search'), tool('delete')]);
+    const kept = actor.getSnapshot().context.refs.a;
+
+    actor.send(reload([{ name: 'a', filter: (name) => name !== 'delete' }]));
+    expect(exposed()).toEqual(['a:search']);
+    expect(actor.getSnapshot().context.refs.a).toBe(kept);
+    expect(emitted).toContainEqual({ type: 'catalog.changed', kinds: ['tools'] });
   });
 });
