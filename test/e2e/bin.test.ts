@@ -252,4 +252,35 @@ describe('the built bin over stdio', () => {
     const { client } = await connectBin(cleanEnv({}), ['--config', path]);
     expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['from_file']);
   });
+
+  it('applies an edit of --config FILE without a restart, and tells the client with list_changed', async () => {
+    const first = await startUpstream({ kind: 'streamable-http', name: 'first', tools: ['first_tool'] });
+    const added = await startUpstream({ kind: 'streamable-http', name: 'added', tools: ['added_tool'] });
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-e2e-'));
+    cleanups.push(
+      () => first.close(),
+      () => added.close(),
+      () => rm(dir, { recursive: true, force: true }),
+    );
+    const path = join(dir, 'proxy.json');
+    await writeFile(path, JSON.stringify({ upstreams: [{ name: 'first', url: first.url }] }));
+    const { client, stderr } = await connectBin(cleanEnv({}), ['--config', path]);
+    let changes = 0;
+    client.setNotificationHandler('notifications/tools/list_changed', () => {
+      changes++;
+    });
+    expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['first_tool']);
+
+    await writeFile(path, JSON.stringify({ upstreams: [{ name: 'added', url: added.url }] }));
+    // The removed upstream's tools go at once, the added one's come once it has listed: a list_changed for each.
+    await withinSeconds(
+      10,
+      (async () => {
+        while (changes < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+      })(),
+    );
+    expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['added_tool']);
+    expect(stderr()).toContain(`config ${path} reloaded: added "added"; removed "first"`);
+    expect(first.counters.initialized).toBe(1);
+  });
 });
