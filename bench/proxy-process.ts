@@ -37,11 +37,13 @@ export async function spawnProxy(
     onNotification?: (client: Client) => void;
     /** Another build of the proxy, to compare (default: this build's). */
     cliPath?: string;
+    /** The proxy's own arguments (`--config FILE`, say). */
+    args?: string[];
   } = {},
 ): Promise<ProxyProcess> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [...(options.nodeArgs ?? []), options.cliPath ?? CLI_PATH],
+    args: [...(options.nodeArgs ?? []), options.cliPath ?? CLI_PATH, ...(options.args ?? [])],
     env: {
       ...getDefaultEnvironment(),
       ENABLE_ADDITIONAL_TOOLS: 'proxy',

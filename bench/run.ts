@@ -13,7 +13,8 @@
  * Then, unless --no-peers, bench/peers.ts puts the proxy beside mcp-remote and supergateway on the same upstream, with
  * payload sizes, an SSE upstream and the proxy's startup with 1, 20 and 100 upstreams; and bench/scaling.ts prints
  * how the proxy scales: CPU per call at c=16/64/256, the cost of the trace log and of --inspect, idle RSS with 1 and
- * 20 upstreams, RSS over 100k calls, and warm startup (persisted catalogs) beside the cold one.
+ * 20 upstreams, RSS over 100k calls, and warm startup (persisted catalogs) beside the cold one; and bench/reload.ts
+ * what hot reloads of --config cost while calls run.
  *
  *   npm run bench                  the table
  *   npm run bench -- --profile     also a CPU profile of the proxy (node --cpu-prof) and its hotspots
@@ -39,6 +40,7 @@ import { followInspectStreams } from './inspect-streams.js';
 import { printTable, runPeers } from './peers.js';
 import { cpuMs, rssMb } from './proc.js';
 import { summarizeProfiles } from './profile.js';
+import { runReload } from './reload.js';
 import { runScaling } from './scaling.js';
 import { describeError, type LoadRun, type LoadSummary, runLoad, summarize } from './stats.js';
 
@@ -369,6 +371,7 @@ async function bench(state: BenchState): Promise<void> {
     const quick = Boolean(flags.quick);
     const { coldStartup } = await runPeers({ url: upstream.url, sseUrl: upstream.sseUrl, quick });
     await runScaling({ url: upstream.url, quick, coldStartup });
+    await runReload({ url: upstream.url, quick });
   }
 
   for (const close of state.closers.splice(0)) await close();
